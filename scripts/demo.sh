@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The first command: prepares this machine (packages, build, models), starts
+# `parla serve` on embedded defaults (127.0.0.1:50051 unless PARLA_LISTEN or
+# parla.toml says otherwise) and shows a short demo against it through the
+# public API. The server keeps running until Ctrl-C.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/prepare.sh
+
+out=$(mktemp)
+./target/release/parla serve >"$out" &
+server=$!
+trap 'kill -TERM $server 2>/dev/null; wait $server; rm -f "$out"; exit 0' INT TERM
+for _ in $(seq 1 300); do
+    grep -q '^listening on ' "$out" && break
+    kill -0 $server 2>/dev/null || { echo "parla serve did not start (see the log above)" >&2; exit 1; }
+    sleep 0.1
+done
+url=$(sed -n 's/^listening on //p' "$out" | head -n 1)
+[ -n "$url" ] || { echo "parla serve did not report its address" >&2; exit 1; }
+say "parla is serving at $url"
+./target/release/parla demo --server "$url"
+say "the server keeps running at $url; press Ctrl-C to stop it"
+wait $server

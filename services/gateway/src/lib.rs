@@ -1,0 +1,26 @@
+//! The gateway: the edges where customers reach Parla. Voice calls from
+//! apps (`parla.v1.Conversation`, a bidirectional audio stream) and from the
+//! telephone network (SIP/RTP, G.711), and chats from web widgets
+//! (`parla.v1.Chat`, over gRPC-web), with authentication, rate limits and
+//! input limits.
+//!
+//! This crate is still a shell: it owns its configuration; call and chat
+//! sessions come next.
+
+use serde::{Deserialize, Serialize};
+
+/// Settings of the gateway (`[gateway]` in `parla.toml`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Largest chat message accepted, in bytes.
+    pub max_message_bytes: usize,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 4096,
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! The command line: `parla serve`, `parla config`, `parla models`,
+//! `parla demo`. Each subcommand loads the configuration, sets up logging
+//! and hands over to its module.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, FlagOverrides, LogFormat};
+use crate::services::ServiceKind;
+
+/// Parla: a customer-support agent that talks on the phone and chats on the
+/// web.
+#[derive(Debug, Parser)]
+#[command(name = "parla", version, about)]
+pub struct Cli {
+    /// Configuration file (default: ./parla.toml if it exists).
+    #[arg(long, global = true, env = "PARLA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the services (all of them unless --only is given).
+    Serve {
+        /// Address to listen on, e.g. 127.0.0.1:50051 (port 0 picks one).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Comma-separated services to run here: asr,tts,dialogue,crm,handoff,gateway.
+        #[arg(long, value_delimiter = ',')]
+        only: Option<Vec<ServiceKind>>,
+    },
+    /// Print the effective configuration as TOML.
+    Config,
+    /// Provision and inspect models.
+    Models {
+        /// What to do with models.
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+    /// Show a running server's services and their health.
+    Demo {
+        /// URL of the server.
+        #[arg(long, default_value = "http://127.0.0.1:50051")]
+        server: String,
+        /// Seconds to wait for every service to become ready.
+        #[arg(long, default_value_t = 120)]
+        wait_secs: u64,
+    },
+}
+
+/// Model subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// List the default models, their size and whether they are ready.
+    List,
+    /// Download, verify and convert models (all defaults when none named).
+    Fetch {
+        /// Model names, as `parla models list` shows them.
+        names: Vec<String>,
+    },
+}
+
+/// Runs the parsed command line; errors are printed and turn into exit
+/// code 1 (2 for configuration errors).
+pub fn run(cli: Cli) -> ExitCode {
+    let mut flags = FlagOverrides {
+        log_format: cli.log_format,
+        ..FlagOverrides::default()
+    };
+    if let Command::Serve { listen, only } = &cli.command {
+        flags.listen = *listen;
+        flags.services = only.clone();
+    }
+    let config = match Config::load(cli.config.as_deref(), &flags) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("parla: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    crate::telemetry::init(config.log_format);
+    let result = match cli.command {
+        Command::Serve { .. } => serve(config),
+        Command::Config => {
+            print!("{}", config.to_toml());
+            Ok(())
+        }
+        Command::Models { command } => match command {
+            ModelsCommand::List => crate::models_cmd::list(&config),
+            ModelsCommand::Fetch { names } => crate::models_cmd::fetch(&config, &names),
+        },
+        Command::Demo { server, wait_secs } => {
+            runtime().and_then(|rt| rt.block_on(crate::demo::run(&server, wait_secs)))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "parla failed");
+            eprintln!("parla: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Binds the address and serves until SIGINT or SIGTERM.
+fn serve(config: Config) -> anyhow::Result<()> {
+    runtime()?.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {} (`listen`): {e}", config.listen))?;
+        crate::serve::run(config, listener, crate::serve::shutdown_signal()).await
+    })
+}

@@ -1,0 +1,12 @@
+//! Parla, a customer-support agent that talks on the phone and chats on the
+//! web. This crate is the `parla` command: configuration, the server that
+//! runs the services in one process (or a subset of them), model
+//! provisioning, and a demo client.
+
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod models_cmd;
+pub mod serve;
+pub mod services;
+pub mod telemetry;

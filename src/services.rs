@@ -1,0 +1,173 @@
+//! The services a Parla process can run, what each needs from the others,
+//! and how each becomes ready: a service reports SERVING on the health
+//! service only once its models have loaded.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use parla_models::ModelCache;
+use parla_proto::service_names;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+
+/// One of Parla's services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceKind {
+    /// Speech recognition.
+    Asr,
+    /// Speech synthesis.
+    Tts,
+    /// Dialogue manager.
+    Dialogue,
+    /// Customer record.
+    Crm,
+    /// Hand-off queue.
+    Handoff,
+    /// Voice calls and chats.
+    Gateway,
+}
+
+impl ServiceKind {
+    /// Every service, in start order.
+    pub const ALL: [ServiceKind; 6] = [
+        ServiceKind::Crm,
+        ServiceKind::Handoff,
+        ServiceKind::Asr,
+        ServiceKind::Tts,
+        ServiceKind::Dialogue,
+        ServiceKind::Gateway,
+    ];
+
+    /// The name used in configuration and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            ServiceKind::Asr => "asr",
+            ServiceKind::Tts => "tts",
+            ServiceKind::Dialogue => "dialogue",
+            ServiceKind::Crm => "crm",
+            ServiceKind::Handoff => "handoff",
+            ServiceKind::Gateway => "gateway",
+        }
+    }
+
+    /// All names, for messages.
+    pub fn names() -> String {
+        Self::ALL.map(Self::name).join(", ")
+    }
+
+    /// Fully qualified gRPC services this service serves; their health is
+    /// reported under these names.
+    pub fn grpc_services(self) -> &'static [&'static str] {
+        match self {
+            ServiceKind::Asr => &[service_names::ASR],
+            ServiceKind::Tts => &[service_names::TTS],
+            ServiceKind::Dialogue => &[service_names::DIALOGUE],
+            ServiceKind::Crm => &[service_names::CRM],
+            ServiceKind::Handoff => &[service_names::HANDOFF],
+            ServiceKind::Gateway => &[service_names::CONVERSATION, service_names::CHAT],
+        }
+    }
+
+    /// Services this one calls.
+    pub fn depends_on(self) -> &'static [ServiceKind] {
+        match self {
+            ServiceKind::Gateway => &[ServiceKind::Asr, ServiceKind::Tts, ServiceKind::Dialogue],
+            ServiceKind::Dialogue => &[ServiceKind::Crm, ServiceKind::Handoff],
+            _ => &[],
+        }
+    }
+}
+
+impl fmt::Display for ServiceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A service name that is not one of Parla's.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown service `{given}`; allowed: {allowed}")]
+pub struct UnknownService {
+    given: String,
+    allowed: String,
+}
+
+impl FromStr for ServiceKind {
+    type Err = UnknownService;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == s.trim().to_ascii_lowercase())
+            .ok_or_else(|| UnknownService {
+                given: s.to_owned(),
+                allowed: Self::names(),
+            })
+    }
+}
+
+/// Where a service's model file is, from a setting that is either a
+/// provisioned model name or a path to the user's own file.
+pub fn resolve_model(key: &str, setting: &str, cache: &ModelCache) -> anyhow::Result<PathBuf> {
+    let as_path = PathBuf::from(setting);
+    if setting.contains('/') || as_path.extension().is_some() {
+        if as_path.is_file() {
+            return Ok(as_path);
+        }
+        anyhow::bail!("`{key}` points at {setting}, which is not a file");
+    }
+    cache
+        .require(setting)
+        .map_err(|e| anyhow::anyhow!("`{key}`: {e}"))
+}
+
+/// Work a service does before it can serve: checks that run before the
+/// server listens, and a load that runs while it already answers health.
+pub struct Startup {
+    /// The service.
+    pub kind: ServiceKind,
+    /// Loads the models; the service is SERVING once it returns `Ok`.
+    pub load: Box<dyn FnOnce() -> anyhow::Result<()> + Send>,
+}
+
+/// Prepares `kind`: resolves its model files now, so a missing model fails
+/// the start with the command that fetches it, and returns the load to run
+/// in the background.
+pub fn prepare(kind: ServiceKind, config: &Config) -> anyhow::Result<Startup> {
+    let cache = ModelCache::new(config.models.cache_dir.clone());
+    let load: Box<dyn FnOnce() -> anyhow::Result<()> + Send> = match kind {
+        ServiceKind::Asr => {
+            let path = resolve_model("asr.model_en", &config.asr.model_en, &cache)?;
+            Box::new(move || {
+                let model = Arc::new(parla_asr::WhisperModel::load(&path)?);
+                tracing::debug!(model = %model.path().display(), "asr ready");
+                Ok(())
+            })
+        }
+        // These services have no models yet: ready as soon as they start.
+        ServiceKind::Tts
+        | ServiceKind::Dialogue
+        | ServiceKind::Crm
+        | ServiceKind::Handoff
+        | ServiceKind::Gateway => Box::new(|| Ok(())),
+    };
+    Ok(Startup { kind, load })
+}
+
+/// The URL at which this process reaches `kind`: its own address when it
+/// runs the service, else the configured remote URL.
+pub fn endpoint_url(
+    config: &Config,
+    kind: ServiceKind,
+    own: std::net::SocketAddr,
+) -> Option<String> {
+    if config.services.contains(&kind) {
+        Some(format!("http://{own}"))
+    } else {
+        config.remote.url(kind).map(str::to_owned)
+    }
+}

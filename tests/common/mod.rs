@@ -1,0 +1,103 @@
+//! Helpers shared by the end-to-end tests: start the real `parla` binary
+//! on 127.0.0.1 port 0 and learn its address.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tonic::transport::Channel;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+/// A `parla serve` child process, killed when dropped.
+pub struct ParlaServer {
+    /// The child process.
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    /// The server's working directory.
+    pub dir: tempfile::TempDir,
+}
+
+/// A `parla` command with a clean configuration environment and the
+/// working directory in a fresh temp dir (so no stray parla.toml is read).
+pub fn parla(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_parla"));
+    cmd.current_dir(dir);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("PARLA_") && key != "PARLA_CACHE" && key != "PARLA_PIP" {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+impl ParlaServer {
+    /// Starts `parla serve --listen 127.0.0.1:0 ARGS` with extra `envs` and
+    /// waits for its `listening on` line.
+    pub fn start(args: &[&str], envs: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let mut cmd = parla(dir.path());
+        cmd.args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .envs(envs.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn()?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let Some(url) = line.trim().strip_prefix("listening on ") else {
+            let _ = child.kill();
+            anyhow::bail!("parla serve did not start; first line: {line:?}");
+        };
+        let url = url.to_owned();
+        let addr = url.trim_start_matches("http://").to_owned();
+        Ok(Self {
+            child,
+            url,
+            addr,
+            dir,
+        })
+    }
+
+    /// A channel to the server.
+    pub async fn channel(&self) -> anyhow::Result<Channel> {
+        Ok(Channel::from_shared(self.url.clone())?.connect().await?)
+    }
+
+    /// Waits until the overall health is SERVING.
+    pub async fn wait_ready(&self, within: Duration) -> anyhow::Result<()> {
+        let mut health = HealthClient::new(self.channel().await?);
+        let started = Instant::now();
+        loop {
+            let status = health
+                .check(HealthCheckRequest::default())
+                .await?
+                .into_inner()
+                .status;
+            if status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32 {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                started.elapsed() < within,
+                "server not ready after {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for ParlaServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
