@@ -61,6 +61,20 @@ pub async fn run_with(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
+    let mut routes = tonic::service::RoutesBuilder::default();
+    routes
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(reflection_alpha);
+    let startups: Vec<Startup> = startups
+        .into_iter()
+        .map(|mut startup| {
+            let register = std::mem::replace(&mut startup.register, Box::new(|_| {}));
+            register(&mut routes);
+            startup
+        })
+        .collect();
+
     let addr = listener.local_addr()?;
     // Scripts and tests that listen on port 0 read the port from this line.
     println!("listening on http://{addr}");
@@ -85,9 +99,7 @@ pub async fn run_with(
         .accept_http1(true)
         .layer(tower::util::option_layer(cors_layer(&config)?))
         .layer(tonic_web::GrpcWebLayer::new())
-        .add_service(health_service)
-        .add_service(reflection)
-        .add_service(reflection_alpha)
+        .add_routes(routes.routes())
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), on_shutdown);
 
     let grace = Duration::from_secs(config.shutdown_grace_secs);

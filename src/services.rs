@@ -125,13 +125,34 @@ pub fn resolve_model(key: &str, setting: &str, cache: &ModelCache) -> anyhow::Re
         .map_err(|e| anyhow::anyhow!("`{key}`: {e}"))
 }
 
+/// Loads a service's models on a blocking thread.
+pub type Load = Box<dyn FnOnce() -> anyhow::Result<()> + Send>;
+
+/// Adds a service's gRPC handlers to the server's routes.
+pub type Register = Box<dyn FnOnce(&mut tonic::service::RoutesBuilder) + Send>;
+
 /// Work a service does before it can serve: checks that run before the
-/// server listens, and a load that runs while it already answers health.
+/// server listens, its gRPC handlers, and a load that runs while the server
+/// already answers health. Handlers answer UNAVAILABLE until the load is
+/// done.
 pub struct Startup {
     /// The service.
     pub kind: ServiceKind,
     /// Loads the models; the service is SERVING once it returns `Ok`.
-    pub load: Box<dyn FnOnce() -> anyhow::Result<()> + Send>,
+    pub load: Load,
+    /// Registers the service's gRPC handlers.
+    pub register: Register,
+}
+
+impl Startup {
+    /// A service with nothing to load and no handlers yet.
+    pub fn shell(kind: ServiceKind) -> Self {
+        Self {
+            kind,
+            load: Box::new(|| Ok(())),
+            register: Box::new(|_| {}),
+        }
+    }
 }
 
 /// Prepares `kind`: resolves its model files now, so a missing model fails
@@ -139,23 +160,26 @@ pub struct Startup {
 /// in the background.
 pub fn prepare(kind: ServiceKind, config: &Config) -> anyhow::Result<Startup> {
     let cache = ModelCache::new(config.models.cache_dir.clone());
-    let load: Box<dyn FnOnce() -> anyhow::Result<()> + Send> = match kind {
+    Ok(match kind {
         ServiceKind::Asr => {
             let path = resolve_model("asr.model_en", &config.asr.model_en, &cache)?;
-            Box::new(move || {
-                let model = Arc::new(parla_asr::WhisperModel::load(&path)?);
-                tracing::debug!(model = %model.path().display(), "asr ready");
-                Ok(())
-            })
+            Startup {
+                kind,
+                load: Box::new(move || {
+                    let model = Arc::new(parla_asr::WhisperModel::load(&path)?);
+                    tracing::debug!(model = %model.path().display(), "asr ready");
+                    Ok(())
+                }),
+                register: Box::new(|_| {}),
+            }
         }
-        // These services have no models yet: ready as soon as they start.
+        // These services have no models and no handlers yet.
         ServiceKind::Tts
         | ServiceKind::Dialogue
         | ServiceKind::Crm
         | ServiceKind::Handoff
-        | ServiceKind::Gateway => Box::new(|| Ok(())),
-    };
-    Ok(Startup { kind, load })
+        | ServiceKind::Gateway => Startup::shell(kind),
+    })
 }
 
 /// The URL at which this process reaches `kind`: its own address when it

@@ -34,6 +34,7 @@ async fn not_serving_until_the_models_have_loaded() -> anyhow::Result<()> {
             wait.recv()?;
             Ok(())
         }),
+        register: Box::new(|_| {}),
     }];
     let config = Config {
         services: vec![ServiceKind::Tts],
