@@ -113,16 +113,21 @@ impl FromStr for ServiceKind {
 /// Where a service's model file is, from a setting that is either a
 /// provisioned model name or a path to the user's own file.
 pub fn resolve_model(key: &str, setting: &str, cache: &ModelCache) -> anyhow::Result<PathBuf> {
-    let as_path = PathBuf::from(setting);
-    if setting.contains('/') || as_path.extension().is_some() {
-        if as_path.is_file() {
-            return Ok(as_path);
-        }
-        anyhow::bail!("`{key}` points at {setting}, which is not a file");
+    if parla_models::manifest(setting).is_ok() {
+        return cache
+            .require(setting)
+            .map_err(|e| anyhow::anyhow!("`{key}`: {e}"));
     }
-    cache
-        .require(setting)
-        .map_err(|e| anyhow::anyhow!("`{key}`: {e}"))
+    let as_path = PathBuf::from(setting);
+    if as_path.is_file() {
+        return Ok(as_path);
+    }
+    let known = parla_models::manifests()
+        .iter()
+        .map(|m| m.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    anyhow::bail!("`{key}` is {setting:?}, which is neither a model name ({known}) nor a file")
 }
 
 /// Loads a service's models on a blocking thread.
