@@ -6,6 +6,8 @@
 //! Samples are signed 16-bit (`i16`) or `f32` in [-1, 1]; everything is mono.
 
 mod g711;
+#[cfg(feature = "onnx")]
+pub mod onnx;
 mod pcm;
 mod resample;
 mod wav;
