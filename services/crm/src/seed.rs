@@ -1,0 +1,493 @@
+//! Demo and evaluation data. A [`Fixture`] is one customer with their
+//! orders, the catalogue they need, and optionally past conversations and
+//! returns, in the format of the dialogue evaluation's scenarios
+//! (`customer`, `orders`, `catalogue`; other keys are ignored), so the same
+//! YAML loads a scenario's records. [`demo`] is the built-in data set
+//! `parla crm seed` loads: English and Italian customers, including the
+//! Milan customer returning a light jacket bought in November, late
+//! deliveries, damaged items and final-sale items.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::error::{CrmError, Result};
+use crate::model::*;
+use crate::store::Store;
+
+/// The built-in demo data set (YAML).
+pub const DEMO_YAML: &str = include_str!("../seed/demo.yaml");
+
+/// A data set: several fixtures.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct DataSet {
+    /// The fixtures, loaded in order.
+    pub fixtures: Vec<Fixture>,
+}
+
+/// One customer's records.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Fixture {
+    /// The customer.
+    pub customer: FixtureCustomer,
+    /// Their orders.
+    #[serde(default)]
+    pub orders: Vec<FixtureOrder>,
+    /// Products the scenario needs.
+    #[serde(default)]
+    pub catalogue: Vec<FixtureProduct>,
+    /// Past conversations.
+    #[serde(default)]
+    pub interactions: Vec<FixtureInteraction>,
+    /// Returns already open.
+    #[serde(default)]
+    pub returns: Vec<FixtureReturn>,
+}
+
+/// A customer as fixtures write it.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct FixtureCustomer {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Phone number.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// E-mail.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Street.
+    #[serde(default)]
+    pub street: String,
+    /// Postal code.
+    #[serde(default)]
+    pub postal_code: String,
+    /// City.
+    #[serde(default)]
+    pub city: String,
+    /// Country code.
+    #[serde(default)]
+    pub country: String,
+    /// Language.
+    #[serde(default)]
+    pub language: String,
+    /// Tier (default "standard").
+    #[serde(default)]
+    pub tier: Option<String>,
+    /// Consent per purpose name.
+    #[serde(default)]
+    pub consent: BTreeMap<String, bool>,
+    /// Preferences.
+    #[serde(default)]
+    pub preferences: BTreeMap<String, String>,
+}
+
+/// An order as fixtures write it (dates as `YYYY-MM-DD`, prices in units).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct FixtureOrder {
+    /// Id.
+    pub id: String,
+    /// Date placed.
+    pub date: String,
+    /// Status.
+    pub status: String,
+    /// Date delivered.
+    #[serde(default)]
+    pub delivered: Option<String>,
+    /// Date promised.
+    #[serde(default)]
+    pub promised: Option<String>,
+    /// Date expected.
+    #[serde(default)]
+    pub expected: Option<String>,
+    /// Carrier.
+    #[serde(default)]
+    pub carrier: Option<String>,
+    /// Lines.
+    #[serde(default)]
+    pub lines: Vec<FixtureLine>,
+}
+
+/// An order line as fixtures write it.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct FixtureLine {
+    /// Sku.
+    pub sku: String,
+    /// Name.
+    pub name: String,
+    /// Size.
+    #[serde(default)]
+    pub size: Option<String>,
+    /// Quantity (default 1).
+    #[serde(default)]
+    pub quantity: Option<i32>,
+    /// Unit price in units (89.00).
+    pub price: f64,
+    /// Currency (default EUR).
+    #[serde(default)]
+    pub currency: Option<String>,
+    /// Category.
+    #[serde(default)]
+    pub category: String,
+    /// Final sale.
+    #[serde(default)]
+    pub final_sale: bool,
+}
+
+/// A product as fixtures write it.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct FixtureProduct {
+    /// Sku.
+    pub sku: String,
+    /// Name.
+    pub name: String,
+    /// Category.
+    #[serde(default)]
+    pub category: String,
+    /// Lowest comfortable temperature, °C.
+    #[serde(default)]
+    pub warmth_min_c: Option<i32>,
+    /// Waterproof.
+    #[serde(default)]
+    pub waterproof: Option<bool>,
+    /// Other attributes.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+    /// Sizes.
+    #[serde(default)]
+    pub sizes: Vec<String>,
+    /// Price in units.
+    pub price: f64,
+    /// Currency (default EUR).
+    #[serde(default)]
+    pub currency: Option<String>,
+    /// Stock per size.
+    #[serde(default)]
+    pub stock: BTreeMap<String, i32>,
+    /// Final sale.
+    #[serde(default)]
+    pub final_sale: bool,
+}
+
+/// A past conversation.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct FixtureInteraction {
+    /// Conversation id.
+    pub id: String,
+    /// "voice" or "chat".
+    pub channel: String,
+    /// Start, `YYYY-MM-DDTHH:MM` (UTC).
+    pub at: String,
+    /// Summary.
+    #[serde(default)]
+    pub summary: String,
+    /// Outcome.
+    #[serde(default)]
+    pub outcome: String,
+    /// Turns.
+    #[serde(default)]
+    pub turns: Vec<FixtureTurn>,
+}
+
+/// A past turn.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct FixtureTurn {
+    /// Speaker.
+    pub speaker: String,
+    /// Text.
+    pub text: String,
+    /// Intent name.
+    #[serde(default)]
+    pub intent: Option<String>,
+    /// Sentiment label.
+    #[serde(default)]
+    pub sentiment: Option<String>,
+}
+
+/// An open return.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct FixtureReturn {
+    /// Order id.
+    pub order: String,
+    /// Reason.
+    pub reason: String,
+    /// Resolution.
+    pub resolution: String,
+    /// Status after opening (default "requested").
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+/// Parses a data set, or a single fixture (an evaluation scenario).
+pub fn parse_yaml(text: &str) -> Result<Vec<Fixture>> {
+    if let Ok(set) = serde_yaml::from_str::<DataSet>(text) {
+        return Ok(set.fixtures);
+    }
+    serde_yaml::from_str::<Fixture>(text)
+        .map(|f| vec![f])
+        .map_err(|e| CrmError::invalid("fixture", format!("is not a fixture: {e}")))
+}
+
+/// The built-in demo data set.
+pub fn demo() -> Result<Vec<Fixture>> {
+    parse_yaml(DEMO_YAML)
+}
+
+/// What a load stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Loaded {
+    /// Customers.
+    pub customers: usize,
+    /// Products.
+    pub products: usize,
+    /// Orders.
+    pub orders: usize,
+    /// Turns of past conversations.
+    pub turns: usize,
+    /// Returns.
+    pub returns: usize,
+}
+
+fn minor(units: f64) -> i64 {
+    (units * 100.0).round() as i64
+}
+
+/// Loads fixtures into a store. Loading twice replaces profiles, products
+/// and orders; conversations and returns already present are kept.
+pub fn load(store: &dyn Store, fixtures: &[Fixture]) -> Result<Loaded> {
+    let mut n = Loaded::default();
+    for f in fixtures {
+        for p in &f.catalogue {
+            let mut attributes = p.attributes.clone();
+            if let Some(w) = p.warmth_min_c {
+                attributes.insert("warmth_min_c".into(), w.to_string());
+            }
+            if let Some(w) = p.waterproof {
+                attributes.insert("waterproof".into(), w.to_string());
+            }
+            store.upsert_product(&Product {
+                sku: p.sku.clone(),
+                name: p.name.clone(),
+                category: p.category.clone(),
+                attributes,
+                sizes: p.sizes.clone(),
+                price_minor: minor(p.price),
+                currency: p.currency.clone().unwrap_or_else(|| "EUR".into()),
+                stock: 0,
+                stock_by_size: p.stock.clone(),
+                final_sale: p.final_sale,
+            })?;
+            n.products += 1;
+        }
+        let c = &f.customer;
+        let mut contacts = Vec::new();
+        if let Some(phone) = &c.phone {
+            contacts.push(ContactPoint {
+                kind: ContactKind::Phone,
+                value: phone.clone(),
+            });
+        }
+        if let Some(email) = &c.email {
+            contacts.push(ContactPoint {
+                kind: ContactKind::Email,
+                value: email.clone(),
+            });
+        }
+        store.upsert_customer(&Customer {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            language: c.language.clone(),
+            contacts,
+            address: Address {
+                street: c.street.clone(),
+                city: c.city.clone(),
+                postal_code: c.postal_code.clone(),
+                country: c.country.clone(),
+            },
+            tier: c.tier.clone().unwrap_or_else(|| "standard".into()),
+            preferences: c.preferences.clone(),
+            erased_at: None,
+        })?;
+        n.customers += 1;
+        for (purpose, granted) in &c.consent {
+            let purpose = ConsentPurpose::parse(purpose).ok_or_else(|| {
+                CrmError::invalid(
+                    "customer.consent",
+                    "keys are personalization, recordings, marketing",
+                )
+            })?;
+            store.set_consent(
+                &c.id,
+                &Consent {
+                    purpose,
+                    granted: *granted,
+                    updated_at: 0,
+                    source: "seed".into(),
+                },
+            )?;
+        }
+        for o in &f.orders {
+            let currency = o.lines.first().and_then(|l| l.currency.clone());
+            store.upsert_order(&Order {
+                id: o.id.clone(),
+                customer_id: c.id.clone(),
+                status: o.status.clone(),
+                placed_at: parse_time(&o.date)?,
+                delivered_at: o.delivered.as_deref().map(parse_time).transpose()?,
+                expected_delivery: o
+                    .promised
+                    .as_deref()
+                    .or(o.expected.as_deref())
+                    .map(parse_time)
+                    .transpose()?,
+                total_minor: 0,
+                currency: currency.unwrap_or_else(|| "EUR".into()),
+                carrier: o.carrier.clone().unwrap_or_default(),
+                lines: o
+                    .lines
+                    .iter()
+                    .map(|l| OrderLine {
+                        id: String::new(),
+                        sku: l.sku.clone(),
+                        name: l.name.clone(),
+                        size: l.size.clone().unwrap_or_default(),
+                        quantity: l.quantity.unwrap_or(1),
+                        unit_price_minor: minor(l.price),
+                        category: l.category.clone(),
+                        final_sale: l.final_sale,
+                    })
+                    .collect(),
+            })?;
+            n.orders += 1;
+        }
+        for i in &f.interactions {
+            if store.interaction(&i.id).is_ok() {
+                continue;
+            }
+            let start = parse_time(&i.at)?;
+            let last = i.turns.len().saturating_sub(1);
+            for (k, t) in i.turns.iter().enumerate() {
+                store.append(&Append {
+                    conversation_id: i.id.clone(),
+                    customer_id: Some(c.id.clone()),
+                    channel: Channel::parse(&i.channel),
+                    turn: TimelineTurn {
+                        speaker: t.speaker.clone(),
+                        text: t.text.clone(),
+                        at: start + 30_000 * k as i64,
+                        sentiment: t.sentiment.clone().map(|label| Sentiment {
+                            score: match label.as_str() {
+                                "negative" => -0.6,
+                                "positive" => 0.6,
+                                _ => 0.0,
+                            },
+                            label,
+                            trend: 0.0,
+                        }),
+                        intent: t.intent.clone().map(|name| Intent {
+                            name,
+                            confidence: 0.9,
+                            slots: BTreeMap::new(),
+                        }),
+                        actions: Vec::new(),
+                        handoff: None,
+                    },
+                    summary: if k == last {
+                        i.summary.clone()
+                    } else {
+                        String::new()
+                    },
+                    outcome: if k == last {
+                        i.outcome.clone()
+                    } else {
+                        String::new()
+                    },
+                })?;
+                n.turns += 1;
+            }
+        }
+        for r in &f.returns {
+            let has_open = store
+                .context(&c.id, 1)?
+                .open_returns
+                .iter()
+                .any(|open| open.order_id == r.order);
+            if has_open {
+                continue;
+            }
+            let ret = store.create_return(&NewReturn {
+                order_id: r.order.clone(),
+                line_ids: Vec::new(),
+                reason: r.reason.clone(),
+                resolution: r.resolution.clone(),
+                ..NewReturn::default()
+            })?;
+            if let Some(status) = r.status.as_deref().filter(|s| *s != "requested") {
+                store.update_return(&ret.rma_id, status)?;
+            }
+            n.returns += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Parses `YYYY-MM-DD` (noon UTC, so the date reads the same in every
+/// European and American time zone) or `YYYY-MM-DDTHH:MM` (UTC).
+pub fn parse_time(s: &str) -> Result<Millis> {
+    let bad = || CrmError::invalid("date", "must be YYYY-MM-DD or YYYY-MM-DDTHH:MM");
+    let (date, time) = match s.split_once('T') {
+        Some((d, t)) => (d, Some(t)),
+        None => (s, None),
+    };
+    let mut parts = date.split('-').map(|p| p.parse::<i64>().map_err(|_| bad()));
+    let (y, m, d) = (
+        parts.next().ok_or_else(bad)??,
+        parts.next().ok_or_else(bad)??,
+        parts.next().ok_or_else(bad)??,
+    );
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return Err(bad());
+    }
+    let (hh, mm) = match time {
+        None => (12, 0),
+        Some(t) => {
+            let (h, m) = t.split_once(':').ok_or_else(bad)?;
+            (
+                h.parse::<i64>().map_err(|_| bad())?,
+                m.get(..2).unwrap_or(m).parse::<i64>().map_err(|_| bad())?,
+            )
+        }
+    };
+    Ok(((days_from_civil(y, m, d) * 24 + hh) * 60 + mm) * 60_000)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_parse() {
+        assert_eq!(parse_time("1970-01-01T00:00").unwrap(), 0);
+        assert_eq!(parse_time("2026-11-12").unwrap(), 1_794_484_800_000);
+        assert!(parse_time("2026-13-01").is_err());
+    }
+
+    #[test]
+    fn demo_parses() {
+        let demo = demo().unwrap();
+        assert!(demo.len() >= 12);
+        assert!(demo.iter().any(|f| f.customer.city == "Milan"));
+    }
+}
