@@ -21,7 +21,7 @@ pub async fn run(server: &str, wait_secs: u64) -> anyhow::Result<()> {
     let mut health = HealthClient::new(channel.clone());
     wait_ready(&mut health, Duration::from_secs(wait_secs)).await?;
     let services = list_services(channel).await?;
-    println!("{:<28} health", "service");
+    println!("{:<38} health", "service");
     for service in &services {
         let status = match health
             .check(HealthCheckRequest {
@@ -30,10 +30,10 @@ pub async fn run(server: &str, wait_secs: u64) -> anyhow::Result<()> {
             .await
         {
             Ok(r) => status_name(r.into_inner().status),
-            Err(s) if s.code() == tonic::Code::NotFound => "(not reported)",
+            Err(s) if s.code() == tonic::Code::NotFound => "-",
             Err(s) => return Err(s.into()),
         };
-        println!("{service:<28} {status}");
+        println!("{service:<38} {status}");
     }
     Ok(())
 }
