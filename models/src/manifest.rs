@@ -40,6 +40,14 @@ const EMBEDDED: &[(&str, &str)] = &[
         "onnxruntime.toml",
         include_str!("../manifests/onnxruntime.toml"),
     ),
+    (
+        "vader-lexicon.toml",
+        include_str!("../manifests/vader-lexicon.toml"),
+    ),
+    (
+        "pattern-it-sentiment.toml",
+        include_str!("../manifests/pattern-it-sentiment.toml"),
+    ),
 ];
 
 /// One provisionable model.
@@ -48,7 +56,7 @@ const EMBEDDED: &[(&str, &str)] = &[
 pub struct ModelManifest {
     /// Short name used on the command line and as the cache sub-directory.
     pub name: String,
-    /// What the model is for: `llm`, `asr`, `vad`, `turn`, `tts`, `runtime`.
+    /// What the model is for: `llm`, `asr`, `vad`, `turn`, `tts`, `runtime`, `sentiment`.
     pub role: String,
     /// One line for humans.
     pub description: String,

@@ -63,7 +63,9 @@ fn embedded_manifests_parse_and_are_unique() {
             "silero-vad",
             "smart-turn-v3.2",
             "piper-joe",
-            "onnxruntime"
+            "onnxruntime",
+            "vader-lexicon",
+            "pattern-it-sentiment"
         ]
     );
     assert_eq!(

@@ -1,27 +1,127 @@
-//! The dialogue manager (`parla.v1.Dialogue`): understands each turn, runs
-//! flows (returns, order status, recommendations), looks the customer up in
-//! the CRM, chooses a tone that fits their mood, writes a reply grounded in
-//! facts from flows, templates and the CRM, scores sentiment and confidence,
-//! and decides when to hand the conversation to a person.
+//! The dialogue manager's understanding half (`parla.v1.Dialogue` builds on it): intent and
+//! slots of each turn, sentiment and its trend, redaction of personal data, the tone policy, the
+//! hand-off policy and reply templates, for English and Italian. Domain types only: the gRPC
+//! service converts them at its edge.
 //!
-//! The language model sits behind a `LanguageModel` trait (candle running a
-//! GGUF model on CPU, or an OpenAI-compatible HTTP backend). This crate is
-//! still a shell: it owns its configuration; the manager comes next.
+//! ```no_run
+//! # fn main() -> Result<(), parla_dialogue::DialogueError> {
+//! use parla_dialogue::{Language, Understanding};
+//! let cache = parla_models::ModelCache::from_env()?;
+//! let nlu = Understanding::load(&cache)?;
+//! let a = nlu.analyze("Dov'è il mio ordine A1042?", Language::It);
+//! assert_eq!(a.intent.as_str(), "order_status");
+//! # Ok(()) }
+//! ```
+
+mod config;
+mod handoff;
+pub mod intent;
+mod redact;
+mod sensitive;
+pub mod sentiment;
+pub mod slots;
+mod templates;
+pub mod text;
+mod tone;
+mod understanding;
+
+pub use config::{DialogueConfig, InvalidSetting};
+pub use handoff::{HandoffDecision, HandoffPolicy, HandoffReason, HandoffSignals};
+pub use intent::Intent;
+pub use redact::{codice_fiscale_valid, iban_valid, luhn_valid, redact, PiiKind, Redacted};
+pub use sensitive::{detect as detect_sensitive, SensitiveTopic};
+pub use sentiment::{Sentiment, SentimentLabel, SentimentTrend, TrendSummary};
+pub use slots::{Slot, SlotKind};
+pub use templates::{RenderRequest, Templates};
+pub use tone::{Tone, ToneInput, TonePolicy, ToneRule};
+pub use understanding::{Analysis, Understanding, MAX_CHARS, PATTERN_IT_MODEL, VADER_MODEL};
+
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-/// Settings of the dialogue manager (`[dialogue]` in `parla.toml`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DialogueConfig {
-    /// Language model: a provisioned model name or a path to a GGUF file.
-    pub llm_model: String,
+/// Languages Parla understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    /// English.
+    En,
+    /// Italian.
+    It,
 }
 
-impl Default for DialogueConfig {
-    fn default() -> Self {
-        Self {
-            llm_model: "smollm2-135m".to_owned(),
+impl Language {
+    /// ISO 639-1 code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Language::En => "en",
+            Language::It => "it",
         }
     }
+
+    /// Parses a code or BCP 47 tag ("it", "it-IT", "EN"); `None` if unsupported.
+    pub fn parse(tag: &str) -> Option<Language> {
+        let primary = tag.trim().split(['-', '_']).next()?.to_ascii_lowercase();
+        match primary.as_str() {
+            "en" => Some(Language::En),
+            "it" => Some(Language::It),
+            _ => None,
+        }
+    }
+}
+
+/// Where the conversation happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    /// Phone: short spoken sentences, no lists or markup.
+    Voice,
+    /// Web chat: concise, short lists allowed.
+    Chat,
+}
+
+impl Channel {
+    /// Lower-case name, as in templates.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Voice => "voice",
+            Channel::Chat => "chat",
+        }
+    }
+}
+
+/// Errors of the dialogue crate.
+#[derive(Debug, thiserror::Error)]
+pub enum DialogueError {
+    /// A model or lexicon is not provisioned or is corrupt.
+    #[error(transparent)]
+    Model(#[from] parla_models::ModelError),
+    /// A resource file could not be read or parsed.
+    #[error("cannot use {path}: {reason}")]
+    Resource {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// No template for a step in a language (in any tone or channel).
+    #[error("no reply template for step `{step}` in {lang} (tone {tone}, channel {channel}); add it to prompts/replies/{lang}.yaml")]
+    MissingTemplate {
+        /// Flow step.
+        step: String,
+        /// Language code.
+        lang: String,
+        /// Tone asked for.
+        tone: String,
+        /// Channel asked for.
+        channel: String,
+    },
+    /// A template names a variable the caller did not give.
+    #[error("reply template `{step}` needs variable `{name}`")]
+    MissingVariable {
+        /// Flow step.
+        step: String,
+        /// Variable name.
+        name: String,
+    },
 }

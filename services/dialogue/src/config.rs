@@ -1,0 +1,103 @@
+//! Settings of the dialogue manager: `[dialogue]` in `parla.toml`, with the tone table under
+//! `[dialogue.tone]` and hand-off thresholds under `[dialogue.handoff]`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{HandoffPolicy, TonePolicy};
+
+/// Settings of the dialogue manager (`[dialogue]` in `parla.toml`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DialogueConfig {
+    /// Language model: a provisioned model name or a path to a GGUF file.
+    pub llm_model: String,
+    /// Directory of reply and prompt templates (`replies/<lang>.yaml` inside).
+    pub prompts_dir: String,
+    /// Decay of older turns in the sentiment trend, in (0, 1].
+    pub trend_decay: f32,
+    /// Tone table.
+    pub tone: TonePolicy,
+    /// Hand-off thresholds.
+    pub handoff: HandoffPolicy,
+}
+
+impl Default for DialogueConfig {
+    fn default() -> Self {
+        Self {
+            llm_model: "smollm2-135m".to_owned(),
+            prompts_dir: "prompts".to_owned(),
+            trend_decay: 0.7,
+            tone: TonePolicy::default(),
+            handoff: HandoffPolicy::default(),
+        }
+    }
+}
+
+/// A setting with a value outside its allowed range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidSetting {
+    /// Dotted key, e.g. `dialogue.handoff.min_confidence`.
+    pub key: String,
+    /// What is wrong and what is allowed.
+    pub problem: String,
+}
+
+impl DialogueConfig {
+    /// Checks value ranges; the error names the key and what is allowed.
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        let bad = |key: &str, value: f32, allowed: &str| InvalidSetting {
+            key: format!("dialogue.{key}"),
+            problem: format!("is {value}; allowed: {allowed}"),
+        };
+        let h = &self.handoff;
+        if !(self.trend_decay > 0.0 && self.trend_decay <= 1.0) {
+            return Err(bad("trend_decay", self.trend_decay, "a number in (0, 1]"));
+        }
+        if !(0.0..=1.0).contains(&h.min_confidence) {
+            return Err(bad("handoff.min_confidence", h.min_confidence, "0 to 1"));
+        }
+        for (key, v) in [
+            ("handoff.sentiment_floor", h.sentiment_floor),
+            ("handoff.vip_unhappy_below", h.vip_unhappy_below),
+        ] {
+            if !(-1.0..=1.0).contains(&v) {
+                return Err(bad(key, v, "-1 to 1"));
+            }
+        }
+        if !(0.0..=2.0).contains(&h.sentiment_drop) {
+            return Err(bad("handoff.sentiment_drop", h.sentiment_drop, "0 to 2"));
+        }
+        for (i, rule) in self.tone.rules.iter().enumerate() {
+            if let Some(s) = rule.slope_below.filter(|s| !(-2.0..=2.0).contains(s)) {
+                return Err(bad(&format!("tone.rules[{i}].slope_below"), s, "-2 to 2"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_round_trip_through_toml() {
+        let c = DialogueConfig::default();
+        let text = toml::to_string_pretty(&c).expect("serialize");
+        let back: DialogueConfig = toml::from_str(&text).expect("parse back");
+        assert_eq!(back, c);
+        let custom: DialogueConfig = toml::from_str(
+            "[handoff]\nmin_confidence = 0.5\n[[tone.rules]]\ntone = \"calm\"\nchannel = \"voice\"\n",
+        )
+        .expect("custom table");
+        assert_eq!(custom.handoff.min_confidence, 0.5);
+        assert_eq!(custom.tone.rules.len(), 1);
+        assert_eq!(c.validate(), Ok(()));
+        let mut bad = c.clone();
+        bad.handoff.min_confidence = 1.5;
+        assert_eq!(
+            bad.validate().map_err(|e| e.key),
+            Err("dialogue.handoff.min_confidence".to_owned())
+        );
+    }
+}

@@ -1,0 +1,304 @@
+//! When to hand the conversation to a person: an explicit request (at once), a sensitive topic,
+//! an unhappy high-tier customer, sentiment that stays low or falls sharply, understanding that
+//! stays unsure for several turns, or no progress after several attempts. Thresholds live in
+//! `[dialogue.handoff]`; reasons match the proto's `HandoffReason`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::sentiment::NEGATIVE_TURN;
+use crate::{SensitiveTopic, TrendSummary};
+
+/// Why Parla hands off (the proto's `HandoffReason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HandoffReason {
+    /// The customer asked for a person.
+    Request,
+    /// Understanding stayed below the confidence threshold.
+    Confidence,
+    /// Sentiment stayed low or fell sharply.
+    Sentiment,
+    /// The flow made no progress after several attempts.
+    NoProgress,
+    /// A sensitive topic: legal, bereavement, fraud, safety.
+    Sensitive,
+    /// A high-tier customer is unhappy.
+    VipUnhappy,
+}
+
+impl HandoffReason {
+    /// snake_case name, as in the evaluation set.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandoffReason::Request => "request",
+            HandoffReason::Confidence => "confidence",
+            HandoffReason::Sentiment => "sentiment",
+            HandoffReason::NoProgress => "no_progress",
+            HandoffReason::Sensitive => "sensitive",
+            HandoffReason::VipUnhappy => "vip_unhappy",
+        }
+    }
+}
+
+/// Thresholds of the hand-off policy (`[dialogue.handoff]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HandoffPolicy {
+    /// Hand off when the customer asks for a person.
+    pub on_request: bool,
+    /// Hand off on legal, bereavement, fraud or safety topics.
+    pub on_sensitive: bool,
+    /// Confidence under which a turn counts as not understood.
+    pub min_confidence: f32,
+    /// Consecutive not-understood turns before handing off.
+    pub low_confidence_turns: usize,
+    /// Sentiment score under which a turn counts as very negative.
+    pub sentiment_floor: f32,
+    /// Consecutive very negative turns before handing off.
+    pub sentiment_floor_turns: usize,
+    /// Consecutive negative turns (score under -0.2) before handing off: anger that continues,
+    /// as opposed to one curt turn.
+    pub negative_turns: usize,
+    /// Hand off when sentiment fell by more than this from the conversation's best turn
+    /// (and the latest turn is negative).
+    pub sentiment_drop: f32,
+    /// Failed attempts of a flow step before handing off.
+    pub max_attempts: u32,
+    /// Tiers that get a person as soon as they are unhappy (case-insensitive).
+    pub vip_tiers: Vec<String>,
+    /// Sentiment score under which a high-tier customer counts as unhappy.
+    pub vip_unhappy_below: f32,
+}
+
+impl Default for HandoffPolicy {
+    fn default() -> Self {
+        HandoffPolicy {
+            on_request: true,
+            on_sensitive: true,
+            min_confidence: 0.3,
+            low_confidence_turns: 2,
+            sentiment_floor: -0.6,
+            sentiment_floor_turns: 2,
+            negative_turns: 3,
+            sentiment_drop: 1.0,
+            max_attempts: 3,
+            vip_tiers: vec!["platinum".into(), "vip".into()],
+            vip_unhappy_below: -0.35,
+        }
+    }
+}
+
+/// What the policy looks at after a turn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HandoffSignals<'a> {
+    /// The customer asked for a person this turn.
+    pub asked_for_human: bool,
+    /// A sensitive topic this turn.
+    pub sensitive: Option<SensitiveTopic>,
+    /// Confidence of each turn so far, oldest first (the latest last).
+    pub confidences: &'a [f32],
+    /// Every turn's sentiment score so far, oldest first.
+    pub sentiment: &'a [f32],
+    /// The sentiment trend after this turn.
+    pub trend: TrendSummary,
+    /// Failed attempts of the current flow step.
+    pub failed_attempts: u32,
+    /// The customer's tier.
+    pub tier: &'a str,
+}
+
+/// The policy's verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HandoffDecision {
+    /// Hand off now.
+    pub handoff: bool,
+    /// Why (set when `handoff`).
+    pub reason: Option<HandoffReason>,
+    /// One line for the agent and the timeline.
+    pub explanation: String,
+}
+
+impl HandoffDecision {
+    fn yes(reason: HandoffReason, explanation: String) -> Self {
+        HandoffDecision {
+            handoff: true,
+            reason: Some(reason),
+            explanation,
+        }
+    }
+
+    /// Not handing off.
+    pub fn no() -> Self {
+        HandoffDecision {
+            handoff: false,
+            reason: None,
+            explanation: String::new(),
+        }
+    }
+}
+
+impl HandoffPolicy {
+    /// Decides whether to hand off after a turn.
+    pub fn decide(&self, s: &HandoffSignals<'_>) -> HandoffDecision {
+        if self.on_request && s.asked_for_human {
+            return HandoffDecision::yes(
+                HandoffReason::Request,
+                "the customer asked for a person".into(),
+            );
+        }
+        if let (true, Some(topic)) = (self.on_sensitive, s.sensitive) {
+            return HandoffDecision::yes(
+                HandoffReason::Sensitive,
+                format!("sensitive topic: {}", topic.as_str()),
+            );
+        }
+        let last = s.sentiment.last().copied().unwrap_or(0.0);
+        if self
+            .vip_tiers
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(s.tier.trim()))
+            && last < self.vip_unhappy_below
+        {
+            return HandoffDecision::yes(
+                HandoffReason::VipUnhappy,
+                format!(
+                    "{} customer is unhappy (sentiment {last:.2})",
+                    s.tier.trim()
+                ),
+            );
+        }
+        let low = s
+            .sentiment
+            .iter()
+            .rev()
+            .take_while(|v| **v < self.sentiment_floor)
+            .count();
+        if self.sentiment_floor_turns > 0 && low >= self.sentiment_floor_turns {
+            return HandoffDecision::yes(
+                HandoffReason::Sentiment,
+                format!(
+                    "sentiment below {:.2} for {low} turns (latest {last:.2})",
+                    self.sentiment_floor
+                ),
+            );
+        }
+        let negative = s
+            .sentiment
+            .iter()
+            .rev()
+            .take_while(|v| **v < NEGATIVE_TURN)
+            .count();
+        if self.negative_turns > 0 && negative >= self.negative_turns {
+            return HandoffDecision::yes(
+                HandoffReason::Sentiment,
+                format!("negative for {negative} turns in a row (latest {last:.2})"),
+            );
+        }
+        if s.sentiment.len() >= 2
+            && s.trend.peak - last > self.sentiment_drop
+            && last < NEGATIVE_TURN
+        {
+            return HandoffDecision::yes(
+                HandoffReason::Sentiment,
+                format!("sentiment fell from {:.2} to {last:.2}", s.trend.peak),
+            );
+        }
+        let unsure = s
+            .confidences
+            .iter()
+            .rev()
+            .take_while(|c| **c < self.min_confidence)
+            .count();
+        if self.low_confidence_turns > 0 && unsure >= self.low_confidence_turns {
+            return HandoffDecision::yes(
+                HandoffReason::Confidence,
+                format!(
+                    "confidence below {:.2} for {unsure} turns",
+                    self.min_confidence
+                ),
+            );
+        }
+        if self.max_attempts > 0 && s.failed_attempts >= self.max_attempts {
+            return HandoffDecision::yes(
+                HandoffReason::NoProgress,
+                format!("no progress after {} attempts", s.failed_attempts),
+            );
+        }
+        HandoffDecision::no()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SentimentTrend;
+
+    fn signals<'a>(conf: &'a [f32], sent: &'a [f32], tier: &'a str) -> HandoffSignals<'a> {
+        let mut t = SentimentTrend::default();
+        sent.iter().for_each(|s| {
+            t.push(*s);
+        });
+        HandoffSignals {
+            asked_for_human: false,
+            sensitive: None,
+            confidences: conf,
+            sentiment: sent,
+            trend: t.summary(),
+            failed_attempts: 0,
+            tier,
+        }
+    }
+
+    #[test]
+    fn reasons() {
+        let p = HandoffPolicy::default();
+        let calm = signals(&[0.9, 0.8], &[0.0, -0.1], "standard");
+        assert!(!p.decide(&calm).handoff);
+
+        let mut ask = calm.clone();
+        ask.asked_for_human = true;
+        assert_eq!(p.decide(&ask).reason, Some(HandoffReason::Request));
+
+        let mut topic = calm.clone();
+        topic.sensitive = Some(SensitiveTopic::Bereavement);
+        assert_eq!(p.decide(&topic).reason, Some(HandoffReason::Sensitive));
+
+        assert_eq!(
+            p.decide(&signals(&[0.9; 3], &[-0.3, -0.6, -0.7], "standard"))
+                .reason,
+            Some(HandoffReason::Sentiment)
+        );
+        // One curt turn is not enough.
+        assert!(
+            !p.decide(&signals(&[0.9; 2], &[0.0, -0.7], "standard"))
+                .handoff
+        );
+        assert!(
+            !p.decide(&signals(&[0.9; 2], &[-0.3, -0.5], "standard"))
+                .handoff
+        );
+        assert_eq!(
+            p.decide(&signals(&[0.9; 2], &[-0.7, -0.8], "standard"))
+                .reason,
+            Some(HandoffReason::Sentiment)
+        );
+        assert_eq!(
+            p.decide(&signals(&[0.9; 2], &[0.6, -0.5], "standard"))
+                .reason,
+            Some(HandoffReason::Sentiment)
+        );
+        assert_eq!(
+            p.decide(&signals(&[0.9, 0.25, 0.2], &[0.0; 3], "standard"))
+                .reason,
+            Some(HandoffReason::Confidence)
+        );
+        assert_eq!(
+            p.decide(&signals(&[0.9], &[-0.4], "VIP")).reason,
+            Some(HandoffReason::VipUnhappy)
+        );
+
+        let mut stuck = calm.clone();
+        stuck.failed_attempts = 3;
+        assert_eq!(p.decide(&stuck).reason, Some(HandoffReason::NoProgress));
+    }
+}

@@ -1,0 +1,208 @@
+//! Reply templates from `prompts/replies/<lang>.yaml`: per flow step, tone and channel, several
+//! wordings each with named variables (`{name}`, `{order_id}`, `{product}`). The renderer picks a
+//! wording deterministically from a seed (varied across turns, reproducible in tests), falls back
+//! from the exact tone and channel to `any`, and can mark numbers with SSML `say-as` for voice.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use crate::{Channel, DialogueError, Language, Tone};
+
+/// step → tone (or `any`) → channel (or `any`) → wordings.
+type Table = HashMap<String, HashMap<String, HashMap<String, Vec<String>>>>;
+
+/// The reply templates of every language.
+#[derive(Debug, Clone, Default)]
+pub struct Templates {
+    langs: HashMap<Language, Table>,
+    dir: PathBuf,
+}
+
+/// What to render.
+#[derive(Debug, Clone)]
+pub struct RenderRequest<'a> {
+    /// Language of the reply.
+    pub lang: Language,
+    /// Flow step, e.g. `order_status`, `handoff`, `greeting_personal`.
+    pub step: &'a str,
+    /// Tone chosen by the policy.
+    pub tone: Tone,
+    /// Voice or chat.
+    pub channel: Channel,
+    /// Named variables.
+    pub vars: &'a BTreeMap<String, String>,
+    /// Picks among wordings (e.g. hash of conversation id and turn number).
+    pub seed: u64,
+    /// Wrap ids, amounts and dates in SSML `say-as` (voice to an SSML-aware synthesizer).
+    pub ssml: bool,
+}
+
+impl Templates {
+    /// Loads `dir/replies/en.yaml` and `dir/replies/it.yaml`.
+    pub fn load(dir: &Path) -> Result<Self, DialogueError> {
+        let mut langs = HashMap::new();
+        for lang in [Language::En, Language::It] {
+            let path = dir.join("replies").join(format!("{}.yaml", lang.code()));
+            let text = std::fs::read_to_string(&path).map_err(|e| DialogueError::Resource {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            let table: Table =
+                serde_yaml::from_str(&text).map_err(|e| DialogueError::Resource {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
+            langs.insert(lang, table);
+        }
+        Ok(Templates {
+            langs,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The directory the templates came from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Steps defined for a language.
+    pub fn steps(&self, lang: Language) -> Vec<&str> {
+        let mut v: Vec<&str> = self
+            .langs
+            .get(&lang)
+            .map(|t| t.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        v.sort_unstable();
+        v
+    }
+
+    /// Every wording of a step (for checks), with its tone and channel keys.
+    pub fn wordings(&self, lang: Language, step: &str) -> Vec<(&str, &str, &str)> {
+        let mut out = Vec::new();
+        if let Some(tones) = self.langs.get(&lang).and_then(|t| t.get(step)) {
+            for (tone, channels) in tones {
+                for (channel, list) in channels {
+                    out.extend(
+                        list.iter()
+                            .map(|w| (tone.as_str(), channel.as_str(), w.as_str())),
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    /// The wordings that apply to a step, tone and channel, most specific first.
+    fn candidates(
+        &self,
+        lang: Language,
+        step: &str,
+        tone: Tone,
+        channel: Channel,
+    ) -> Option<&Vec<String>> {
+        let tones = self.langs.get(&lang)?.get(step)?;
+        let ch = channel.as_str();
+        for t in [tone.as_str(), "any"] {
+            if let Some(channels) = tones.get(t) {
+                for c in [ch, "any"] {
+                    if let Some(list) = channels.get(c).filter(|l| !l.is_empty()) {
+                        return Some(list);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Renders a reply.
+    pub fn render(&self, req: &RenderRequest<'_>) -> Result<String, DialogueError> {
+        let list = self
+            .candidates(req.lang, req.step, req.tone, req.channel)
+            .ok_or_else(|| DialogueError::MissingTemplate {
+                step: req.step.to_owned(),
+                lang: req.lang.code().to_owned(),
+                tone: req.tone.as_str().to_owned(),
+                channel: req.channel.as_str().to_owned(),
+            })?;
+        let index = (mix(req.seed ^ hash(req.step)) % list.len() as u64) as usize;
+        fill(
+            &list[index],
+            req.vars,
+            req.ssml && req.channel == Channel::Voice,
+        )
+        .map_err(|name| DialogueError::MissingVariable {
+            step: req.step.to_owned(),
+            name,
+        })
+    }
+}
+
+/// Substitutes `{name}` placeholders; `{{` and `}}` are literal braces.
+fn fill(template: &str, vars: &BTreeMap<String, String>, ssml: bool) -> Result<String, String> {
+    let mut out = String::with_capacity(template.len() + 32);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        if let Some(stripped) = after.strip_prefix('{') {
+            out.push('{');
+            rest = stripped;
+            continue;
+        }
+        let close = after.find('}').ok_or_else(|| "unclosed {".to_owned())?;
+        let name = &after[..close];
+        let value = vars.get(name).ok_or_else(|| name.to_owned())?;
+        out.push_str(&say_as(name, value, ssml));
+        rest = &after[close + 1..];
+    }
+    out.push_str(&rest.replace("}}", "}"));
+    Ok(out)
+}
+
+fn say_as(name: &str, value: &str, ssml: bool) -> String {
+    if !ssml {
+        return value.to_owned();
+    }
+    let interpret = match name {
+        "order_id" | "case_id" | "ticket_id" => "characters",
+        "amount" | "price" | "refund" => "currency",
+        "date" | "delivery_date" | "order_date" | "deadline" => "date",
+        "days" | "count" => "cardinal",
+        _ => return value.to_owned(),
+    };
+    format!("<say-as interpret-as=\"{interpret}\">{value}</say-as>")
+}
+
+fn hash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// SplitMix64 finaliser: spreads consecutive seeds over the wordings.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fills_and_marks_numbers() {
+        let mut vars = BTreeMap::new();
+        vars.insert("order_id".to_owned(), "A1042".to_owned());
+        assert_eq!(
+            fill("Order {order_id} {{ok}}", &vars, false).as_deref(),
+            Ok("Order A1042 {ok}")
+        );
+        assert_eq!(
+            fill("Order {order_id}.", &vars, true).as_deref(),
+            Ok("Order <say-as interpret-as=\"characters\">A1042</say-as>.")
+        );
+        assert_eq!(fill("Hi {name}", &vars, false), Err("name".to_owned()));
+    }
+}

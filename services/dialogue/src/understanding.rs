@@ -1,0 +1,197 @@
+//! One turn's understanding: intent with confidence and margin, slots, sentiment, prompt
+//! injection and sensitive topics, for English and Italian. Models are trained at load time from
+//! the shipped examples (a few milliseconds); the sentiment lexicons come from the model cache.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use parla_models::ModelCache;
+use serde::{Deserialize, Serialize};
+
+use crate::intent::{self, Example, FeatureHasher, LinearModel, TrainOptions};
+use crate::sentiment::{Lexicon, LexiconScorer, Sentiment, SentimentBlend};
+use crate::slots::{self, Slot};
+use crate::{sensitive, text, DialogueError, Intent, Language, SensitiveTopic};
+
+/// Manifest name of the English sentiment lexicon.
+pub const VADER_MODEL: &str = "vader-lexicon";
+/// Manifest name of the Italian sentiment lexicon.
+pub const PATTERN_IT_MODEL: &str = "pattern-it-sentiment";
+
+/// Longest text analysed; the rest of an oversized turn is ignored.
+pub const MAX_CHARS: usize = 2000;
+
+/// The understanding of one turn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Analysis {
+    /// Most likely intent (after rules).
+    pub intent: Intent,
+    /// Probability of `intent`, in [0, 1].
+    pub confidence: f32,
+    /// The second most likely intent.
+    pub runner_up: Intent,
+    /// Probability gap between the intent and the runner-up, in [0, 1].
+    pub margin: f32,
+    /// Values found by rules.
+    pub slots: Vec<Slot>,
+    /// Sentiment of the turn.
+    pub sentiment: Sentiment,
+    /// The text tries to change Parla's instructions (intent is then `out_of_scope`).
+    pub injection: bool,
+    /// A topic that needs a person.
+    pub sensitive_topic: Option<SensitiveTopic>,
+    /// The customer asks for a person: recognised by rule, or the model is sure of `human`.
+    pub asked_for_human: bool,
+}
+
+impl Analysis {
+    /// The first slot value of a kind.
+    pub fn slot(&self, kind: slots::SlotKind) -> Option<&str> {
+        self.slots
+            .iter()
+            .find(|s| s.kind == kind)
+            .map(|s| s.value.as_str())
+    }
+}
+
+#[derive(Debug, Clone)]
+struct LanguageModels {
+    hasher: FeatureHasher,
+    intent: LinearModel,
+    sentiment: LinearModel,
+    scorer: LexiconScorer,
+}
+
+/// Intent, slot and sentiment analysis for English and Italian.
+#[derive(Debug, Clone)]
+pub struct Understanding {
+    langs: HashMap<Language, LanguageModels>,
+    blend: SentimentBlend,
+}
+
+const FEATURE_BITS: u32 = 16;
+
+/// Model probability of `human` that counts as an explicit request without a rule match.
+const HUMAN_SURE: f32 = 0.6;
+
+impl Understanding {
+    /// Loads the lexicons from the model cache (`parla models fetch vader-lexicon
+    /// pattern-it-sentiment`) and trains on the built-in examples.
+    pub fn load(cache: &ModelCache) -> Result<Self, DialogueError> {
+        let vader = cache.require(VADER_MODEL)?;
+        let pattern = cache.require(PATTERN_IT_MODEL)?;
+        Self::from_paths(&vader, &pattern)
+    }
+
+    /// Like [`load`](Self::load) with explicit lexicon files.
+    pub fn from_paths(vader: &Path, pattern_it: &Path) -> Result<Self, DialogueError> {
+        let en = Lexicon::load_vader(vader)?;
+        let it = Lexicon::load_pattern_xml(pattern_it)?;
+        let mut examples = intent::builtin_examples(Language::En);
+        examples.extend(intent::builtin_examples(Language::It));
+        Ok(Self::train(en, it, &examples))
+    }
+
+    /// Trains on `examples` (e.g. a fold of the built-in ones, for held-out measurement).
+    pub fn train(en: Lexicon, it: Lexicon, examples: &[Example]) -> Self {
+        let mut langs = HashMap::new();
+        for (lang, lexicon) in [(Language::En, en), (Language::It, it)] {
+            let own: Vec<&Example> = examples.iter().filter(|e| e.lang == lang).collect();
+            let hasher = FeatureHasher::fit(FEATURE_BITS, own.iter().map(|e| e.text.as_str()));
+            let vectors: Vec<_> = own.iter().map(|e| hasher.transform(&e.text)).collect();
+            let intents: Vec<_> = vectors
+                .iter()
+                .cloned()
+                .zip(own.iter().map(|e| e.intent.index()))
+                .collect();
+            let moods: Vec<_> = vectors
+                .into_iter()
+                .zip(own.iter().map(|e| (e.sentiment + 1) as usize))
+                .collect();
+            let opts = TrainOptions::default();
+            langs.insert(
+                lang,
+                LanguageModels {
+                    intent: LinearModel::train(Intent::ALL.len(), hasher.dim(), &intents, opts),
+                    sentiment: LinearModel::train(3, hasher.dim(), &moods, opts),
+                    scorer: LexiconScorer::new(lang, lexicon),
+                    hasher,
+                },
+            );
+        }
+        let nlu = Understanding {
+            langs,
+            blend: SentimentBlend::default(),
+        };
+        // Compile every lazily built pattern now, not on the first customer's turn.
+        for lang in [Language::En, Language::It] {
+            let _ = nlu.analyze(
+                "great, warm-up: order A1042, 12,50 € on 2026-11-06, size M",
+                lang,
+            );
+        }
+        crate::redact::redact("warm-up a@b.it");
+        nlu
+    }
+
+    /// Replaces how lexicon and model sentiment are blended.
+    pub fn with_blend(mut self, blend: SentimentBlend) -> Self {
+        self.blend = blend;
+        self
+    }
+
+    /// Analyses one turn.
+    pub fn analyze(&self, text: &str, lang: Language) -> Analysis {
+        let text: String = text.chars().take(MAX_CHARS).collect();
+        let folded = text::fold(&text);
+        let models = &self.langs[&lang];
+        let x = models.hasher.transform(&text);
+        let p = models.intent.predict(&x);
+        let mut intent = Intent::ALL[p.best];
+        let mut runner_up = Intent::ALL[p.second];
+        let mut confidence = p.confidence();
+        let mut margin = p.margin();
+
+        let injection = intent::is_injection(&folded);
+        let asked_for_human = !injection
+            && (intent::asks_for_human(&folded)
+                || (intent == Intent::Human && confidence >= HUMAN_SURE));
+        let ruled = if injection {
+            Some(Intent::OutOfScope)
+        } else if asked_for_human {
+            Some(Intent::Human)
+        } else {
+            None
+        };
+        if let Some(rule) = ruled {
+            if rule != intent {
+                runner_up = intent;
+            }
+            intent = rule;
+            // A rule match is near-certain; keep the model's view in the margin.
+            confidence = confidence.max(0.95);
+            margin = margin.max(0.9);
+        }
+        if folded.trim().is_empty() {
+            intent = Intent::OutOfScope;
+            confidence = 0.0;
+            margin = 0.0;
+        }
+
+        let lexicon_score = models.scorer.score(&text);
+        let ps = models.sentiment.probabilities(&x);
+        let sentiment = self.blend.combine(lexicon_score, ps[2] - ps[0]);
+
+        Analysis {
+            intent,
+            confidence,
+            runner_up,
+            margin,
+            slots: slots::extract(&text),
+            sentiment,
+            injection,
+            sensitive_topic: sensitive::detect(&folded),
+            asked_for_human,
+        }
+    }
+}
