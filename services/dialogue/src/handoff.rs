@@ -75,7 +75,7 @@ impl Default for HandoffPolicy {
         HandoffPolicy {
             on_request: true,
             on_sensitive: true,
-            min_confidence: 0.3,
+            min_confidence: 0.4,
             low_confidence_turns: 2,
             sentiment_floor: -0.6,
             sentiment_floor_turns: 2,
@@ -288,7 +288,7 @@ mod tests {
             Some(HandoffReason::Sentiment)
         );
         assert_eq!(
-            p.decide(&signals(&[0.9, 0.25, 0.2], &[0.0; 3], "standard"))
+            p.decide(&signals(&[0.9, 0.35, 0.2], &[0.0; 3], "standard"))
                 .reason,
             Some(HandoffReason::Confidence)
         );

@@ -34,7 +34,9 @@ pub use sentiment::{Sentiment, SentimentLabel, SentimentTrend, TrendSummary};
 pub use slots::{Slot, SlotKind};
 pub use templates::{RenderRequest, Templates};
 pub use tone::{Tone, ToneInput, TonePolicy, ToneRule};
-pub use understanding::{Analysis, Understanding, MAX_CHARS, PATTERN_IT_MODEL, VADER_MODEL};
+pub use understanding::{
+    Analysis, Understanding, INTENT_TEMPERATURE, MAX_CHARS, PATTERN_IT_MODEL, VADER_MODEL,
+};
 
 use std::path::PathBuf;
 

@@ -2,8 +2,12 @@
 //! (`utterances.jsonl`: lang, text, intent, sentiment) and prints accuracy per language, a
 //! confidence calibration table and the time per utterance.
 //!
-//! Usage: `cargo run --release -p parla-dialogue --bin nlu-eval -- [EVAL_DIR_OR_FILE] [--errors|--all] [--fetch]`
-//! (default `../shared/eval` relative to the repository). `--fetch` provisions the lexicons first.
+//! Usage: `cargo run --release -p parla-dialogue --bin nlu-eval -- [EVAL_DIR_OR_FILE] [--errors|--all] [--fetch] [--cv K]`
+//! (default `../shared/eval` relative to the repository). `--fetch` provisions the lexicons first;
+//! `--cv K` instead runs K-fold cross-validation over the built-in training examples, fits the
+//! intent softmax temperature and scans the sentiment blend (how the shipped defaults were chosen).
+
+mod cv;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -50,6 +54,13 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let cache = ModelCache::from_env()?;
     if fetch {
         parla_models::fetch(&cache, &[VADER_MODEL, PATTERN_IT_MODEL], &mut |_| {})?;
+    }
+    if let Some(k) = args
+        .iter()
+        .position(|a| a == "--cv")
+        .and_then(|i| args.get(i + 1))
+    {
+        return cv::run(&cache, k.parse()?);
     }
     let t0 = Instant::now();
     let nlu = Understanding::load(&cache)?;
