@@ -14,8 +14,10 @@
 //! ```
 
 mod config;
+mod conversation;
 mod handoff;
 pub mod intent;
+mod language;
 mod redact;
 mod sensitive;
 pub mod sentiment;
@@ -26,6 +28,7 @@ mod tone;
 mod understanding;
 
 pub use config::{DialogueConfig, InvalidSetting};
+pub use conversation::ConversationMood;
 pub use handoff::{HandoffDecision, HandoffPolicy, HandoffReason, HandoffSignals};
 pub use intent::Intent;
 pub use redact::{codice_fiscale_valid, iban_valid, luhn_valid, redact, PiiKind, Redacted};

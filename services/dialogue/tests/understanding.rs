@@ -5,8 +5,8 @@
 mod common;
 
 use parla_dialogue::{
-    redact, Channel, HandoffPolicy, HandoffReason, HandoffSignals, Intent, Language,
-    SensitiveTopic, SentimentLabel, SentimentTrend, SlotKind, Tone, ToneInput, TonePolicy,
+    redact, Channel, ConversationMood, HandoffPolicy, HandoffReason, Intent, Language,
+    SensitiveTopic, SentimentLabel, SlotKind, Tone, ToneInput, TonePolicy,
 };
 
 #[test]
@@ -139,13 +139,11 @@ fn growing_anger_leads_to_handoff_but_one_curt_turn_does_not() {
     let tone = TonePolicy::default();
     let policy = HandoffPolicy::default();
     let run = |turns: &[&str]| {
-        let mut trend = SentimentTrend::default();
-        let (mut scores, mut conf, mut out) = (Vec::new(), Vec::new(), Vec::new());
+        let mut mood = ConversationMood::new(0.7);
+        let mut out = Vec::new();
         for t in turns {
             let a = nlu.analyze(t, Language::En);
-            let summary = trend.push(a.sentiment.score);
-            scores.push(a.sentiment.score);
-            conf.push(a.confidence);
+            let summary = mood.record(&a, a.confidence);
             let chosen = tone.choose(&ToneInput {
                 intent: a.intent,
                 score: a.sentiment.score,
@@ -157,15 +155,7 @@ fn growing_anger_leads_to_handoff_but_one_curt_turn_does_not() {
                 sensitive: a.sensitive_topic,
                 channel: Channel::Chat,
             });
-            let d = policy.decide(&HandoffSignals {
-                asked_for_human: a.asked_for_human,
-                sensitive: a.sensitive_topic,
-                confidences: &conf,
-                sentiment: &scores,
-                trend: summary,
-                failed_attempts: 0,
-                tier: "standard",
-            });
+            let d = policy.decide(&mood.signals(&a, 0, "standard"));
             out.push((a.sentiment.label, chosen, d.reason));
         }
         out

@@ -1,0 +1,66 @@
+//! Per-conversation memory the policies need: every turn's confidence and sentiment score and the
+//! sentiment trend, turned into [`HandoffSignals`] after each turn.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Analysis, HandoffSignals, SentimentTrend, TrendSummary};
+
+/// What the understanding remembers across the turns of one conversation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConversationMood {
+    trend: SentimentTrend,
+    scores: Vec<f32>,
+    confidences: Vec<f32>,
+}
+
+impl ConversationMood {
+    /// An empty history whose trend weighs older turns by `decay` (see [`SentimentTrend::new`]).
+    pub fn new(decay: f32) -> Self {
+        ConversationMood {
+            trend: SentimentTrend::new(decay),
+            scores: Vec::new(),
+            confidences: Vec::new(),
+        }
+    }
+
+    /// Records a turn: its analysis and the turn's overall confidence (the understanding's, or
+    /// one combined with ASR confidence and slot completeness). Returns the updated trend.
+    pub fn record(&mut self, analysis: &Analysis, confidence: f32) -> TrendSummary {
+        self.scores.push(analysis.sentiment.score);
+        self.confidences.push(confidence.clamp(0.0, 1.0));
+        self.trend.push(analysis.sentiment.score)
+    }
+
+    /// The trend so far.
+    pub fn trend(&self) -> TrendSummary {
+        self.trend.summary()
+    }
+
+    /// Every turn's sentiment score, oldest first.
+    pub fn scores(&self) -> &[f32] {
+        &self.scores
+    }
+
+    /// Every turn's confidence, oldest first.
+    pub fn confidences(&self) -> &[f32] {
+        &self.confidences
+    }
+
+    /// Hand-off signals after recording `analysis` (the latest turn).
+    pub fn signals<'a>(
+        &'a self,
+        analysis: &Analysis,
+        failed_attempts: u32,
+        tier: &'a str,
+    ) -> HandoffSignals<'a> {
+        HandoffSignals {
+            asked_for_human: analysis.asked_for_human,
+            sensitive: analysis.sensitive_topic,
+            confidences: &self.confidences,
+            sentiment: &self.scores,
+            trend: self.trend.summary(),
+            failed_attempts,
+            tier,
+        }
+    }
+}
