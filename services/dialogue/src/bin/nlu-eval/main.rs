@@ -81,7 +81,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         };
         let t = Instant::now();
         let a = nlu.analyze(&case.text, lang);
-        times.push(t.elapsed().as_secs_f64() * 1e6);
+        let micros = t.elapsed().as_secs_f64() * 1e6;
+        times.push(micros);
+        if show_errors && micros > 2000.0 {
+            println!("  slow ({micros:.0} µs): {}", case.text);
+        }
         let tally = &mut tallies[lang as usize];
         tally.n += 1;
         let intent_ok = a.intent.as_str() == case.intent;
