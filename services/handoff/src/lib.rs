@@ -1,11 +1,25 @@
-//! Hand-off to human agents (`parla.v1.Handoff`): the escalation queue,
-//! routing by language and skill, warm transfer with the conversation's
-//! context package, agent replies, and return to Parla.
+//! Hand-off to human agents (`parla.v1.Handoff`): the escalation queue.
+//! The dialogue manager escalates a conversation with its context package
+//! (customer, summary, transcript, sentiment, intent, flow state, what was
+//! tried); agents list, claim, answer and release tickets; consoles watch
+//! the queue change live.
 //!
-//! This crate is still a shell: it owns its configuration; the queue and
-//! the agent console come next.
+//! Tickets are stored (SQLite by default, behind [`TicketStore`]) before a
+//! call returns, so a restart loses no escalation. Routing by language and
+//! skill is by filter; the agent console and transfer of voice calls are
+//! built on top of this queue.
+
+mod queue;
+mod service;
+mod store;
+
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+
+pub use queue::{HandoffQueue, QueueError};
+pub use service::HandoffService;
+pub use store::{SqliteTicketStore, StoreError, Ticket, TicketFilter, TicketState, TicketStore};
 
 /// Settings of the hand-off queue (`[handoff]` in `parla.toml`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -13,4 +27,7 @@ use serde::{Deserialize, Serialize};
 pub struct HandoffConfig {
     /// SIP URI or address where voice calls are transferred to agents.
     pub agent_uri: String,
+    /// SQLite file of the queue; empty for `handoff.db` beside the CRM's
+    /// default database (`crm.data_dir`).
+    pub database_path: PathBuf,
 }

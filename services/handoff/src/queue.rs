@@ -1,0 +1,200 @@
+//! The queue's rules on top of a [`TicketStore`]: who may claim, answer
+//! and release a ticket, and a live feed of changes for agent consoles.
+//! Store calls run on blocking threads; every change is committed before
+//! it is announced.
+
+use std::sync::Arc;
+
+use parla_proto::v1::ContextPackage;
+use tokio::sync::broadcast;
+
+use crate::store::{StoreError, Ticket, TicketFilter, TicketState, TicketStore};
+
+/// Longest agent message accepted, in characters.
+pub const MAX_AGENT_MESSAGE_CHARS: usize = 4000;
+
+/// Why a queue operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// No ticket has this id.
+    #[error("no hand-off ticket with id {0:?}")]
+    NotFound(String),
+    /// The request is malformed.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The ticket is not in a state that allows the operation.
+    #[error("{0}")]
+    Conflict(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A blocking store task did not finish.
+    #[error("hand-off store task failed: {0}")]
+    Task(String),
+}
+
+/// The escalation queue.
+#[derive(Clone)]
+pub struct HandoffQueue {
+    store: Arc<dyn TicketStore>,
+    changes: broadcast::Sender<Ticket>,
+}
+
+impl HandoffQueue {
+    /// A queue over `store`.
+    pub fn new(store: Arc<dyn TicketStore>) -> Self {
+        let (changes, _) = broadcast::channel(256);
+        Self { store, changes }
+    }
+
+    /// Every change to any ticket, as it is committed.
+    pub fn subscribe(&self) -> broadcast::Receiver<Ticket> {
+        self.changes.subscribe()
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn TicketStore) -> Result<T, QueueError> + Send + 'static,
+    ) -> Result<T, QueueError> {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || f(store.as_ref()))
+            .await
+            .map_err(|e| QueueError::Task(e.to_string()))?
+    }
+
+    fn announce(&self, ticket: &Ticket) {
+        // No console watching is not an error.
+        let _ = self.changes.send(ticket.clone());
+    }
+
+    /// Puts a conversation in the queue.
+    pub async fn escalate(
+        &self,
+        context: ContextPackage,
+        skill: String,
+    ) -> Result<Ticket, QueueError> {
+        if context.conversation_id.trim().is_empty() {
+            return Err(QueueError::InvalidArgument(
+                "context.conversation_id is empty: a hand-off needs the conversation it continues"
+                    .into(),
+            ));
+        }
+        let ticket = self
+            .blocking(move |s| Ok(s.insert(&context, &skill)?))
+            .await?;
+        tracing::info!(ticket = %ticket.id, conversation_id = %ticket.context.conversation_id, "conversation escalated");
+        self.announce(&ticket);
+        Ok(ticket)
+    }
+
+    /// Tickets matching `filter`, oldest first.
+    pub async fn list(&self, filter: TicketFilter) -> Result<Vec<Ticket>, QueueError> {
+        self.blocking(move |s| Ok(s.list(&filter)?)).await
+    }
+
+    /// Gives a waiting ticket to `agent_id`.
+    pub async fn claim(&self, ticket_id: String, agent_id: String) -> Result<Ticket, QueueError> {
+        require("agent_id", &agent_id)?;
+        let ticket = self
+            .blocking(move |s| {
+                match s.transition(
+                    &ticket_id,
+                    &[TicketState::Waiting],
+                    TicketState::Claimed,
+                    Some(&agent_id),
+                )? {
+                    Some(t) => Ok(t),
+                    None => Err(refusal(s, &ticket_id, "claimed")?),
+                }
+            })
+            .await?;
+        tracing::info!(ticket = %ticket.id, "ticket claimed");
+        self.announce(&ticket);
+        Ok(ticket)
+    }
+
+    /// Stores a message from the agent holding the ticket.
+    pub async fn reply(
+        &self,
+        ticket_id: String,
+        agent_id: String,
+        text: String,
+    ) -> Result<String, QueueError> {
+        let chars = text.chars().count();
+        if text.trim().is_empty() || chars > MAX_AGENT_MESSAGE_CHARS {
+            return Err(QueueError::InvalidArgument(format!(
+                "text must hold 1 to {MAX_AGENT_MESSAGE_CHARS} characters; it holds {chars}"
+            )));
+        }
+        self.blocking(move |s| {
+            held_by(s, &ticket_id, &agent_id)?;
+            Ok(s.add_message(&ticket_id, &agent_id, &text)?)
+        })
+        .await
+    }
+
+    /// Ends the agent's part: back to Parla, or closed.
+    pub async fn release(
+        &self,
+        ticket_id: String,
+        agent_id: String,
+        return_to_bot: bool,
+    ) -> Result<Ticket, QueueError> {
+        let to = if return_to_bot {
+            TicketState::Returned
+        } else {
+            TicketState::Closed
+        };
+        let ticket = self
+            .blocking(move |s| {
+                held_by(s, &ticket_id, &agent_id)?;
+                s.transition(&ticket_id, &[TicketState::Claimed], to, None)?
+                    .ok_or_else(|| {
+                        QueueError::Conflict(format!(
+                            "ticket {ticket_id} changed while it was released"
+                        ))
+                    })
+            })
+            .await?;
+        tracing::info!(ticket = %ticket.id, state = ?ticket.state, "ticket released");
+        self.announce(&ticket);
+        Ok(ticket)
+    }
+}
+
+fn require(field: &str, value: &str) -> Result<(), QueueError> {
+    if value.trim().is_empty() {
+        return Err(QueueError::InvalidArgument(format!("{field} is empty")));
+    }
+    Ok(())
+}
+
+/// Checks that `agent_id` holds the ticket.
+fn held_by(store: &dyn TicketStore, ticket_id: &str, agent_id: &str) -> Result<Ticket, QueueError> {
+    require("agent_id", agent_id)?;
+    let ticket = store
+        .get(ticket_id)?
+        .ok_or_else(|| QueueError::NotFound(ticket_id.to_owned()))?;
+    if ticket.state != TicketState::Claimed || ticket.agent_id.as_deref() != Some(agent_id) {
+        return Err(QueueError::Conflict(format!(
+            "ticket {ticket_id} is not held by agent {agent_id:?} (state {:?}, agent {:?}); claim it first",
+            ticket.state, ticket.agent_id
+        )));
+    }
+    Ok(ticket)
+}
+
+/// The error for a transition that did not apply: unknown ticket, or one
+/// in the wrong state.
+fn refusal(store: &dyn TicketStore, ticket_id: &str, verb: &str) -> Result<QueueError, QueueError> {
+    Ok(match store.get(ticket_id)? {
+        None => QueueError::NotFound(ticket_id.to_owned()),
+        Some(t) => QueueError::Conflict(format!(
+            "ticket {ticket_id} cannot be {verb}: it is {:?}{}",
+            t.state,
+            t.agent_id
+                .map(|a| format!(" by agent {a:?}"))
+                .unwrap_or_default()
+        )),
+    })
+}

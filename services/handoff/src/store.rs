@@ -1,0 +1,327 @@
+//! Where tickets live: the [`TicketStore`] trait and its SQLite
+//! implementation (one file, WAL mode, versioned schema). Store calls are
+//! blocking; the queue runs them off the async runtime.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use parla_proto::v1::ContextPackage;
+use prost::Message;
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// Where a ticket stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketState {
+    /// Waiting for an agent.
+    Waiting,
+    /// An agent holds it.
+    Claimed,
+    /// Handed back to Parla.
+    Returned,
+    /// Closed by the agent.
+    Closed,
+}
+
+impl TicketState {
+    fn as_str(self) -> &'static str {
+        match self {
+            TicketState::Waiting => "waiting",
+            TicketState::Claimed => "claimed",
+            TicketState::Returned => "returned",
+            TicketState::Closed => "closed",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        Ok(match s {
+            "waiting" => TicketState::Waiting,
+            "claimed" => TicketState::Claimed,
+            "returned" => TicketState::Returned,
+            "closed" => TicketState::Closed,
+            other => {
+                return Err(StoreError::Corrupt(format!(
+                    "unknown ticket state {other:?}"
+                )))
+            }
+        })
+    }
+}
+
+/// A conversation in the queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ticket {
+    /// Ticket id (`T` and a number).
+    pub id: String,
+    /// Where it stands.
+    pub state: TicketState,
+    /// The context handed over with the conversation.
+    pub context: ContextPackage,
+    /// Agent holding it, when claimed.
+    pub agent_id: Option<String>,
+    /// Skill needed, empty for any agent.
+    pub skill: String,
+    /// When it entered the queue, in milliseconds since the Unix epoch.
+    pub created_at_ms: i64,
+}
+
+/// Which tickets to list.
+#[derive(Debug, Clone, Default)]
+pub struct TicketFilter {
+    /// Only tickets in this state.
+    pub state: Option<TicketState>,
+    /// Only tickets in this language.
+    pub language: Option<String>,
+    /// Only tickets needing this skill.
+    pub skill: Option<String>,
+}
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed (locked, unreachable, full).
+    #[error("hand-off database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    /// A stored row cannot be read back.
+    #[error("hand-off database holds an unreadable row: {0}")]
+    Corrupt(String),
+}
+
+/// Durable storage of tickets and agent messages.
+pub trait TicketStore: Send + Sync + 'static {
+    /// Stores a new waiting ticket and returns it.
+    fn insert(&self, context: &ContextPackage, skill: &str) -> Result<Ticket, StoreError>;
+    /// The ticket with this id.
+    fn get(&self, id: &str) -> Result<Option<Ticket>, StoreError>;
+    /// Tickets matching the filter, oldest first.
+    fn list(&self, filter: &TicketFilter) -> Result<Vec<Ticket>, StoreError>;
+    /// Sets state and agent of a ticket, if its current state is one of
+    /// `from`; returns the updated ticket, or `None` when it was not.
+    fn transition(
+        &self,
+        id: &str,
+        from: &[TicketState],
+        to: TicketState,
+        agent_id: Option<&str>,
+    ) -> Result<Option<Ticket>, StoreError>;
+    /// Stores an agent's message; returns its id.
+    fn add_message(
+        &self,
+        ticket_id: &str,
+        agent_id: &str,
+        text: &str,
+    ) -> Result<String, StoreError>;
+}
+
+/// Schema versions, applied in order; the `user_version` pragma records
+/// how many have run.
+const MIGRATIONS: [&str; 1] = ["CREATE TABLE tickets (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        state TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        language TEXT NOT NULL,
+        skill TEXT NOT NULL,
+        agent_id TEXT,
+        context BLOB NOT NULL,
+        created_at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX tickets_state ON tickets(state);
+    CREATE TABLE agent_messages (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        ticket_id TEXT NOT NULL REFERENCES tickets(id),
+        agent_id TEXT NOT NULL,
+        text TEXT NOT NULL,
+        at_ms INTEGER NOT NULL
+    );"];
+
+/// Tickets in a SQLite file.
+pub struct SqliteTicketStore {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteTicketStore {
+    /// Opens (creating if needed) the file and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Corrupt(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        for (i, migration) in MIGRATIONS.iter().enumerate().skip(version) {
+            let tx = conn.unchecked_transaction()?;
+            tx.execute_batch(migration)?;
+            tx.pragma_update(None, "user_version", i + 1)?;
+            tx.commit()?;
+            tracing::info!(version = i + 1, "hand-off schema migrated");
+        }
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite half-written
+        // (statements are atomic), so a poisoned lock is still usable.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+const COLUMNS: &str = "id, state, agent_id, skill, context, created_at_ms";
+
+fn row_to_ticket(
+    row: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(String, String, Option<String>, String, Vec<u8>, i64)> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+    ))
+}
+
+fn ticket(
+    (id, state, agent_id, skill, context, created_at_ms): (
+        String,
+        String,
+        Option<String>,
+        String,
+        Vec<u8>,
+        i64,
+    ),
+) -> Result<Ticket, StoreError> {
+    Ok(Ticket {
+        state: TicketState::parse(&state)?,
+        context: ContextPackage::decode(context.as_slice())
+            .map_err(|e| StoreError::Corrupt(format!("ticket {id}: {e}")))?,
+        id,
+        agent_id,
+        skill,
+        created_at_ms,
+    })
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl TicketStore for SqliteTicketStore {
+    fn insert(&self, context: &ContextPackage, skill: &str) -> Result<Ticket, StoreError> {
+        let conn = self.conn();
+        let tx = conn.unchecked_transaction()?;
+        let seq: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM tickets", [], |r| {
+            r.get(0)
+        })?;
+        let id = format!("T{seq:06}");
+        let created_at_ms = now_ms();
+        tx.execute(
+            "INSERT INTO tickets (id, state, conversation_id, language, skill, context, created_at_ms)
+             VALUES (?1, 'waiting', ?2, ?3, ?4, ?5, ?6)",
+            params![
+                id,
+                context.conversation_id,
+                context.language,
+                skill,
+                context.encode_to_vec(),
+                created_at_ms
+            ],
+        )?;
+        tx.commit()?;
+        Ok(Ticket {
+            id,
+            state: TicketState::Waiting,
+            context: context.clone(),
+            agent_id: None,
+            skill: skill.to_owned(),
+            created_at_ms,
+        })
+    }
+
+    fn get(&self, id: &str) -> Result<Option<Ticket>, StoreError> {
+        let conn = self.conn();
+        let row = conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM tickets WHERE id = ?1"),
+                [id],
+                row_to_ticket,
+            )
+            .optional()?;
+        row.map(ticket).transpose()
+    }
+
+    fn list(&self, filter: &TicketFilter) -> Result<Vec<Ticket>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM tickets
+             WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR language = ?2)
+               AND (?3 IS NULL OR skill = ?3)
+             ORDER BY seq"
+        ))?;
+        let rows = stmt.query_map(
+            params![
+                filter.state.map(TicketState::as_str),
+                filter.language,
+                filter.skill
+            ],
+            row_to_ticket,
+        )?;
+        rows.map(|r| ticket(r?)).collect()
+    }
+
+    fn transition(
+        &self,
+        id: &str,
+        from: &[TicketState],
+        to: TicketState,
+        agent_id: Option<&str>,
+    ) -> Result<Option<Ticket>, StoreError> {
+        let conn = self.conn();
+        let tx = conn.unchecked_transaction()?;
+        let current: Option<String> = tx
+            .query_row("SELECT state FROM tickets WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let Some(current) = current else {
+            return Ok(None);
+        };
+        if !from.contains(&TicketState::parse(&current)?) {
+            return Ok(None);
+        }
+        tx.execute(
+            "UPDATE tickets SET state = ?2, agent_id = COALESCE(?3, agent_id) WHERE id = ?1",
+            params![id, to.as_str(), agent_id],
+        )?;
+        let row = tx.query_row(
+            &format!("SELECT {COLUMNS} FROM tickets WHERE id = ?1"),
+            [id],
+            row_to_ticket,
+        )?;
+        tx.commit()?;
+        ticket(row).map(Some)
+    }
+
+    fn add_message(
+        &self,
+        ticket_id: &str,
+        agent_id: &str,
+        text: &str,
+    ) -> Result<String, StoreError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO agent_messages (ticket_id, agent_id, text, at_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![ticket_id, agent_id, text, now_ms()],
+        )?;
+        Ok(format!("M{:06}", conn.last_insert_rowid()))
+    }
+}

@@ -1,0 +1,215 @@
+//! The hand-off queue over gRPC on 127.0.0.1:0 with a real SQLite file:
+//! escalate, list, claim, answer, release, watch, and what a restart keeps.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parla_handoff::{HandoffQueue, HandoffService, SqliteTicketStore};
+use parla_proto::v1::handoff_client::HandoffClient;
+use parla_proto::v1::handoff_server::HandoffServer;
+use parla_proto::v1::{
+    AgentReplyRequest, ClaimRequest, ContextPackage, EscalateRequest, HandoffDecision,
+    HandoffReason, ListTicketsRequest, ReleaseRequest, TicketState, WatchQueueRequest,
+};
+use tonic::transport::Channel;
+
+async fn start(
+    db: &std::path::Path,
+) -> anyhow::Result<(HandoffClient<Channel>, tokio::task::JoinHandle<()>)> {
+    let store = Arc::new(SqliteTicketStore::open(db)?);
+    let service = HandoffService::new(HandoffQueue::new(store));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let server = tokio::spawn(async move {
+        let _ = tonic::transport::Server::builder()
+            .add_service(HandoffServer::new(service))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+            .await;
+    });
+    let client = HandoffClient::connect(format!("http://{addr}")).await?;
+    Ok((client, server))
+}
+
+fn context(conversation_id: &str, language: &str) -> ContextPackage {
+    ContextPackage {
+        conversation_id: conversation_id.to_owned(),
+        language: language.to_owned(),
+        customer_id: "C100".to_owned(),
+        summary: "wants to return order A1042; angry about the delay".to_owned(),
+        transcript: vec!["customer: where is my jacket".to_owned()],
+        decision: Some(HandoffDecision {
+            handoff: true,
+            reason: HandoffReason::Sentiment as i32,
+            explanation: "sentiment fell three turns in a row".to_owned(),
+            ticket_id: String::new(),
+        }),
+        ..ContextPackage::default()
+    }
+}
+
+#[tokio::test]
+async fn a_ticket_goes_from_waiting_to_an_agent_and_back_to_parla() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (mut client, server) = start(&dir.path().join("handoff.db")).await?;
+    let mut watch = client
+        .watch_queue(WatchQueueRequest::default())
+        .await?
+        .into_inner();
+
+    let ticket = client
+        .escalate(EscalateRequest {
+            context: Some(context("conv-1", "it")),
+            skill: "returns".to_owned(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(ticket.state, TicketState::Waiting as i32);
+    let seen = tokio::time::timeout(Duration::from_secs(5), watch.message()).await??;
+    assert_eq!(
+        seen.and_then(|e| e.ticket).map(|t| t.id),
+        Some(ticket.id.clone())
+    );
+
+    let waiting_it = client
+        .list_tickets(ListTicketsRequest {
+            state: TicketState::Waiting as i32,
+            language: "it".to_owned(),
+        })
+        .await?
+        .into_inner()
+        .tickets;
+    assert_eq!(waiting_it.len(), 1);
+    let package = waiting_it[0].context.clone().unwrap_or_default();
+    assert_eq!(
+        package.summary,
+        "wants to return order A1042; angry about the delay"
+    );
+    assert_eq!(
+        package.decision.map(|d| d.reason),
+        Some(HandoffReason::Sentiment as i32)
+    );
+    let none_en = client
+        .list_tickets(ListTicketsRequest {
+            state: 0,
+            language: "en".to_owned(),
+        })
+        .await?
+        .into_inner()
+        .tickets;
+    assert!(none_en.is_empty());
+
+    let claimed = client
+        .claim(ClaimRequest {
+            ticket_id: ticket.id.clone(),
+            agent_id: "anna".to_owned(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(claimed.state, TicketState::Claimed as i32);
+    assert_eq!(claimed.agent_id, "anna");
+
+    let taken = client
+        .claim(ClaimRequest {
+            ticket_id: ticket.id.clone(),
+            agent_id: "marco".to_owned(),
+        })
+        .await
+        .expect_err("a claimed ticket cannot be claimed again");
+    assert_eq!(taken.code(), tonic::Code::FailedPrecondition);
+    assert!(taken.message().contains("anna"), "{}", taken.message());
+
+    let not_holder = client
+        .agent_reply(AgentReplyRequest {
+            ticket_id: ticket.id.clone(),
+            agent_id: "marco".to_owned(),
+            text: "Ciao!".to_owned(),
+        })
+        .await
+        .expect_err("only the holder answers");
+    assert_eq!(not_holder.code(), tonic::Code::FailedPrecondition);
+    let reply = client
+        .agent_reply(AgentReplyRequest {
+            ticket_id: ticket.id.clone(),
+            agent_id: "anna".to_owned(),
+            text: "Buongiorno, sono Anna: vedo il suo ordine A1042.".to_owned(),
+        })
+        .await?
+        .into_inner();
+    assert!(!reply.message_id.is_empty());
+
+    let released = client
+        .release(ReleaseRequest {
+            ticket_id: ticket.id.clone(),
+            agent_id: "anna".to_owned(),
+            return_to_bot: true,
+            outcome: "refund agreed".to_owned(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(released.state, TicketState::Returned as i32);
+    server.abort();
+
+    // A restart keeps the queue.
+    let (mut client, server) = start(&dir.path().join("handoff.db")).await?;
+    let all = client
+        .list_tickets(ListTicketsRequest::default())
+        .await?
+        .into_inner()
+        .tickets;
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].state, TicketState::Returned as i32);
+    server.abort();
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_requests_get_clear_statuses() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (mut client, server) = start(&dir.path().join("handoff.db")).await?;
+    let missing_context = client
+        .escalate(EscalateRequest::default())
+        .await
+        .expect_err("no context");
+    assert_eq!(missing_context.code(), tonic::Code::InvalidArgument);
+    let no_conversation = client
+        .escalate(EscalateRequest {
+            context: Some(context("", "en")),
+            skill: String::new(),
+        })
+        .await
+        .expect_err("no conversation id");
+    assert_eq!(no_conversation.code(), tonic::Code::InvalidArgument);
+    assert!(no_conversation.message().contains("conversation_id"));
+    let unknown = client
+        .claim(ClaimRequest {
+            ticket_id: "T999999".to_owned(),
+            agent_id: "anna".to_owned(),
+        })
+        .await
+        .expect_err("unknown ticket");
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+    let ticket = client
+        .escalate(EscalateRequest {
+            context: Some(context("conv-2", "en")),
+            skill: String::new(),
+        })
+        .await?
+        .into_inner();
+    client
+        .claim(ClaimRequest {
+            ticket_id: ticket.id.clone(),
+            agent_id: "anna".to_owned(),
+        })
+        .await?;
+    let too_long = client
+        .agent_reply(AgentReplyRequest {
+            ticket_id: ticket.id,
+            agent_id: "anna".to_owned(),
+            text: "x".repeat(5000),
+        })
+        .await
+        .expect_err("oversized message");
+    assert_eq!(too_long.code(), tonic::Code::InvalidArgument);
+    server.abort();
+    Ok(())
+}
