@@ -174,6 +174,9 @@ impl SqliteTicketStore {
 
 const COLUMNS: &str = "id, state, agent_id, skill, context, created_at_ms";
 
+/// A ticket row as stored, in `COLUMNS` order.
+type TicketRow = (String, String, Option<String>, String, Vec<u8>, i64);
+
 fn row_to_ticket(
     row: &rusqlite::Row<'_>,
 ) -> rusqlite::Result<(String, String, Option<String>, String, Vec<u8>, i64)> {
