@@ -177,9 +177,7 @@ const COLUMNS: &str = "id, state, agent_id, skill, context, created_at_ms";
 /// A ticket row as stored, in `COLUMNS` order.
 type TicketRow = (String, String, Option<String>, String, Vec<u8>, i64);
 
-fn row_to_ticket(
-    row: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(String, String, Option<String>, String, Vec<u8>, i64)> {
+fn row_to_ticket(row: &rusqlite::Row<'_>) -> rusqlite::Result<TicketRow> {
     Ok((
         row.get(0)?,
         row.get(1)?,
@@ -190,16 +188,8 @@ fn row_to_ticket(
     ))
 }
 
-fn ticket(
-    (id, state, agent_id, skill, context, created_at_ms): (
-        String,
-        String,
-        Option<String>,
-        String,
-        Vec<u8>,
-        i64,
-    ),
-) -> Result<Ticket, StoreError> {
+fn ticket(row: TicketRow) -> Result<Ticket, StoreError> {
+    let (id, state, agent_id, skill, context, created_at_ms) = row;
     Ok(Ticket {
         state: TicketState::parse(&state)?,
         context: ContextPackage::decode(context.as_slice())
