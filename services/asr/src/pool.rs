@@ -1,0 +1,227 @@
+//! The whisper worker pool: `workers` dedicated threads, each owning one
+//! decoding state per loaded model, fed by a bounded queue. A recognition
+//! waits in the queue when every worker is busy; when the queue is full it
+//! is refused at once with [`AsrError::Busy`]. A job whose caller has gone
+//! (stream closed, client cancelled) is skipped, so a dropped stream frees
+//! its place.
+
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use tokio::sync::oneshot;
+use whisper_rs::WhisperState;
+
+use crate::recognizer::{LanguageChoice, RecognitionRequest, Recognizer, Transcript};
+use crate::whisper::{decode, detect_language, DecodeSettings, WhisperModel};
+use crate::AsrError;
+
+/// Settings of the pool.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// Worker threads (recognitions at once).
+    pub workers: u32,
+    /// CPU threads per recognition.
+    pub threads: u32,
+    /// Recognitions that may wait.
+    pub queue_depth: u32,
+    /// Languages `auto` chooses from.
+    pub languages: Vec<String>,
+    /// See [`DecodeSettings::no_speech_threshold`].
+    pub no_speech_threshold: f32,
+    /// Beam width of final passes with the multilingual model.
+    pub beam_size_multilingual: u32,
+}
+
+/// The models a pool serves: English-only and/or multilingual.
+#[derive(Clone, Default)]
+pub struct Models {
+    /// English-only model (tiny.en by default).
+    pub english: Option<Arc<WhisperModel>>,
+    /// Multilingual model (base by default): other languages and `auto`.
+    pub multilingual: Option<Arc<WhisperModel>>,
+}
+
+struct Job {
+    request: RecognitionRequest,
+    reply: oneshot::Sender<Result<Transcript, AsrError>>,
+    enqueued: Instant,
+}
+
+/// A pool of whisper.cpp workers; the real [`Recognizer`].
+pub struct WhisperPool {
+    queue: SyncSender<Job>,
+    settings: PoolSettings,
+    models: Models,
+}
+
+/// Which loaded model decodes a language.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Route {
+    English,
+    Multilingual,
+}
+
+impl WhisperPool {
+    /// Creates the decoding states and starts the workers. Blocking.
+    pub fn start(models: Models, settings: PoolSettings) -> Result<Self, AsrError> {
+        if models.english.is_none() && models.multilingual.is_none() {
+            return Err(AsrError::Inference {
+                engine: "whisper",
+                reason: "no model loaded".into(),
+            });
+        }
+        let (queue, jobs) = mpsc::sync_channel::<Job>(settings.queue_depth as usize);
+        let jobs = Arc::new(Mutex::new(jobs));
+        for index in 0..settings.workers {
+            let english = models.english.as_ref().map(|m| m.new_state()).transpose()?;
+            let multilingual = models.multilingual.as_ref().map(|m| m.new_state()).transpose()?;
+            let worker = Worker {
+                english,
+                multilingual,
+                settings: settings.clone(),
+            };
+            let jobs = Arc::clone(&jobs);
+            std::thread::Builder::new()
+                .name(format!("whisper-{index}"))
+                .spawn(move || worker.run(&jobs))
+                .map_err(|e| AsrError::Inference {
+                    engine: "whisper",
+                    reason: format!("cannot start a worker thread: {e}"),
+                })?;
+        }
+        tracing::info!(workers = settings.workers, threads = settings.threads, queue_depth = settings.queue_depth, "whisper pool started");
+        Ok(Self {
+            queue,
+            settings,
+            models,
+        })
+    }
+
+    /// Checks that a language can be recognized, before any audio is sent.
+    pub fn check_language(&self, language: &LanguageChoice) -> Result<(), AsrError> {
+        route(&self.models, language, &self.settings.languages).map(|_| ())
+    }
+}
+
+fn route(models: &Models, language: &LanguageChoice, allowed: &[String]) -> Result<Route, AsrError> {
+    let available = || {
+        let mut names = Vec::new();
+        if models.english.is_some() {
+            names.push("en".to_owned());
+        }
+        if models.multilingual.is_some() {
+            names.push("any Whisper language (it, de, fr, ...)".to_owned());
+        }
+        names.push("auto".into());
+        names.join(", ")
+    };
+    match language {
+        LanguageChoice::Auto if models.multilingual.is_some() && allowed.len() > 1 => Ok(Route::Multilingual),
+        LanguageChoice::Auto => Ok(if models.english.is_some() { Route::English } else { Route::Multilingual }),
+        LanguageChoice::Fixed(tag) if tag == "en" && models.english.is_some() => Ok(Route::English),
+        LanguageChoice::Fixed(tag) if models.multilingual.is_some() && whisper_rs::get_lang_id(tag).is_some() => {
+            Ok(Route::Multilingual)
+        }
+        LanguageChoice::Fixed(tag) => Err(AsrError::UnsupportedLanguage {
+            language: tag.clone(),
+            allowed: available(),
+        }),
+    }
+}
+
+impl Recognizer for WhisperPool {
+    fn recognize(&self, request: RecognitionRequest) -> BoxFuture<'static, Result<Transcript, AsrError>> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            request,
+            reply,
+            enqueued: Instant::now(),
+        };
+        let sent = match self.queue.try_send(job) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(AsrError::Busy {
+                queued: self.settings.queue_depth,
+            }),
+            Err(TrySendError::Disconnected(_)) => Err(AsrError::Stopped),
+        };
+        async move {
+            sent?;
+            answer.await.map_err(|_| AsrError::Stopped)?
+        }
+        .boxed()
+    }
+}
+
+struct Worker {
+    english: Option<WhisperState>,
+    multilingual: Option<WhisperState>,
+    settings: PoolSettings,
+}
+
+impl Worker {
+    fn run(mut self, jobs: &Mutex<Receiver<Job>>) {
+        loop {
+            let job = {
+                let Ok(queue) = jobs.lock() else { return };
+                match queue.recv() {
+                    Ok(job) => job,
+                    Err(_) => return,
+                }
+            };
+            if job.reply.is_closed() {
+                tracing::debug!("recognition skipped: its caller has gone");
+                continue;
+            }
+            let waited_ms = job.enqueued.elapsed().as_millis() as u64;
+            let result = self.recognize(&job.request);
+            if let Ok(t) = &result {
+                tracing::debug!(waited_ms, processing_ms = t.processing_ms, audio_ms = t.audio_ms, pass = ?job.request.pass, "recognized");
+            }
+            let _ = job.reply.send(result);
+        }
+    }
+
+    fn recognize(&mut self, request: &RecognitionRequest) -> Result<Transcript, AsrError> {
+        let mut settings = DecodeSettings {
+            threads: self.settings.threads,
+            no_speech_threshold: self.settings.no_speech_threshold,
+            beam_size: 0,
+        };
+        let (language, state, multilingual) = match (&request.language, self.multilingual.as_mut(), self.english.as_mut()) {
+            (LanguageChoice::Fixed(tag), _, Some(en)) if tag == "en" => ("en".to_owned(), en, false),
+            (LanguageChoice::Fixed(tag), Some(multi), _) => (tag.clone(), multi, true),
+            (LanguageChoice::Auto, Some(multi), english) if self.settings.languages.len() > 1 => {
+                let (tag, _p) = detect_language(multi, &request.audio, &self.settings.languages, settings.threads)?;
+                match english {
+                    Some(en) if tag == "en" => (tag, en, false),
+                    _ => (tag, multi, true),
+                }
+            }
+            (LanguageChoice::Auto, _, Some(en)) => ("en".to_owned(), en, false),
+            (LanguageChoice::Auto, Some(multi), None) => {
+                let tag = self.settings.languages.first().cloned().unwrap_or_else(|| "en".into());
+                (tag, multi, true)
+            }
+            (LanguageChoice::Fixed(_), None, _) | (LanguageChoice::Auto, None, None) => {
+                return Err(AsrError::UnsupportedLanguage {
+                    language: tag_of(&request.language),
+                    allowed: "en".into(),
+                })
+            }
+        };
+        if multilingual {
+            settings.beam_size = self.settings.beam_size_multilingual;
+        }
+        decode(state, &request.audio, &language, request.pass, settings)
+    }
+}
+
+fn tag_of(language: &LanguageChoice) -> String {
+    match language {
+        LanguageChoice::Auto => "auto".into(),
+        LanguageChoice::Fixed(tag) => tag.clone(),
+    }
+}

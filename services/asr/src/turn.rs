@@ -1,0 +1,295 @@
+//! End-of-turn detection in stream time. Frames of 32 ms go through Silero
+//! VAD; after `min_silence_ms` of silence following speech the turn's audio
+//! goes to Smart Turn, and the turn ends when it judges the utterance
+//! complete, or when the silence reaches `max_silence_ms` whatever it
+//! says. Every decision counts samples, never the wall clock, so the same
+//! audio always cuts at the same place.
+
+use std::sync::Arc;
+
+use crate::onnx::{SileroVad, SmartTurn, VadState, VAD_FRAME};
+use crate::recognizer::SAMPLE_RATE;
+use crate::{AsrConfig, AsrError};
+
+/// Pre-roll kept before the first speech frame, so onsets are not cut.
+const PRE_ROLL_SAMPLES: usize = SAMPLE_RATE as usize * 3 / 10;
+/// Silence kept after the last speech frame in the audio that is
+/// recognized.
+const TAIL_SAMPLES: usize = SAMPLE_RATE as usize / 5;
+
+/// The thresholds of turn detection.
+#[derive(Debug, Clone, Copy)]
+pub struct TurnSettings {
+    /// Silero probability for a speech frame.
+    pub vad_threshold: f32,
+    /// Speech needed before a turn (or a resumption) starts, in ms.
+    pub min_speech_ms: u32,
+    /// Silence before Smart Turn is asked, in ms.
+    pub min_silence_ms: u32,
+    /// Silence that ends the turn regardless, in ms.
+    pub max_silence_ms: u32,
+    /// Smart Turn probability that ends the turn.
+    pub turn_threshold: f32,
+    /// New speech between partials, in ms; 0 disables partials.
+    pub partial_interval_ms: u32,
+    /// Longest turn, in seconds.
+    pub max_turn_secs: u32,
+}
+
+impl From<&AsrConfig> for TurnSettings {
+    fn from(c: &AsrConfig) -> Self {
+        Self {
+            vad_threshold: c.vad_threshold,
+            min_speech_ms: c.min_speech_ms,
+            min_silence_ms: c.min_silence_ms,
+            max_silence_ms: c.max_silence_ms,
+            turn_threshold: c.turn_threshold,
+            partial_interval_ms: c.partial_interval_ms,
+            max_turn_secs: c.max_turn_secs,
+        }
+    }
+}
+
+/// Why a turn ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TurnEnd {
+    /// Smart Turn judged it complete.
+    Complete,
+    /// The silence reached `max_silence_ms`.
+    Timeout,
+    /// The turn reached `max_turn_secs`.
+    TooLong,
+    /// The stream ended.
+    StreamEnd,
+}
+
+/// What the detector saw in the audio it was given.
+#[derive(Debug, Clone)]
+pub enum TurnEvent {
+    /// Speech started (or resumed) at this stream position.
+    SpeechStarted {
+        /// Milliseconds from the stream start.
+        offset_ms: u32,
+    },
+    /// Speech paused; the turn may go on.
+    SpeechEnded {
+        /// Milliseconds from the stream start.
+        offset_ms: u32,
+        /// Smart Turn's probability that the turn is complete.
+        probability: f32,
+    },
+    /// Enough new speech for a partial hypothesis.
+    Partial {
+        /// The turn's audio so far.
+        audio: Arc<Vec<f32>>,
+        /// Stream position the audio reaches, in ms.
+        offset_ms: u32,
+    },
+    /// The turn is over.
+    Ended {
+        /// The turn's audio (16 kHz), from just before speech started to
+        /// shortly after it ended.
+        audio: Arc<Vec<f32>>,
+        /// Where speech started, in ms from the stream start.
+        start_ms: u32,
+        /// Where speech ended, in ms from the stream start.
+        end_ms: u32,
+        /// Stream position at which the end was decided, in ms.
+        decided_ms: u32,
+        /// Smart Turn's probability that the turn was complete.
+        probability: f32,
+        /// Why it ended.
+        reason: TurnEnd,
+    },
+}
+
+/// Turn detection state of one stream. Blocking (runs the VAD and Smart
+/// Turn): feed it from a blocking thread.
+pub struct TurnDetector {
+    vad: Arc<SileroVad>,
+    turn_model: Arc<SmartTurn>,
+    settings: TurnSettings,
+    vad_state: VadState,
+    /// Samples not yet making a whole frame.
+    pending: Vec<f32>,
+    /// Samples consumed in whole frames.
+    position: usize,
+    /// Audio before the turn (pre-roll), or the turn's audio.
+    audio: Vec<f32>,
+    /// Stream position of `audio[0]`.
+    audio_start: usize,
+    in_turn: bool,
+    speaking: bool,
+    speech_run: usize,
+    silence: usize,
+    turn_start: usize,
+    last_speech_end: usize,
+    since_partial: usize,
+    probability: f32,
+}
+
+fn ms(samples: usize) -> u32 {
+    (samples as u64 * 1000 / SAMPLE_RATE as u64) as u32
+}
+
+fn samples(ms: u32) -> usize {
+    ms as usize * SAMPLE_RATE as usize / 1000
+}
+
+impl TurnDetector {
+    /// A detector for a new stream.
+    pub fn new(vad: Arc<SileroVad>, turn_model: Arc<SmartTurn>, settings: TurnSettings) -> Self {
+        Self {
+            vad,
+            turn_model,
+            settings,
+            vad_state: VadState::default(),
+            pending: Vec::new(),
+            position: 0,
+            audio: Vec::new(),
+            audio_start: 0,
+            in_turn: false,
+            speaking: false,
+            speech_run: 0,
+            silence: 0,
+            turn_start: 0,
+            last_speech_end: 0,
+            since_partial: 0,
+            probability: 0.0,
+        }
+    }
+
+    /// Stream position reached, in ms.
+    pub fn position_ms(&self) -> u32 {
+        ms(self.position + self.pending.len())
+    }
+
+    /// True while a turn is open.
+    pub fn in_turn(&self) -> bool {
+        self.in_turn
+    }
+
+    /// Feeds 16 kHz samples; returns what happened, in order.
+    pub fn push(&mut self, samples_in: &[f32]) -> Result<Vec<TurnEvent>, AsrError> {
+        let mut events = Vec::new();
+        self.pending.extend_from_slice(samples_in);
+        let whole = self.pending.len() / VAD_FRAME * VAD_FRAME;
+        let frames: Vec<f32> = self.pending.drain(..whole).collect();
+        for frame in frames.chunks(VAD_FRAME) {
+            let p = self.vad.probability(&mut self.vad_state, frame)?;
+            self.frame(frame, p, &mut events)?;
+        }
+        Ok(events)
+    }
+
+    /// Ends the stream: closes an open turn.
+    pub fn finish(&mut self) -> Result<Vec<TurnEvent>, AsrError> {
+        let mut events = Vec::new();
+        let rest = std::mem::take(&mut self.pending);
+        if self.in_turn {
+            self.audio.extend_from_slice(&rest);
+            self.position += rest.len();
+            if self.speaking {
+                self.last_speech_end = self.position;
+                self.probability = self.turn_model.probability(&self.audio)?;
+            }
+            events.push(self.end_turn(TurnEnd::StreamEnd));
+        }
+        Ok(events)
+    }
+
+    fn frame(&mut self, frame: &[f32], p: f32, events: &mut Vec<TurnEvent>) -> Result<(), AsrError> {
+        let s = self.settings;
+        // A little hysteresis: speech in progress holds on a weaker frame.
+        let threshold = if self.speaking { (s.vad_threshold - 0.15).max(0.05) } else { s.vad_threshold };
+        let is_speech = p >= threshold;
+        self.audio.extend_from_slice(frame);
+        self.position += frame.len();
+        self.speech_run = if is_speech { self.speech_run + frame.len() } else { 0 };
+        let onset = self.speech_run >= samples(s.min_speech_ms).max(VAD_FRAME);
+        if !self.in_turn {
+            // Keep only the pre-roll before a turn.
+            let excess = self.audio.len().saturating_sub(PRE_ROLL_SAMPLES + self.speech_run);
+            if excess > 0 {
+                self.audio.drain(..excess);
+                self.audio_start += excess;
+            }
+            if onset {
+                self.in_turn = true;
+                self.speaking = true;
+                self.silence = 0;
+                self.since_partial = self.speech_run;
+                self.turn_start = self.position - self.speech_run;
+                self.last_speech_end = self.position;
+                events.push(TurnEvent::SpeechStarted { offset_ms: ms(self.turn_start) });
+            }
+            return Ok(());
+        }
+        if self.speaking {
+            if is_speech {
+                self.silence = 0;
+                self.last_speech_end = self.position;
+                self.since_partial += frame.len();
+            } else {
+                self.silence += frame.len();
+                if self.silence >= samples(s.min_silence_ms) {
+                    self.speaking = false;
+                    self.probability = self.turn_model.probability(&self.audio)?;
+                    events.push(TurnEvent::SpeechEnded {
+                        offset_ms: ms(self.last_speech_end),
+                        probability: self.probability,
+                    });
+                    if self.probability >= s.turn_threshold {
+                        events.push(self.end_turn(TurnEnd::Complete));
+                        return Ok(());
+                    }
+                }
+            }
+        } else if onset {
+            self.speaking = true;
+            self.silence = 0;
+            self.last_speech_end = self.position;
+            self.since_partial += self.speech_run;
+            events.push(TurnEvent::SpeechStarted { offset_ms: ms(self.position - self.speech_run) });
+        } else {
+            self.silence += frame.len();
+            if self.silence >= samples(s.max_silence_ms) {
+                events.push(self.end_turn(TurnEnd::Timeout));
+                return Ok(());
+            }
+        }
+        if self.position - self.turn_start >= samples(s.max_turn_secs * 1000) {
+            events.push(self.end_turn(TurnEnd::TooLong));
+            return Ok(());
+        }
+        if s.partial_interval_ms > 0 && self.speaking && self.since_partial >= samples(s.partial_interval_ms) {
+            self.since_partial = 0;
+            events.push(TurnEvent::Partial {
+                audio: Arc::new(self.audio.clone()),
+                offset_ms: ms(self.position),
+            });
+        }
+        Ok(())
+    }
+
+    fn end_turn(&mut self, reason: TurnEnd) -> TurnEvent {
+        let keep = (self.last_speech_end + TAIL_SAMPLES).saturating_sub(self.audio_start).min(self.audio.len());
+        let audio: Vec<f32> = self.audio[..keep].to_vec();
+        let event = TurnEvent::Ended {
+            audio: Arc::new(audio),
+            start_ms: ms(self.turn_start),
+            end_ms: ms(self.last_speech_end),
+            decided_ms: ms(self.position),
+            probability: self.probability,
+            reason,
+        };
+        self.in_turn = false;
+        self.speaking = false;
+        self.silence = 0;
+        self.speech_run = 0;
+        self.probability = 0.0;
+        self.audio.clear();
+        self.audio_start = self.position;
+        event
+    }
+}

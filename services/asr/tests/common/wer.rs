@@ -1,0 +1,145 @@
+//! Word error rate with a normalizer that makes "four five seven" and
+//! "457", "$120" and "one hundred and twenty dollars", "3rd" and "third"
+//! the same words, as WER evaluations of Whisper do.
+
+/// Word error rate of `hypothesis` against `reference`, after
+/// normalization: (substitutions + deletions + insertions) / words.
+pub fn wer(reference: &str, hypothesis: &str) -> f64 {
+    let r = normalize(reference);
+    let h = normalize(hypothesis);
+    if r.is_empty() {
+        return if h.is_empty() { 0.0 } else { 1.0 };
+    }
+    let mut row: Vec<usize> = (0..=h.len()).collect();
+    for (i, rw) in r.iter().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, hw) in h.iter().enumerate() {
+            let cost = if rw == hw { 0 } else { 1 };
+            let next = (prev + cost).min(row[j] + 1).min(row[j + 1] + 1);
+            prev = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[h.len()] as f64 / r.len() as f64
+}
+
+fn unit(word: &str) -> Option<u64> {
+    const UNITS: [&str; 20] = [
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+        "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+    ];
+    const TENS: [&str; 8] = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
+    const ORDINALS: [&str; 13] = [
+        "", "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth", "eleventh",
+        "twelfth",
+    ];
+    if word == "oh" {
+        return None;
+    }
+    if let Some(i) = UNITS.iter().position(|u| *u == word) {
+        return Some(i as u64);
+    }
+    if let Some(i) = TENS.iter().position(|u| *u == word) {
+        return Some(20 + 10 * i as u64);
+    }
+    if let Some(i) = ORDINALS.iter().position(|u| !u.is_empty() && *u == word) {
+        return Some(i as u64);
+    }
+    None
+}
+
+/// Lowercases, drops punctuation, turns number words and ordinals into
+/// digits and joins runs of digits.
+pub fn normalize(text: &str) -> Vec<String> {
+    let lowered = text.to_lowercase().replace(['-', '/'], " ");
+    let mut words: Vec<String> = Vec::new();
+    for raw in lowered.split_whitespace() {
+        let mut w: String = raw
+            .chars()
+            .filter(|c| c.is_alphanumeric() || *c == '\'' || *c == '$' || *c == '.')
+            .collect();
+        w = w.trim_matches(['.', '\'']).to_owned();
+        let dollars = w.starts_with('$');
+        w = w.trim_start_matches('$').to_owned();
+        // "3rd", "21st" -> "3", "21".
+        for suffix in ["st", "nd", "rd", "th"] {
+            if w.len() > suffix.len() && w.ends_with(suffix) && w[..w.len() - suffix.len()].chars().all(|c| c.is_ascii_digit()) {
+                w.truncate(w.len() - suffix.len());
+            }
+        }
+        w = w.replace(".00", "").replace(',', "");
+        if w.is_empty() {
+            continue;
+        }
+        words.push(w);
+        if dollars {
+            words.push("dollars".into());
+        }
+    }
+    // Number words to values: a run of single digits is a digit string,
+    // anything else is summed as a cardinal.
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        if unit(&words[i]).is_some() {
+            let mut run = Vec::new();
+            let mut j = i;
+            while j < words.len() {
+                let w = words[j].as_str();
+                if let Some(v) = unit(w) {
+                    run.push(v);
+                } else if w == "hundred" {
+                    run.push(100);
+                } else if w == "thousand" {
+                    run.push(1000);
+                } else if w == "and" && j + 1 < words.len() && unit(&words[j + 1]).is_some() && !run.is_empty() {
+                    j += 1;
+                    continue;
+                } else {
+                    break;
+                }
+                j += 1;
+            }
+            if run.iter().all(|v| *v < 10) {
+                out.push(run.iter().map(|v| v.to_string()).collect());
+            } else {
+                let (mut total, mut current) = (0u64, 0u64);
+                for v in run {
+                    match v {
+                        100 => current = current.max(1) * 100,
+                        1000 => {
+                            total += current.max(1) * 1000;
+                            current = 0;
+                        }
+                        _ => current += v,
+                    }
+                }
+                out.push((total + current).to_string());
+            }
+            i = j;
+        } else {
+            out.push(words[i].clone());
+            i += 1;
+        }
+    }
+    // Join runs of digit tokens ("4 5 7" and "457" are the same).
+    let mut joined: Vec<String> = Vec::new();
+    for w in out {
+        let digits = w.chars().all(|c| c.is_ascii_digit());
+        match joined.last_mut() {
+            Some(last) if digits && last.chars().all(|c| c.is_ascii_digit()) => last.push_str(&w),
+            _ => joined.push(w),
+        }
+    }
+    joined
+}
+
+#[test]
+fn normalizer_matches_number_forms() {
+    assert_eq!(normalize("Order four five seven."), normalize("order 457"));
+    assert_eq!(normalize("one hundred and twenty dollars"), normalize("$120"));
+    assert_eq!(normalize("March third"), normalize("March 3rd"));
+    assert!(wer("I want to return the jacket", "I want to return a jacket") > 0.1);
+    assert_eq!(wer("Hello, world!", "hello world"), 0.0);
+}

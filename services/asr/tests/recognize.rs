@@ -1,0 +1,92 @@
+//! `Asr.Recognize` against the real models: word error rate on English
+//! and Italian support phrases spoken by eSpeak NG and on real human
+//! speech (`jfk.wav`), language detection, word timestamps, and no
+//! invented text on silence or noise.
+
+mod common;
+#[path = "phrases.rs"]
+mod phrases;
+
+use common::speech::{espeak, jfk, silence, wav_bytes, white_noise, JFK_TEXT};
+use common::wer::wer;
+use parla_proto::v1::recognize_request::Audio;
+use parla_proto::v1::{RecognizeRequest, RecognizeResponse};
+
+async fn recognize(samples: &[f32], language: &str) -> RecognizeResponse {
+    let mut client = common::client(common::default_server()).await;
+    client
+        .recognize(RecognizeRequest {
+            audio: Some(Audio::Wav(wav_bytes(samples))),
+            language: language.into(),
+        })
+        .await
+        .expect("recognize")
+        .into_inner()
+}
+
+/// Mean WER over `phrases` in `voice`, printing each hypothesis.
+async fn corpus_wer(phrases: &[&str], voice: &str, language: &str) -> f64 {
+    let mut total = 0.0;
+    for phrase in phrases {
+        let audio = [silence(300), espeak(phrase, voice), silence(300)].concat();
+        let r = recognize(&audio, language).await;
+        let e = wer(phrase, &r.text);
+        println!("wer {e:.2}  conf {:.2}  lang {}  {:?} -> {:?}", r.confidence, r.language, phrase, r.text);
+        total += e;
+    }
+    total / phrases.len() as f64
+}
+
+#[tokio::test]
+async fn english_phrases_within_10_percent_wer() {
+    let wer = corpus_wer(phrases::ENGLISH, "en-us", "en").await;
+    println!("english wer (tiny.en, espeak en-us): {:.1}%", wer * 100.0);
+    assert!(wer <= 0.10, "english WER {:.1}% > 10%", wer * 100.0);
+}
+
+#[tokio::test]
+async fn italian_phrases_within_25_percent_wer() {
+    let wer = corpus_wer(phrases::ITALIAN, "it", "it").await;
+    println!("italian wer (base, espeak it): {:.1}%", wer * 100.0);
+    assert!(wer <= 0.25, "italian WER {:.1}% > 25%", wer * 100.0);
+}
+
+#[tokio::test]
+async fn auto_detects_english_and_italian() {
+    let en = recognize(&espeak(phrases::ENGLISH[1], "en-us"), "auto").await;
+    assert_eq!(en.language, "en", "{en:?}");
+    let it = recognize(&espeak(phrases::ITALIAN[0], "it"), "auto").await;
+    assert_eq!(it.language, "it", "{it:?}");
+    assert!(wer(phrases::ITALIAN[0], &it.text) <= 0.25, "{it:?}");
+}
+
+#[tokio::test]
+async fn human_speech_jfk() {
+    let audio = jfk();
+    let r = recognize(&audio, "en").await;
+    let e = wer(JFK_TEXT, &r.text);
+    println!("jfk wer {:.1}%  conf {:.2}: {:?}", e * 100.0, r.confidence, r.text);
+    assert!(e <= 0.10, "jfk WER {:.1}%: {:?}", e * 100.0, r.text);
+    assert!(r.confidence > 0.5, "confidence {}", r.confidence);
+    assert_eq!(r.audio_ms, 11_000);
+    // Word timestamps: in order, inside the audio, "country" near the end.
+    assert!(r.words.len() >= 20, "{:?}", r.words);
+    for pair in r.words.windows(2) {
+        assert!(pair[0].start_ms <= pair[1].start_ms, "{pair:?}");
+    }
+    let last = r.words.last().expect("words");
+    assert!(last.end_ms <= 11_000 && last.end_ms > 8_000, "{last:?}");
+    assert!(r.words.iter().all(|w| (0.0..=1.0).contains(&w.confidence)));
+}
+
+#[tokio::test]
+async fn silence_and_noise_give_no_text() {
+    let quiet = recognize(&silence(3000), "en").await;
+    assert_eq!(quiet.text, "", "{quiet:?}");
+    assert!(quiet.confidence < 0.2, "{quiet:?}");
+    let noise = recognize(&white_noise(3000, 0.3), "en").await;
+    assert_eq!(noise.text, "", "{noise:?}");
+    assert!(noise.confidence < 0.2, "{noise:?}");
+    let noise_auto = recognize(&white_noise(2000, 0.1), "auto").await;
+    assert_eq!(noise_auto.text, "", "{noise_auto:?}");
+}
