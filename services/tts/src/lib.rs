@@ -2,26 +2,25 @@
 //! audio, streamed sentence by sentence, with a prosody (rate, pitch, volume,
 //! pauses) that follows the tone the dialogue manager chose.
 //!
-//! Engines sit behind a `Synthesizer` trait: eSpeak NG through its C library
-//! (its callback hands back PCM, which a phone line needs) for English and
-//! Italian, and a Piper neural English voice run with ONNX Runtime. This
-//! crate is still a shell: it owns its configuration and reports ready; the
-//! engines and the gRPC service come next.
+//! Engines sit behind the [`Synthesizer`] trait: eSpeak NG through its C
+//! library (its callback hands back PCM, which a phone line needs) for
+//! English and Italian, and the Piper neural English voice run with ONNX
+//! Runtime and phonemized by eSpeak NG. [`VoiceBank`] holds the voices;
+//! [`text`] reads SSML, numbers and money; [`output`] resamples, encodes
+//! G.711 and cuts chunks; [`service`] is the gRPC layer.
 
-use serde::{Deserialize, Serialize};
+pub mod config;
+pub mod engine;
+mod error;
+pub mod espeak;
+pub mod output;
+pub mod piper;
+pub mod service;
+pub mod text;
+pub mod voices;
 
-/// Settings of the speech synthesis service (`[tts]` in `parla.toml`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TtsConfig {
-    /// Default voice per language when the request names none, e.g. "en".
-    pub default_language: String,
-}
-
-impl Default for TtsConfig {
-    fn default() -> Self {
-        Self {
-            default_language: "en".to_owned(),
-        }
-    }
-}
+pub use config::{Tone, TtsConfig};
+pub use engine::{Gender, Prosody, Synthesizer, VoiceInfo};
+pub use error::TtsError;
+pub use service::TtsService;
+pub use voices::{PiperFiles, VoiceBank};

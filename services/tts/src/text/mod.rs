@@ -1,0 +1,208 @@
+//! From reply text to what the engines say: SSML parsing, number and money
+//! reading, and cutting text into sentences (so a stream can speak each one
+//! as soon as it is complete).
+
+pub mod numbers;
+mod ssml;
+
+use crate::TtsError;
+pub use numbers::Lang;
+
+/// One step of an utterance.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Piece {
+    /// Plain text to speak, with a relative prosody from SSML.
+    Text {
+        /// The words.
+        text: String,
+        /// Rate factor.
+        rate: f32,
+        /// Pitch factor.
+        pitch: f32,
+        /// Volume factor.
+        volume: f32,
+    },
+    /// Silence.
+    Break {
+        /// Its length.
+        ms: u32,
+    },
+    /// The end of a sentence: the tone's sentence pause goes here.
+    SentenceEnd,
+}
+
+/// Parses `text` (SSML when `ssml`) into pieces, each text piece holding at
+/// most one sentence.
+pub fn plan(text: &str, ssml: bool, lang: Lang) -> Result<Vec<Piece>, TtsError> {
+    let pieces = if ssml {
+        ssml::parse(text, lang)?
+    } else {
+        vec![Piece::Text {
+            text: numbers::expand_currency(text, lang),
+            rate: 1.0,
+            pitch: 1.0,
+            volume: 1.0,
+        }]
+    };
+    let mut out = Vec::new();
+    for piece in pieces {
+        match piece {
+            Piece::Text {
+                text,
+                rate,
+                pitch,
+                volume,
+            } => {
+                let mut rest = text.as_str();
+                while let Some(end) = sentence_end(rest, false) {
+                    let s = rest[..end].trim();
+                    if !s.is_empty() {
+                        out.push(Piece::Text {
+                            text: s.to_owned(),
+                            rate,
+                            pitch,
+                            volume,
+                        });
+                        out.push(Piece::SentenceEnd);
+                    }
+                    rest = &rest[end..];
+                }
+                if !rest.trim().is_empty() {
+                    out.push(Piece::Text {
+                        text: rest.trim().to_owned(),
+                        rate,
+                        pitch,
+                        volume,
+                    });
+                }
+            }
+            Piece::SentenceEnd if matches!(out.last(), Some(Piece::SentenceEnd) | None) => {}
+            other => out.push(other),
+        }
+    }
+    Ok(out)
+}
+
+const ABBREVIATIONS: [&str; 14] = [
+    "mr", "mrs", "ms", "dr", "st", "vs", "e.g", "i.e", "sig", "sigg", "dott", "ing", "prof", "no",
+];
+
+/// Byte index just past the end of the first complete sentence of `text`:
+/// `.`, `!`, `?` or `…` (with closing quotes) followed by whitespace, or a
+/// newline. Outside SSML tags when `ssml`. `None` while no sentence is
+/// known to be complete (a final `.` may still become `49.90`).
+pub fn sentence_end(text: &str, ssml: bool) -> Option<usize> {
+    let bytes: Vec<(usize, char)> = text.char_indices().collect();
+    let mut depth = 0i32;
+    let mut in_tag = false;
+    for (k, &(i, c)) in bytes.iter().enumerate() {
+        if ssml {
+            match c {
+                '<' => {
+                    in_tag = true;
+                    let rest = &text[i..];
+                    let is_speak = rest.starts_with("<speak") || rest.starts_with("</speak");
+                    if !is_speak {
+                        if rest.starts_with("</") {
+                            depth -= 1;
+                        } else if !rest[..rest.find('>').unwrap_or(rest.len())].ends_with('/') {
+                            depth += 1;
+                        }
+                    }
+                    continue;
+                }
+                '>' => {
+                    in_tag = false;
+                    continue;
+                }
+                _ if in_tag || depth > 0 => continue,
+                _ => {}
+            }
+        }
+        if c == '\n' && i > 0 {
+            return Some(i + 1);
+        }
+        if !matches!(c, '.' | '!' | '?' | '…') {
+            continue;
+        }
+        // Skip closing quotes and brackets after the mark.
+        let mut j = k + 1;
+        while j < bytes.len() && matches!(bytes[j].1, '"' | '\'' | ')' | '”' | '’' | '»') {
+            j += 1;
+        }
+        let &(next_i, next) = bytes.get(j)?;
+        if !(next.is_whitespace() || ssml && next == '<') {
+            continue;
+        }
+        if c == '.' {
+            let word = text[..i]
+                .rsplit(|ch: char| ch.is_whitespace())
+                .next()
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            if ABBREVIATIONS.contains(&word.as_str())
+                || (word.len() == 1 && word.chars().all(char::is_alphabetic))
+            {
+                continue;
+            }
+        }
+        return Some(next_i);
+    }
+    None
+}
+
+/// Collects text deltas and hands out complete sentences.
+#[derive(Debug, Default)]
+pub struct SentenceBuffer {
+    buf: String,
+    ssml: bool,
+}
+
+impl SentenceBuffer {
+    /// A buffer for plain text, or SSML when `ssml` (`<speak>` tags are
+    /// dropped so that sentences can be cut inside them).
+    pub fn new(ssml: bool) -> Self {
+        Self {
+            buf: String::new(),
+            ssml,
+        }
+    }
+
+    /// Characters waiting.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// True when nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.buf.trim().is_empty()
+    }
+
+    /// Adds a delta and returns the sentences it completed.
+    pub fn push(&mut self, delta: &str) -> Vec<String> {
+        self.buf.push_str(delta);
+        if self.ssml {
+            self.buf = self.buf.replace("</speak>", "");
+            while let Some(start) = self.buf.find("<speak") {
+                match self.buf[start..].find('>') {
+                    Some(end) => self.buf.replace_range(start..start + end + 1, ""),
+                    None => break,
+                }
+            }
+        }
+        let mut out = Vec::new();
+        while let Some(end) = sentence_end(&self.buf, self.ssml) {
+            let sentence: String = self.buf.drain(..end).collect();
+            if !sentence.trim().is_empty() {
+                out.push(sentence.trim().to_owned());
+            }
+        }
+        out
+    }
+
+    /// Whatever is left, at the end of the stream.
+    pub fn finish(&mut self) -> Option<String> {
+        let rest = std::mem::take(&mut self.buf);
+        (!rest.trim().is_empty()).then(|| rest.trim().to_owned())
+    }
+}
