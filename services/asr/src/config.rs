@@ -40,6 +40,8 @@ pub struct AsrConfig {
     pub max_silence_ms: u32,
     /// Smart Turn probability at or above which the turn is complete.
     pub turn_threshold: f32,
+    /// The same when Whisper ended the transcript with `.`, `?` or `!`.
+    pub turn_threshold_punctuated: f32,
     /// New speech between partial hypotheses, in milliseconds.
     pub partial_interval_ms: u32,
     /// Longest turn, in seconds; a longer one is finalized in pieces.
@@ -77,6 +79,7 @@ impl Default for AsrConfig {
             min_silence_ms: 200,
             max_silence_ms: 1500,
             turn_threshold: 0.5,
+            turn_threshold_punctuated: 0.3,
             partial_interval_ms: 400,
             max_turn_secs: 28,
             max_chunk_bytes: 64_000,
@@ -112,6 +115,7 @@ impl AsrConfig {
         for (key, v) in [
             ("vad_threshold", self.vad_threshold),
             ("turn_threshold", self.turn_threshold),
+            ("turn_threshold_punctuated", self.turn_threshold_punctuated),
             ("no_speech_threshold", self.no_speech_threshold),
         ] {
             if !(0.0..=1.0).contains(&v) {

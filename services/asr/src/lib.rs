@@ -11,6 +11,7 @@
 
 mod audio;
 mod config;
+mod cue;
 mod engine;
 mod error;
 mod mel;
@@ -24,6 +25,7 @@ mod whisper;
 
 pub use audio::{decode_utterance, decode_wav, AudioSpec, Encoding, StreamDecoder};
 pub use config::{AsrConfig, ConfigProblem};
+pub use cue::{text_cue, TextCue};
 pub use engine::{AsrEngine, AsrPaths};
 pub use error::AsrError;
 pub use mel::LogMel;
@@ -31,5 +33,5 @@ pub use onnx::{environment, SileroVad, SmartTurn, VadState, TURN_WINDOW, VAD_FRA
 pub use pool::{Models, PoolSettings, WhisperPool};
 pub use recognizer::{LanguageChoice, Pass, RecognitionRequest, Recognizer, Transcript, Word, SAMPLE_RATE};
 pub use service::AsrService;
-pub use turn::{TurnDetector, TurnEnd, TurnEvent, TurnSettings};
+pub use turn::{PauseTranscriber, TurnDetector, TurnEnd, TurnEvent, TurnSettings};
 pub use whisper::{strip_non_speech, WhisperModel};

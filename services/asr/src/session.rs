@@ -86,7 +86,14 @@ impl Stream {
         let language = LanguageChoice::parse(&config.language);
         engine.check_language(&language).map_err(status)?;
         let decoder = StreamDecoder::new(spec).map_err(status)?;
-        let detector = TurnDetector::new(engine.vad.clone(), engine.turn.clone(), engine.turn_settings());
+        let (recognizer, pause_language) = (engine.recognizer.clone(), language.clone());
+        // Runs on the detector's blocking thread: waiting there is fine.
+        let transcriber = Box::new(move |audio| {
+            let request = RecognitionRequest { audio, language: pause_language.clone(), pass: Pass::Final };
+            futures::executor::block_on(recognizer.recognize(request)).ok()
+        });
+        let detector =
+            TurnDetector::new(engine.vad.clone(), engine.turn.clone(), engine.turn_settings()).with_transcriber(transcriber);
         let (partial_tx, partial_rx) = mpsc::channel(4);
         tracing::info!(conversation_id = %config.conversation_id, encoding = ?spec.encoding, sample_rate = spec.sample_rate, language = ?language, "stream opened");
         Ok(Self {
@@ -214,18 +221,24 @@ impl Stream {
                     .await?
                 }
                 TurnEvent::Partial { audio, offset_ms } => self.partial(audio, offset_ms),
-                TurnEvent::Ended { audio, start_ms, end_ms, decided_ms, probability, reason } => {
+                TurnEvent::Ended { audio, start_ms, end_ms, decided_ms, probability, reason, transcript } => {
                     self.cancel_partial();
                     self.turn += 1;
                     let started = Instant::now();
-                    let transcript = self
-                        .engine
-                        .recognizer
-                        .recognize(RecognitionRequest { audio, language: self.language.clone(), pass: Pass::Final })
-                        .await
-                        .map_err(status)?;
+                    let transcript = match transcript {
+                        Some(t) => t,
+                        None => self
+                            .engine
+                            .recognizer
+                            .recognize(RecognitionRequest { audio, language: self.language.clone(), pass: Pass::Final })
+                            .await
+                            .map_err(status)?,
+                    };
+                    // Made at the pause: its recognition time was spent
+                    // before the decision.
+                    let recognition_ms = transcript.processing_ms;
                     let waited = decided_ms.saturating_sub(end_ms);
-                    let processing = started.elapsed().as_millis() as u32;
+                    let processing = (started.elapsed().as_millis() as u32).max(recognition_ms);
                     let mut result = response(&transcript);
                     result.processing_ms = processing;
                     tracing::info!(conversation_id = %self.conversation_id, start_ms, end_ms, decided_ms, probability, reason = ?reason, processing_ms = processing, "turn final");

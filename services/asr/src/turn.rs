@@ -7,8 +7,9 @@
 
 use std::sync::Arc;
 
+use crate::cue::{text_cue, TextCue};
 use crate::onnx::{SileroVad, SmartTurn, VadState, VAD_FRAME};
-use crate::recognizer::SAMPLE_RATE;
+use crate::recognizer::{Transcript, SAMPLE_RATE};
 use crate::{AsrConfig, AsrError};
 
 /// Pre-roll kept before the first speech frame, so onsets are not cut.
@@ -30,6 +31,9 @@ pub struct TurnSettings {
     pub max_silence_ms: u32,
     /// Smart Turn probability that ends the turn.
     pub turn_threshold: f32,
+    /// Smart Turn probability that ends the turn when Whisper closed the
+    /// sentence with `.`, `?` or `!`.
+    pub turn_threshold_punctuated: f32,
     /// New speech between partials, in ms; 0 disables partials.
     pub partial_interval_ms: u32,
     /// Longest turn, in seconds.
@@ -44,6 +48,7 @@ impl From<&AsrConfig> for TurnSettings {
             min_silence_ms: c.min_silence_ms,
             max_silence_ms: c.max_silence_ms,
             turn_threshold: c.turn_threshold,
+            turn_threshold_punctuated: c.turn_threshold_punctuated,
             partial_interval_ms: c.partial_interval_ms,
             max_turn_secs: c.max_turn_secs,
         }
@@ -100,8 +105,15 @@ pub enum TurnEvent {
         probability: f32,
         /// Why it ended.
         reason: TurnEnd,
+        /// The transcript made at the pause that ended the turn, when the
+        /// audio has not changed since: the final, without a second pass.
+        transcript: Option<Transcript>,
     },
 }
+
+/// Transcribes a turn's audio at a pause (blocking); `None` when no
+/// recognizer is free.
+pub type PauseTranscriber = Box<dyn FnMut(Arc<Vec<f32>>) -> Option<Transcript> + Send + Sync>;
 
 /// Turn detection state of one stream. Blocking (runs the VAD and Smart
 /// Turn): feed it from a blocking thread.
@@ -109,6 +121,8 @@ pub struct TurnDetector {
     vad: Arc<SileroVad>,
     turn_model: Arc<SmartTurn>,
     settings: TurnSettings,
+    transcriber: Option<PauseTranscriber>,
+    pause_transcript: Option<Transcript>,
     vad_state: VadState,
     /// Samples not yet making a whole frame.
     pending: Vec<f32>,
@@ -143,6 +157,8 @@ impl TurnDetector {
             vad,
             turn_model,
             settings,
+            transcriber: None,
+            pause_transcript: None,
             vad_state: VadState::default(),
             pending: Vec::new(),
             position: 0,
@@ -157,6 +173,12 @@ impl TurnDetector {
             since_partial: 0,
             probability: 0.0,
         }
+    }
+
+    /// Adds the transcript to the decision at each pause.
+    pub fn with_transcriber(mut self, transcriber: PauseTranscriber) -> Self {
+        self.transcriber = Some(transcriber);
+        self
     }
 
     /// Stream position reached, in ms.
@@ -235,11 +257,20 @@ impl TurnDetector {
                 if self.silence >= samples(s.min_silence_ms) {
                     self.speaking = false;
                     self.probability = self.turn_model.probability(&self.audio)?;
+                    let audio = Arc::new(self.audio.clone());
+                    self.pause_transcript = self.transcriber.as_mut().and_then(|t| t(audio));
+                    let cue = self.pause_transcript.as_ref().map_or(TextCue::Neutral, |t| text_cue(&t.text));
                     events.push(TurnEvent::SpeechEnded {
                         offset_ms: ms(self.last_speech_end),
                         probability: self.probability,
                     });
-                    if self.probability >= s.turn_threshold {
+                    let complete = match cue {
+                        TextCue::Incomplete => false,
+                        TextCue::Punctuated => self.probability >= s.turn_threshold_punctuated,
+                        TextCue::Neutral => self.probability >= s.turn_threshold,
+                    };
+                    tracing::debug!(probability = self.probability, cue = ?cue, complete, "pause judged");
+                    if complete {
                         events.push(self.end_turn(TurnEnd::Complete));
                         return Ok(());
                     }
@@ -282,7 +313,9 @@ impl TurnDetector {
             decided_ms: ms(self.position),
             probability: self.probability,
             reason,
+            transcript: if reason == TurnEnd::Complete { self.pause_transcript.take() } else { None },
         };
+        self.pause_transcript = None;
         self.in_turn = false;
         self.speaking = false;
         self.silence = 0;
