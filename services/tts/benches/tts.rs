@@ -19,7 +19,8 @@ const REPLY_IT: &str = "Mi dispiace per il ritardo del suo ordine. Ho emesso un 
 fn first_audio(bank: &VoiceBank, voice: &str, reply: &str) -> f64 {
     let v = bank.resolve("", voice).expect("voice").clone();
     let lang = Lang::from_tag(&v.info.language);
-    let format = OutputFormat::resolve(Some(Encoding::Mulaw), 8000, v.info.sample_rate).expect("format");
+    let format =
+        OutputFormat::resolve(Some(Encoding::Mulaw), 8000, v.info.sample_rate).expect("format");
     let started = Instant::now();
     let mut enc = Encoder::new(format, v.info.sample_rate, Some(20)).expect("encoder");
     let mut buffer = SentenceBuffer::new(false);
@@ -48,7 +49,8 @@ fn rtf(bank: &VoiceBank, voice: &str, text: &str) -> (f64, f64) {
     let pieces = plan(text, false, Lang::from_tag(&v.info.language)).expect("plan");
     let mut samples = 0usize;
     let started = Instant::now();
-    bank.speak(&v, Tone::Neutral, &pieces, &mut |pcm| samples += pcm.len()).expect("speak");
+    bank.speak(&v, Tone::Neutral, &pieces, &mut |pcm| samples += pcm.len())
+        .expect("speak");
     let audio = samples as f64 / f64::from(v.info.sample_rate);
     (started.elapsed().as_secs_f64() / audio, audio)
 }
@@ -67,7 +69,8 @@ fn capacity(bank: &Arc<VoiceBank>, voice: &str, text: &str, streams: usize) -> f
                 let pieces = plan(&text, false, Lang::from_tag(&v.info.language)).expect("plan");
                 let mut samples = 0usize;
                 while Instant::now() < deadline {
-                    bank.speak(&v, Tone::Neutral, &pieces, &mut |pcm| samples += pcm.len()).expect("speak");
+                    bank.speak(&v, Tone::Neutral, &pieces, &mut |pcm| samples += pcm.len())
+                        .expect("speak");
                 }
                 samples as f64 / f64::from(v.info.sample_rate)
             })
@@ -88,16 +91,33 @@ fn main() {
         .unwrap_or_else(|| ModelCache::default_root().expect("cache root"));
     let cache = ModelCache::new(root);
     let piper = PiperFiles {
-        model: cache.require("piper-joe").expect("parla models fetch piper-joe"),
-        onnxruntime: cache.require("onnxruntime").expect("parla models fetch onnxruntime"),
+        model: cache
+            .require("piper-joe")
+            .expect("parla models fetch piper-joe"),
+        onnxruntime: cache
+            .require("onnxruntime")
+            .expect("parla models fetch onnxruntime"),
     };
     let t = Instant::now();
     let bank = Arc::new(VoiceBank::load(&TtsConfig::default(), Some(&piper)).expect("load"));
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    println!("load average: {}", load.split(' ').take(3).collect::<Vec<_>>().join(" "));
-    println!("voices loaded in {:.0} ms (Piper: 2 sessions)", t.elapsed().as_secs_f64() * 1000.0);
-    println!("{:<10} {:>14} {:>14} {:>8} {:>22}", "voice", "first p50 ms", "first p90 ms", "RTF", "real-time streams (2c)");
-    for (voice, reply) in [("joe", REPLY_EN), ("espeak-en", REPLY_EN), ("espeak-it", REPLY_IT)] {
+    println!(
+        "load average: {}",
+        load.split(' ').take(3).collect::<Vec<_>>().join(" ")
+    );
+    println!(
+        "voices loaded in {:.0} ms (Piper: 2 sessions)",
+        t.elapsed().as_secs_f64() * 1000.0
+    );
+    println!(
+        "{:<10} {:>14} {:>14} {:>8} {:>22}",
+        "voice", "first p50 ms", "first p90 ms", "RTF", "real-time streams (2c)"
+    );
+    for (voice, reply) in [
+        ("joe", REPLY_EN),
+        ("espeak-en", REPLY_EN),
+        ("espeak-it", REPLY_IT),
+    ] {
         first_audio(&bank, voice, reply); // warm-up
         let mut firsts: Vec<f64> = (0..10).map(|_| first_audio(&bank, voice, reply)).collect();
         let (r, audio) = rtf(&bank, voice, &format!("{reply} {reply} {reply}"));
