@@ -1,0 +1,302 @@
+//! The OpenAI-compatible backend: chat completions streamed as server-sent events from vLLM,
+//! llama.cpp's server, TGI or any compatible endpoint. Connection failures, 429 and 5xx answers
+//! are retried with exponential backoff before any text was streamed; after that a broken
+//! stream is an error, never a silently short reply.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+use crate::text::{Pushed, TextAssembler};
+use crate::types::EventSender;
+use crate::{
+    Constraint, GenerationEvent, GenerationOutput, GenerationRequest, GenerationStream,
+    GenerationUsage, LanguageModel, LlmError, OpenAiConfig, StopReason,
+};
+
+/// A chat model behind an OpenAI-compatible HTTP endpoint.
+#[derive(Clone)]
+pub struct OpenAiModel {
+    client: reqwest::Client,
+    config: OpenAiConfig,
+    url: String,
+}
+
+impl OpenAiModel {
+    /// A client for `config.base_url`; nothing is sent until the first generation.
+    pub fn new(config: &OpenAiConfig) -> Result<Self, LlmError> {
+        let url = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
+            .build()
+            .map_err(|e| LlmError::Endpoint {
+                url: url.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            client,
+            config: config.clone(),
+            url,
+        })
+    }
+
+    fn body(&self, request: &GenerationRequest) -> Value {
+        let p = &request.params;
+        let mut body = json!({
+            "model": self.config.model,
+            "messages": request.messages.iter().map(|m| json!({"role": m.role.as_str(), "content": m.content})).collect::<Vec<_>>(),
+            "stream": true,
+            "temperature": p.temperature,
+            "top_p": p.top_p,
+            "max_tokens": p.max_tokens,
+            "seed": p.seed,
+        });
+        if p.repetition_penalty != 1.0 {
+            // vLLM's and llama.cpp's name for it; other servers ignore unknown fields.
+            body["repetition_penalty"] = json!(p.repetition_penalty);
+        }
+        if !p.stop.is_empty() {
+            body["stop"] = json!(p.stop.iter().take(4).collect::<Vec<_>>());
+        }
+        match &request.constraint {
+            Some(Constraint::Labels(labels)) => body["guided_choice"] = json!(labels),
+            Some(Constraint::JsonObject(_)) => {
+                body["response_format"] = json!({"type": "json_object"})
+            }
+            None => {}
+        }
+        body
+    }
+
+    fn err(&self, reason: impl ToString) -> LlmError {
+        LlmError::Endpoint {
+            url: self.url.clone(),
+            reason: reason.to_string(),
+        }
+    }
+
+    fn disconnected(&self, reason: impl ToString) -> LlmError {
+        LlmError::Disconnected {
+            url: self.url.clone(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Sends the request, retrying refused connections, 429 and 5xx. `None` when cancelled.
+    async fn connect(
+        &self,
+        request: &GenerationRequest,
+        body: &Value,
+    ) -> Result<Option<reqwest::Response>, LlmError> {
+        let mut backoff = Duration::from_millis(self.config.backoff_ms);
+        let attempts = self.config.max_retries + 1;
+        for attempt in 1..=attempts {
+            let mut req = self.client.post(&self.url).json(body);
+            if !self.config.api_key.is_empty() {
+                req = req.bearer_auth(&self.config.api_key);
+            }
+            let timeout = Duration::from_millis(self.config.request_timeout_ms);
+            let sent = tokio::select! {
+                biased;
+                _ = request.cancel.cancelled() => return Ok(None),
+                r = tokio::time::timeout(timeout, req.send()) => r,
+            };
+            let last = attempt == attempts;
+            let wait = match sent {
+                Err(_) => {
+                    return Err(self.err(format!("no response within {} ms", timeout.as_millis())))
+                }
+                Ok(Err(e)) if last => {
+                    return Err(self.err(format!(
+                        "cannot connect after {attempts} attempts (is the server running?): {e}"
+                    )))
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(url = %self.url, attempt, error = %e, "llm endpoint unreachable, retrying");
+                    backoff
+                }
+                Ok(Ok(resp)) if resp.status().is_success() => return Ok(Some(resp)),
+                Ok(Ok(resp))
+                    if resp.status().as_u16() == 429 || resp.status().is_server_error() =>
+                {
+                    let status = resp.status().as_u16();
+                    if last {
+                        return Err(LlmError::Overloaded {
+                            url: self.url.clone(),
+                            status,
+                            attempts,
+                        });
+                    }
+                    tracing::warn!(url = %self.url, attempt, status, "llm endpoint busy, retrying");
+                    resp.headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<f64>().ok())
+                        .map(|s| Duration::from_secs_f64(s.clamp(0.0, 30.0)))
+                        .unwrap_or(backoff)
+                }
+                Ok(Ok(resp)) => {
+                    let status = resp.status();
+                    let text = resp.text().await.unwrap_or_default();
+                    return Err(self.err(format!(
+                        "answered {status}: {}",
+                        text.chars().take(300).collect::<String>()
+                    )));
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = request.cancel.cancelled() => return Ok(None),
+                _ = tokio::time::sleep(wait) => {}
+            }
+            backoff *= 2;
+        }
+        Err(self.err("no attempt was made"))
+    }
+
+    async fn run(self, request: GenerationRequest, events: EventSender) {
+        let started = Instant::now();
+        let result = self.stream(&request, &events, started).await;
+        let result = match result {
+            Ok(out) => match &request.constraint {
+                Some(c) if out.stop_reason == StopReason::Eos && !c.accepts(out.text.trim()) => {
+                    Err(LlmError::ConstraintViolated { output: out.text })
+                }
+                _ => Ok(out),
+            },
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(out) => {
+                let _ = events.send(Ok(GenerationEvent::Done(out)));
+            }
+            Err(e) => {
+                tracing::warn!(conversation_id = %request.conversation_id, error = %e, "remote generation failed");
+                let _ = events.send(Err(e));
+            }
+        }
+    }
+
+    async fn stream(
+        &self,
+        request: &GenerationRequest,
+        events: &EventSender,
+        started: Instant,
+    ) -> Result<GenerationOutput, LlmError> {
+        request.params.validate()?;
+        let mut usage = GenerationUsage::default();
+        let mut text = TextAssembler::new(request.params.stop.clone());
+        let emit = |t: String, usage: &mut GenerationUsage| {
+            if !t.is_empty() {
+                if usage.time_to_first_token_ms == 0.0 {
+                    usage.time_to_first_token_ms = started.elapsed().as_secs_f64() * 1000.0;
+                }
+                let _ = events.send(Ok(GenerationEvent::Delta(t)));
+            }
+        };
+        let finish = |reason: StopReason, text: &TextAssembler, mut usage: GenerationUsage| {
+            usage.total_ms = started.elapsed().as_secs_f64() * 1000.0;
+            if usage.time_to_first_token_ms == 0.0 {
+                usage.time_to_first_token_ms = usage.total_ms;
+            }
+            Ok(GenerationOutput {
+                text: text.text().to_owned(),
+                stop_reason: reason,
+                usage,
+            })
+        };
+        let body = self.body(request);
+        let Some(resp) = self.connect(request, &body).await? else {
+            return finish(StopReason::Cancelled, &text, usage);
+        };
+        let idle = Duration::from_millis(self.config.idle_timeout_ms);
+        let deadline = request
+            .params
+            .time_budget
+            .map(|b| tokio::time::Instant::from_std(started + b));
+        let mut bytes = resp.bytes_stream();
+        let mut buffer: Vec<u8> = Vec::new();
+        loop {
+            let budget = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let chunk = tokio::select! {
+                biased;
+                _ = request.cancel.cancelled() => return finish(StopReason::Cancelled, &text, usage),
+                _ = budget => return finish(StopReason::TimeBudget, &text, usage),
+                c = tokio::time::timeout(idle, bytes.next()) => c,
+            };
+            let chunk = match chunk {
+                Err(_) => {
+                    return Err(self.disconnected(format!("no data for {} ms", idle.as_millis())))
+                }
+                Ok(None) => return Err(self.disconnected("the connection closed without [DONE]")),
+                Ok(Some(Err(e))) => return Err(self.disconnected(e)),
+                Ok(Some(Ok(c))) => c,
+            };
+            buffer.extend_from_slice(&chunk);
+            while let Some(nl) = buffer.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = buffer.drain(..=nl).collect();
+                let line = String::from_utf8_lossy(&line);
+                let Some(data) = line.trim().strip_prefix("data:") else {
+                    continue;
+                };
+                let data = data.trim();
+                if data == "[DONE]" {
+                    let out = text.flush();
+                    emit(out, &mut usage);
+                    return finish(StopReason::Eos, &text, usage);
+                }
+                let v: Value = serde_json::from_str(data)
+                    .map_err(|e| self.err(format!("bad event {data:?}: {e}")))?;
+                if let Some(n) = v["usage"]["completion_tokens"].as_u64() {
+                    usage.completion_tokens = n as usize;
+                }
+                if let Some(n) = v["usage"]["prompt_tokens"].as_u64() {
+                    usage.prompt_tokens = n as usize;
+                    usage.processed_prompt_tokens = n as usize;
+                }
+                let choice = &v["choices"][0];
+                if let Some(delta) = choice["delta"]["content"].as_str() {
+                    usage.completion_tokens += 1;
+                    match text.push(delta) {
+                        Pushed::Emit(t) => emit(t, &mut usage),
+                        Pushed::Stopped(t) => {
+                            emit(t, &mut usage);
+                            return finish(StopReason::Stop, &text, usage);
+                        }
+                    }
+                }
+                match choice["finish_reason"].as_str() {
+                    Some("length") => {
+                        emit(text.flush(), &mut usage);
+                        return finish(StopReason::MaxTokens, &text, usage);
+                    }
+                    Some(_) => {
+                        emit(text.flush(), &mut usage);
+                        return finish(StopReason::Eos, &text, usage);
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+}
+
+impl LanguageModel for OpenAiModel {
+    fn generate(&self, request: GenerationRequest) -> Result<GenerationStream, LlmError> {
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|_| self.err("the HTTP backend needs a tokio runtime"))?;
+        let (events, stream) = GenerationStream::channel();
+        handle.spawn(self.clone().run(request, events));
+        Ok(stream)
+    }
+
+    fn describe(&self) -> String {
+        format!("openai-compatible {} at {}", self.config.model, self.url)
+    }
+}
