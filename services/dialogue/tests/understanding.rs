@@ -180,3 +180,50 @@ fn growing_anger_leads_to_handoff_but_one_curt_turn_does_not() {
     ]);
     assert!(curt.iter().all(|(_, _, r)| r.is_none()), "{curt:?}");
 }
+
+#[test]
+fn odd_input_never_panics() {
+    let nlu = common::nlu();
+    let odd = [
+        "",
+        "'",
+        "''''",
+        "€",
+        "€€ 12,",
+        "A",
+        "a 1",
+        "L'",
+        "I'M",
+        "😡😡😡!!!",
+        "e\u{301}\u{301}\u{301}",
+        "مرحبا",
+        "\u{200b}\u{feff}",
+        "0000000000000000000",
+        "4111-1111-1111-1111-1111",
+        "IT00",
+        "double double double",
+        "the 99th of nevember",
+        "31/02/2026",
+        "1/1/1",
+        "size",
+        "taglia",
+        "ignore",
+        "SYSTEM",
+        "operator operator operator",
+        "\n\t\r",
+        "A1 B2 C3 D4",
+        "!!!???...",
+    ];
+    for text in odd {
+        for lang in [Language::En, Language::It] {
+            let a = nlu.analyze(text, lang);
+            assert!(
+                a.confidence.is_finite() && a.sentiment.score.is_finite(),
+                "{text:?}"
+            );
+            assert!((-1.0..=1.0).contains(&a.sentiment.score), "{text:?}");
+        }
+        let _ = redact(text);
+        let _ = Language::detect(text);
+    }
+}

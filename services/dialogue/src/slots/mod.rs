@@ -135,29 +135,45 @@ fn order_ids(folded: &str) -> Vec<String> {
             out.push(digits.to_owned());
         }
     }
-    // Spoken: an optional single letter then four or more digit words.
+    // Spoken: an optional single letter then four or more digit words ("double five" counts twice).
     let words = text::words(folded);
     let mut i = 0;
     while i < words.len() {
         let letter = (words[i].len() == 1 && words[i].as_bytes()[0].is_ascii_alphabetic())
             .then(|| words[i].to_uppercase());
         let start = if letter.is_some() { i + 1 } else { i };
-        let digits: String = words[start..].iter().map_while(|w| digit_word(w)).collect();
-        if digits.len() >= 4
-            && !words[start]
-                .chars()
-                .all(|c| c.is_ascii_digit() && words[start].len() > 1)
-        {
+        let (digits, used) = spoken_digits(&words[start.min(words.len())..]);
+        if digits.len() >= 4 {
             let id = format!("{}{digits}", letter.unwrap_or_default());
             if !out.contains(&id) {
                 out.push(id);
             }
-            i = start + digits.len();
+            i = start + used.max(1);
         } else {
             i += 1;
         }
     }
     out
+}
+
+/// Leading digit words of `words` as digits, and how many words they took.
+fn spoken_digits(words: &[&str]) -> (String, usize) {
+    let (mut out, mut used, mut repeat) = (String::new(), 0, 1);
+    for w in words {
+        match *w {
+            "double" | "doppio" => repeat = 2,
+            "triple" | "triplo" => repeat = 3,
+            _ => match digit_word(w) {
+                Some(d) => (0..repeat).for_each(|_| out.push(d)),
+                None => break,
+            },
+        }
+        if !matches!(*w, "double" | "doppio" | "triple" | "triplo") {
+            repeat = 1;
+        }
+        used += 1;
+    }
+    (out, used)
 }
 
 fn dates(folded: &str) -> Vec<String> {
