@@ -35,7 +35,7 @@ pub fn normalize_phone(raw: &str, default_calling_code: &str) -> Result<String> 
             ' ' | '-' | '.' | '(' | ')' | '/' | '\u{a0}' => {}
             _ => return Err(CrmError::invalid(
                 field,
-                "is not a phone number: use digits with an optional leading +, e.g. +390255512345",
+                "is not a phone number: use digits with an optional leading +, e.g. +441632960123 (a fictional number)",
             )),
         }
     }
@@ -55,7 +55,7 @@ pub fn normalize_phone(raw: &str, default_calling_code: &str) -> Result<String> 
     } else {
         return Err(CrmError::invalid(
             field,
-            "has no country code: write it as +CC followed by the number, e.g. +390255512345",
+            "has no country code: write it as +CC followed by the number, e.g. +441632960123 (a fictional number)",
         ));
     };
     if international.starts_with('0') || !(8..=15).contains(&international.len()) {
