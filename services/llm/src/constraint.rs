@@ -207,7 +207,7 @@ impl Matcher {
                 extended.push(c);
                 if options.iter().any(|o| o.starts_with(&extended)) {
                     Some(stay(c))
-                } else if options.iter().any(|o| *o == state.progress) {
+                } else if options.contains(&state.progress) {
                     self.step(&next_segment(), c)
                 } else {
                     None
@@ -222,12 +222,10 @@ impl Matcher {
             }
             Segment::Integer => {
                 let digits = state.progress.trim_start_matches('-').len();
-                if c.is_ascii_digit()
+                let digit_ok = c.is_ascii_digit()
                     && digits < 12
-                    && !(state.progress.ends_with('0') && digits == 1)
-                {
-                    Some(stay(c))
-                } else if c == '-' && state.progress.is_empty() {
+                    && !(state.progress.ends_with('0') && digits == 1);
+                if digit_ok || (c == '-' && state.progress.is_empty()) {
                     Some(stay(c))
                 } else if digits > 0 {
                     self.step(&next_segment(), c)
@@ -247,7 +245,7 @@ impl Matcher {
             return false;
         }
         match &self.segments[state.segment] {
-            Segment::Choice(options) => options.iter().any(|o| *o == state.progress),
+            Segment::Choice(options) => options.contains(&state.progress),
             Segment::Integer => state
                 .progress
                 .trim_start_matches('-')

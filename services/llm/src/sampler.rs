@@ -145,7 +145,7 @@ mod tests {
         };
         let mut s = Sampler::new(&params);
         for _ in 0..50 {
-            let t = s.sample(&mut vec![5.0, 1.0, 0.0, 9.0], &[], Some(&[1, 2]));
+            let t = s.sample(&mut [5.0, 1.0, 0.0, 9.0], &[], Some(&[1, 2]));
             assert!(t == 1 || t == 2);
         }
     }

@@ -77,7 +77,8 @@ fn prime(model: &CandleModel, conv: &str, prefix: &[ChatMessage]) -> Vec<ChatMes
         .expect("priming turn");
     let mut messages = prefix.to_vec();
     messages.push(ChatMessage::assistant(out.text));
-    messages.push(ChatMessage::user(QUESTION));
+    // The ticket number keeps another conversation's cached turn from matching this one.
+    messages.push(ChatMessage::user(format!("(ticket {conv}) {QUESTION}")));
     messages
 }
 

@@ -84,7 +84,7 @@ impl ModelFile {
             rope_neox: arch == "qwen2",
             arch: arch.clone(),
         };
-        if hyper.n_kv_head == 0 || hyper.n_head % hyper.n_kv_head != 0 {
+        if hyper.n_kv_head == 0 || !hyper.n_head.is_multiple_of(hyper.n_kv_head) {
             return Err(load_err(path, "head counts are inconsistent"));
         }
         let tokenizer = Tokenizer::from_gguf(&content)
