@@ -8,11 +8,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parla_asr::{AsrConfig, AsrEngine, AsrPaths, AsrService, LanguageChoice, Pass, RecognitionRequest};
+use parla_asr::{
+    AsrConfig, AsrEngine, AsrPaths, AsrService, LanguageChoice, Pass, RecognitionRequest,
+};
 use parla_proto::v1::asr_client::AsrClient;
 use parla_proto::v1::streaming_recognize_request::Request as Inbound;
 use parla_proto::v1::streaming_recognize_response::Event;
-use parla_proto::v1::{AudioChunk, AudioEncoding, AudioFormat, StreamingConfig, StreamingRecognizeRequest};
+use parla_proto::v1::{
+    AudioChunk, AudioEncoding, AudioFormat, StreamingConfig, StreamingRecognizeRequest,
+};
 
 const CHUNK_MS: usize = 20;
 
@@ -39,7 +43,12 @@ fn espeak(text: &str) -> Vec<f32> {
         .expect("espeak-ng");
     assert!(ok.success());
     let wav = parla_audio::read_wav(&wav).expect("wav");
-    parla_audio::resample(&parla_audio::i16_to_f32(&wav.samples), wav.sample_rate, 16_000).expect("resample")
+    parla_audio::resample(
+        &parla_audio::i16_to_f32(&wav.samples),
+        wav.sample_rate,
+        16_000,
+    )
+    .expect("resample")
 }
 
 fn jfk_or_speech() -> Vec<f32> {
@@ -99,7 +108,10 @@ struct StreamFigures {
 
 /// Streams `audio` in real time (20 ms chunks) and times the events.
 async fn stream_real_time(url: String, audio: Arc<Vec<f32>>, partials: bool) -> StreamFigures {
-    let format = AudioFormat { encoding: AudioEncoding::Pcm16le as i32, sample_rate_hz: 16_000 };
+    let format = AudioFormat {
+        encoding: AudioEncoding::Pcm16le as i32,
+        sample_rate_hz: 16_000,
+    };
     let bytes = parla_audio::pcm16le_to_bytes(&parla_audio::f32_to_i16(&audio));
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     tx.send(StreamingRecognizeRequest {
@@ -121,7 +133,12 @@ async fn stream_real_time(url: String, audio: Arc<Vec<f32>>, partials: bool) -> 
             tokio::time::sleep_until(due.into()).await;
             sent_at.push(Instant::now());
             let msg = StreamingRecognizeRequest {
-                request: Some(Inbound::Audio(AudioChunk { sequence: i as u64, format: None, data: piece.to_vec(), offset_ms: 0 })),
+                request: Some(Inbound::Audio(AudioChunk {
+                    sequence: i as u64,
+                    format: None,
+                    data: piece.to_vec(),
+                    offset_ms: 0,
+                })),
             };
             if tx.send(msg).await.is_err() {
                 break;
@@ -135,14 +152,22 @@ async fn stream_real_time(url: String, audio: Arc<Vec<f32>>, partials: bool) -> 
         .await
         .expect("open")
         .into_inner();
-    let mut figures = StreamFigures { final_latency_ms: f64::NAN, endpoint_ms: 0, partials: vec![], partial_wall_ms: vec![], ok: false };
+    let mut figures = StreamFigures {
+        final_latency_ms: f64::NAN,
+        endpoint_ms: 0,
+        partials: vec![],
+        partial_wall_ms: vec![],
+        ok: false,
+    };
     let mut final_at = None;
     loop {
         match inbound.message().await {
             Ok(Some(m)) => match m.event {
                 Some(Event::Partial(p)) => {
                     figures.partials.push(p.offset_ms);
-                    figures.partial_wall_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+                    figures
+                        .partial_wall_ms
+                        .push(started.elapsed().as_secs_f64() * 1000.0);
                 }
                 Some(Event::Final(f)) if final_at.is_none() && f.end_reason != "no_speech" => {
                     final_at = Some((Instant::now(), f.decided_ms, f.end_ms));
@@ -158,7 +183,9 @@ async fn stream_real_time(url: String, audio: Arc<Vec<f32>>, partials: bool) -> 
     }
     let sent_at = sender.await.expect("sender");
     if let Some((at, decided_ms, end_ms)) = final_at {
-        let index = (decided_ms as usize / CHUNK_MS).saturating_sub(1).min(sent_at.len() - 1);
+        let index = (decided_ms as usize / CHUNK_MS)
+            .saturating_sub(1)
+            .min(sent_at.len() - 1);
         figures.final_latency_ms = at.duration_since(sent_at[index]).as_secs_f64() * 1000.0;
         figures.endpoint_ms = decided_ms.saturating_sub(end_ms);
         figures.ok = true;
@@ -182,8 +209,11 @@ fn start_server(config: AsrConfig) -> (String, Arc<AsrEngine>) {
         rt.block_on(async move {
             let cell = Arc::new(tokio::sync::OnceCell::new());
             cell.set(served).ok();
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            tx.send(format!("http://{}", listener.local_addr().expect("addr"))).expect("url");
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            tx.send(format!("http://{}", listener.local_addr().expect("addr")))
+                .expect("url");
             tonic::transport::Server::builder()
                 .add_service(AsrService::new(cell).into_server())
                 .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
@@ -197,14 +227,25 @@ fn start_server(config: AsrConfig) -> (String, Arc<AsrEngine>) {
 #[tokio::main]
 async fn main() {
     let config = AsrConfig::default();
-    println!("asr bench: workers {}, threads {}, {} CPUs", config.workers, config.threads, std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "asr bench: workers {}, threads {}, {} CPUs",
+        config.workers,
+        config.threads,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     let (url, engine) = start_server(config);
     let jfk = Arc::new(jfk_or_speech());
     println!("real-time factor (11 s of speech, final pass, median of 3):");
     println!("  whisper tiny.en: {:.3}", rtf(&engine, &jfk, "en").await);
-    let base_only = AsrPaths { model_en: None, ..paths() };
+    let base_only = AsrPaths {
+        model_en: None,
+        ..paths()
+    };
     let base = AsrEngine::load(&base_only, &AsrConfig::default()).expect("base engine");
-    println!("  whisper base (multilingual, en): {:.3}", rtf(&base, &jfk, "en").await);
+    println!(
+        "  whisper base (multilingual, en): {:.3}",
+        rtf(&base, &jfk, "en").await
+    );
     drop(base);
 
     let utterances = [
@@ -231,7 +272,11 @@ async fn main() {
 
     let speech = espeak(utterances[2].1);
     let f = stream_real_time(url.clone(), with_silence(&speech, 1500), true).await;
-    let gaps: Vec<f64> = f.partials.windows(2).map(|w| (w[1] - w[0]) as f64).collect();
+    let gaps: Vec<f64> = f
+        .partials
+        .windows(2)
+        .map(|w| (w[1] - w[0]) as f64)
+        .collect();
     let wall: Vec<f64> = f.partial_wall_ms.windows(2).map(|w| w[1] - w[0]).collect();
     println!(
         "partial cadence (10 s utterance): {} partials, median {:.0} ms of audio apart ({:.0} ms wall)",
@@ -243,11 +288,33 @@ async fn main() {
     println!("concurrent real-time streams with partials (11 s of speech each); sustained = every final within 1 s:");
     let mut sustained = 0;
     for n in [1usize, 2, 3, 4, 6, 8] {
-        let runs = (0..n).map(|_| tokio::spawn(stream_real_time(url.clone(), with_silence(&jfk, 1500), true)));
-        let results: Vec<StreamFigures> = futures::future::join_all(runs).await.into_iter().map(|r| r.expect("task")).collect();
-        let worst = results.iter().map(|r| if r.ok { r.final_latency_ms } else { f64::INFINITY }).fold(0.0, f64::max);
+        let runs = (0..n).map(|_| {
+            tokio::spawn(stream_real_time(
+                url.clone(),
+                with_silence(&jfk, 1500),
+                true,
+            ))
+        });
+        let results: Vec<StreamFigures> = futures::future::join_all(runs)
+            .await
+            .into_iter()
+            .map(|r| r.expect("task"))
+            .collect();
+        let worst = results
+            .iter()
+            .map(|r| {
+                if r.ok {
+                    r.final_latency_ms
+                } else {
+                    f64::INFINITY
+                }
+            })
+            .fold(0.0, f64::max);
         let partials: usize = results.iter().map(|r| r.partials.len()).sum();
-        println!("  {n} streams: worst final latency {worst:.0} ms, {:.1} partials per stream", partials as f64 / n as f64);
+        println!(
+            "  {n} streams: worst final latency {worst:.0} ms, {:.1} partials per stream",
+            partials as f64 / n as f64
+        );
         if worst <= 1000.0 {
             sustained = n;
         } else {

@@ -67,7 +67,10 @@ impl StreamDecoder {
         let resampler = if spec.sample_rate == SAMPLE_RATE {
             None
         } else {
-            Some(Resampler::new(spec.sample_rate, SAMPLE_RATE).map_err(|e| AsrError::BadAudio(e.to_string()))?)
+            Some(
+                Resampler::new(spec.sample_rate, SAMPLE_RATE)
+                    .map_err(|e| AsrError::BadAudio(e.to_string()))?,
+            )
         };
         Ok(Self { spec, resampler })
     }
@@ -88,14 +91,17 @@ impl StreamDecoder {
 
     /// The resampler's tail at the end of the stream.
     pub fn flush(&mut self) -> Vec<f32> {
-        self.resampler.as_mut().map(Resampler::flush).unwrap_or_default()
+        self.resampler
+            .as_mut()
+            .map(Resampler::flush)
+            .unwrap_or_default()
     }
 }
 
 fn decode_samples(encoding: Encoding, bytes: &[u8]) -> Result<Vec<f32>, AsrError> {
     Ok(match encoding {
         Encoding::Pcm16le => {
-            if bytes.len() % 2 != 0 {
+            if !bytes.len().is_multiple_of(2) {
                 return Err(AsrError::BadAudio(format!(
                     "PCM16LE chunk has an odd number of bytes ({}); samples are 2 bytes each",
                     bytes.len()
@@ -124,7 +130,8 @@ pub fn decode_wav(bytes: &[u8]) -> Result<Vec<f32>, AsrError> {
     if wav.sample_rate == SAMPLE_RATE {
         return Ok(samples);
     }
-    parla_audio::resample(&samples, wav.sample_rate, SAMPLE_RATE).map_err(|e| AsrError::BadAudio(e.to_string()))
+    parla_audio::resample(&samples, wav.sample_rate, SAMPLE_RATE)
+        .map_err(|e| AsrError::BadAudio(e.to_string()))
 }
 
 #[cfg(test)]
@@ -133,15 +140,28 @@ mod tests {
 
     #[test]
     fn odd_pcm_is_refused() {
-        let mut d = StreamDecoder::new(AudioSpec { encoding: Encoding::Pcm16le, sample_rate: 16000 }).unwrap();
+        let mut d = StreamDecoder::new(AudioSpec {
+            encoding: Encoding::Pcm16le,
+            sample_rate: 16000,
+        })
+        .unwrap();
         assert!(matches!(d.decode(&[0, 0, 0]), Err(AsrError::BadAudio(_))));
         assert_eq!(d.decode(&[0, 0, 0, 0]).unwrap().len(), 2);
     }
 
     #[test]
     fn mulaw_needs_8k() {
-        assert!(AudioSpec { encoding: Encoding::Mulaw, sample_rate: 16000 }.validate().is_err());
-        let mut d = StreamDecoder::new(AudioSpec { encoding: Encoding::Mulaw, sample_rate: 8000 }).unwrap();
+        assert!(AudioSpec {
+            encoding: Encoding::Mulaw,
+            sample_rate: 16000
+        }
+        .validate()
+        .is_err());
+        let mut d = StreamDecoder::new(AudioSpec {
+            encoding: Encoding::Mulaw,
+            sample_rate: 8000,
+        })
+        .unwrap();
         let mut out = d.decode(&[0xff; 800]).unwrap();
         out.extend(d.flush());
         assert_eq!(out.len(), 1600);

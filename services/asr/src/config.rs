@@ -147,13 +147,19 @@ impl AsrConfig {
         if !(1..=29).contains(&self.max_turn_secs) {
             return Err(problem(
                 "max_turn_secs",
-                format!("is {}; allowed: 1 to 29 (Whisper hears 30 s at most)", self.max_turn_secs),
+                format!(
+                    "is {}; allowed: 1 to 29 (Whisper hears 30 s at most)",
+                    self.max_turn_secs
+                ),
             ));
         }
         if self.max_utterance_secs > 30 {
             return Err(problem(
                 "max_utterance_secs",
-                format!("is {}; allowed: 1 to 30 (Whisper hears 30 s at most)", self.max_utterance_secs),
+                format!(
+                    "is {}; allowed: 1 to 30 (Whisper hears 30 s at most)",
+                    self.max_utterance_secs
+                ),
             ));
         }
         if self.beam_size_multilingual > 16 {
@@ -163,7 +169,10 @@ impl AsrConfig {
             ));
         }
         if self.languages.is_empty() {
-            return Err(problem("languages", "is empty; allowed: one or more BCP-47 tags (en, it, ...)".into()));
+            return Err(problem(
+                "languages",
+                "is empty; allowed: one or more BCP-47 tags (en, it, ...)".into(),
+            ));
         }
         Ok(())
     }

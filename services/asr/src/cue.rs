@@ -18,22 +18,36 @@ pub enum TextCue {
 /// Words after which an English or Italian sentence cannot end.
 const DANGLING: &[&str] = &[
     // English
-    "and", "or", "but", "so", "because", "the", "a", "an", "my", "your", "our", "is", "are", "was", "to", "of", "for",
-    "with", "in", "on", "at", "from", "um", "uh", "erm", "like", "that", "which", "if", "then", "than", "i", "i'm",
-    // Italian
-    "e", "o", "ma", "perché", "il", "lo", "la", "i", "gli", "le", "un", "uno", "una", "mio", "mia", "di", "da", "per",
-    "con", "su", "che", "è", "sono", "del", "della", "al", "alla",
+    "and", "or", "but", "so", "because", "the", "a", "an", "my", "your", "our", "is", "are", "was",
+    "to", "of", "for", "with", "in", "on", "at", "from", "um", "uh", "erm", "like", "that",
+    "which", "if", "then", "than", "i", "i'm", // Italian
+    "e", "o", "ma", "perché", "il", "lo", "la", "i", "gli", "le", "un", "uno", "una", "mio", "mia",
+    "di", "da", "per", "con", "su", "che", "è", "sono", "del", "della", "al", "alla",
 ];
 
 /// Words that announce a number being dictated.
 const NUMBER_WORDS: &[&str] = &[
-    "number", "code", "phone", "zip", "postcode", "account", "card", "order", "tracking", "reference", "numero", "codice",
-    "ordine", "telefono", "carta", "conto",
+    "number",
+    "code",
+    "phone",
+    "zip",
+    "postcode",
+    "account",
+    "card",
+    "order",
+    "tracking",
+    "reference",
+    "numero",
+    "codice",
+    "ordine",
+    "telefono",
+    "carta",
+    "conto",
 ];
 
 const DIGITS: &[&str] = &[
-    "zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "uno", "due", "tre", "quattro",
-    "cinque", "sei", "sette", "otto", "nove",
+    "zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "uno",
+    "due", "tre", "quattro", "cinque", "sei", "sette", "otto", "nove",
 ];
 
 fn is_number(word: &str) -> bool {
@@ -45,7 +59,10 @@ pub fn text_cue(text: &str) -> TextCue {
     let trimmed = text.trim();
     let words: Vec<String> = trimmed
         .split_whitespace()
-        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'').to_lowercase())
+        .map(|w| {
+            w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'')
+                .to_lowercase()
+        })
         .filter(|w| !w.is_empty())
         .collect();
     let Some(last) = words.last() else {
@@ -56,7 +73,12 @@ pub fn text_cue(text: &str) -> TextCue {
     }
     // A number after "order number is ..." may go on after a breath.
     if is_number(last) {
-        let before: Vec<&String> = words.iter().rev().skip_while(|w| is_number(w)).take(4).collect();
+        let before: Vec<&String> = words
+            .iter()
+            .rev()
+            .skip_while(|w| is_number(w))
+            .take(4)
+            .collect();
         if before.iter().any(|w| NUMBER_WORDS.contains(&w.as_str())) {
             return TextCue::Incomplete;
         }
@@ -75,8 +97,14 @@ mod tests {
     #[test]
     fn cues() {
         assert_eq!(text_cue("My order number is 45."), TextCue::Incomplete);
-        assert_eq!(text_cue("My order number is four five"), TextCue::Incomplete);
-        assert_eq!(text_cue("I want to return the jacket I bought last week."), TextCue::Punctuated);
+        assert_eq!(
+            text_cue("My order number is four five"),
+            TextCue::Incomplete
+        );
+        assert_eq!(
+            text_cue("I want to return the jacket I bought last week."),
+            TextCue::Punctuated
+        );
         assert_eq!(text_cue("I want to return the"), TextCue::Incomplete);
         assert_eq!(text_cue("Il mio ordine è il"), TextCue::Incomplete);
         assert_eq!(text_cue("yes"), TextCue::Neutral);

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use crate::onnx::{environment, SileroVad, SmartTurn, VadState, VAD_FRAME};
 use crate::pool::{Models, PoolSettings, WhisperPool};
-use crate::recognizer::{LanguageChoice, Pass, RecognitionRequest, Recognizer, Transcript, SAMPLE_RATE};
+use crate::recognizer::{
+    LanguageChoice, Pass, RecognitionRequest, Recognizer, Transcript, SAMPLE_RATE,
+};
 use crate::turn::TurnSettings;
 use crate::whisper::WhisperModel;
 use crate::{AsrConfig, AsrError};
@@ -96,7 +98,11 @@ impl AsrEngine {
     /// Recognizes one whole utterance: audio without speech (by the VAD)
     /// gives an empty transcript without running Whisper, so silence and
     /// noise cannot turn into invented text.
-    pub async fn recognize_utterance(self: &Arc<Self>, audio: Vec<f32>, language: LanguageChoice) -> Result<Transcript, AsrError> {
+    pub async fn recognize_utterance(
+        self: &Arc<Self>,
+        audio: Vec<f32>,
+        language: LanguageChoice,
+    ) -> Result<Transcript, AsrError> {
         let audio = Arc::new(audio);
         let audio_ms = (audio.len() as u64 * 1000 / SAMPLE_RATE as u64) as u32;
         let engine = Arc::clone(self);

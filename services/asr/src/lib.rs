@@ -31,7 +31,9 @@ pub use error::AsrError;
 pub use mel::LogMel;
 pub use onnx::{environment, SileroVad, SmartTurn, VadState, TURN_WINDOW, VAD_FRAME};
 pub use pool::{Models, PoolSettings, WhisperPool};
-pub use recognizer::{LanguageChoice, Pass, RecognitionRequest, Recognizer, Transcript, Word, SAMPLE_RATE};
+pub use recognizer::{
+    LanguageChoice, Pass, RecognitionRequest, Recognizer, Transcript, Word, SAMPLE_RATE,
+};
 pub use service::AsrService;
 pub use turn::{PauseTranscriber, TurnDetector, TurnEnd, TurnEvent, TurnSettings};
 pub use whisper::{strip_non_speech, WhisperModel};

@@ -32,7 +32,11 @@ pub fn environment(library: &Path) -> Result<ort::environment::Environment, AsrE
     })
 }
 
-fn session(env: &ort::environment::Environment, path: &Path, threads: usize) -> Result<Session, AsrError> {
+fn session(
+    env: &ort::environment::Environment,
+    path: &Path,
+    threads: usize,
+) -> Result<Session, AsrError> {
     let fail = |reason: String| AsrError::OnnxLoad {
         path: path.to_owned(),
         reason,
@@ -91,14 +95,20 @@ impl SileroVad {
         input.extend_from_slice(&state.context);
         input.extend_from_slice(frame);
         input.resize(VAD_CONTEXT + VAD_FRAME, 0.0);
-        state.context.copy_from_slice(&input[input.len() - VAD_CONTEXT..]);
-        let input = Array2::from_shape_vec((1, VAD_CONTEXT + VAD_FRAME), input).map_err(|e| AsrError::Inference {
-            engine: "silero-vad",
-            reason: e.to_string(),
+        state
+            .context
+            .copy_from_slice(&input[input.len() - VAD_CONTEXT..]);
+        let input = Array2::from_shape_vec((1, VAD_CONTEXT + VAD_FRAME), input).map_err(|e| {
+            AsrError::Inference {
+                engine: "silero-vad",
+                reason: e.to_string(),
+            }
         })?;
-        let recurrent = Array3::from_shape_vec((2, 1, 128), state.state.clone()).map_err(|e| AsrError::Inference {
-            engine: "silero-vad",
-            reason: e.to_string(),
+        let recurrent = Array3::from_shape_vec((2, 1, 128), state.state.clone()).map_err(|e| {
+            AsrError::Inference {
+                engine: "silero-vad",
+                reason: e.to_string(),
+            }
         })?;
         let mut session = self.session.lock().map_err(|_| AsrError::Stopped)?;
         let outputs = session
@@ -108,8 +118,12 @@ impl SileroVad {
                 "sr" => Tensor::from_array(arr0(16_000i64)).map_err(&fail)?,
             ])
             .map_err(&fail)?;
-        let (_, probability) = outputs["output"].try_extract_tensor::<f32>().map_err(&fail)?;
-        let (_, next) = outputs["stateN"].try_extract_tensor::<f32>().map_err(&fail)?;
+        let (_, probability) = outputs["output"]
+            .try_extract_tensor::<f32>()
+            .map_err(&fail)?;
+        let (_, next) = outputs["stateN"]
+            .try_extract_tensor::<f32>()
+            .map_err(&fail)?;
         state.state.copy_from_slice(next);
         Ok(probability.first().copied().unwrap_or(0.0))
     }
@@ -124,7 +138,11 @@ pub struct SmartTurn {
 
 impl SmartTurn {
     /// Loads `smart-turn-v3.2-cpu.onnx`. Blocking.
-    pub fn load(env: &ort::environment::Environment, path: &Path, threads: usize) -> Result<Self, AsrError> {
+    pub fn load(
+        env: &ort::environment::Environment,
+        path: &Path,
+        threads: usize,
+    ) -> Result<Self, AsrError> {
         Ok(Self {
             session: Mutex::new(session(env, path, threads)?),
             mel: LogMel::new(),
@@ -141,22 +159,29 @@ impl SmartTurn {
         let mut window = vec![0f32; TURN_WINDOW - tail.len()];
         window.extend_from_slice(tail);
         let mean = window.iter().map(|&x| x as f64).sum::<f64>() / window.len() as f64;
-        let var = window.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / window.len() as f64;
+        let var = window
+            .iter()
+            .map(|&x| (x as f64 - mean).powi(2))
+            .sum::<f64>()
+            / window.len() as f64;
         let scale = 1.0 / (var + 1e-7).sqrt();
         for x in &mut window {
             *x = ((*x as f64 - mean) * scale) as f32;
         }
         let features = self.mel.compute(&window);
         let frames = features.len() / 80;
-        let input = Array3::from_shape_vec((1, 80, frames), features).map_err(|e| AsrError::Inference {
-            engine: "smart-turn",
-            reason: e.to_string(),
-        })?;
+        let input =
+            Array3::from_shape_vec((1, 80, frames), features).map_err(|e| AsrError::Inference {
+                engine: "smart-turn",
+                reason: e.to_string(),
+            })?;
         let mut session = self.session.lock().map_err(|_| AsrError::Stopped)?;
         let outputs = session
             .run(ort::inputs!["input_features" => Tensor::from_array(input).map_err(&fail)?])
             .map_err(&fail)?;
-        let (_, p) = outputs["logits"].try_extract_tensor::<f32>().map_err(&fail)?;
+        let (_, p) = outputs["logits"]
+            .try_extract_tensor::<f32>()
+            .map_err(&fail)?;
         Ok(p.first().copied().unwrap_or(0.0).clamp(0.0, 1.0))
     }
 }

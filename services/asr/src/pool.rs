@@ -77,7 +77,11 @@ impl WhisperPool {
         let jobs = Arc::new(Mutex::new(jobs));
         for index in 0..settings.workers {
             let english = models.english.as_ref().map(|m| m.new_state()).transpose()?;
-            let multilingual = models.multilingual.as_ref().map(|m| m.new_state()).transpose()?;
+            let multilingual = models
+                .multilingual
+                .as_ref()
+                .map(|m| m.new_state())
+                .transpose()?;
             let worker = Worker {
                 english,
                 multilingual,
@@ -92,7 +96,12 @@ impl WhisperPool {
                     reason: format!("cannot start a worker thread: {e}"),
                 })?;
         }
-        tracing::info!(workers = settings.workers, threads = settings.threads, queue_depth = settings.queue_depth, "whisper pool started");
+        tracing::info!(
+            workers = settings.workers,
+            threads = settings.threads,
+            queue_depth = settings.queue_depth,
+            "whisper pool started"
+        );
         Ok(Self {
             queue,
             settings,
@@ -106,7 +115,11 @@ impl WhisperPool {
     }
 }
 
-fn route(models: &Models, language: &LanguageChoice, allowed: &[String]) -> Result<Route, AsrError> {
+fn route(
+    models: &Models,
+    language: &LanguageChoice,
+    allowed: &[String],
+) -> Result<Route, AsrError> {
     let available = || {
         let mut names = Vec::new();
         if models.english.is_some() {
@@ -119,10 +132,18 @@ fn route(models: &Models, language: &LanguageChoice, allowed: &[String]) -> Resu
         names.join(", ")
     };
     match language {
-        LanguageChoice::Auto if models.multilingual.is_some() && allowed.len() > 1 => Ok(Route::Multilingual),
-        LanguageChoice::Auto => Ok(if models.english.is_some() { Route::English } else { Route::Multilingual }),
+        LanguageChoice::Auto if models.multilingual.is_some() && allowed.len() > 1 => {
+            Ok(Route::Multilingual)
+        }
+        LanguageChoice::Auto => Ok(if models.english.is_some() {
+            Route::English
+        } else {
+            Route::Multilingual
+        }),
         LanguageChoice::Fixed(tag) if tag == "en" && models.english.is_some() => Ok(Route::English),
-        LanguageChoice::Fixed(tag) if models.multilingual.is_some() && whisper_rs::get_lang_id(tag).is_some() => {
+        LanguageChoice::Fixed(tag)
+            if models.multilingual.is_some() && whisper_rs::get_lang_id(tag).is_some() =>
+        {
             Ok(Route::Multilingual)
         }
         LanguageChoice::Fixed(tag) => Err(AsrError::UnsupportedLanguage {
@@ -133,7 +154,10 @@ fn route(models: &Models, language: &LanguageChoice, allowed: &[String]) -> Resu
 }
 
 impl Recognizer for WhisperPool {
-    fn recognize(&self, request: RecognitionRequest) -> BoxFuture<'static, Result<Transcript, AsrError>> {
+    fn recognize(
+        &self,
+        request: RecognitionRequest,
+    ) -> BoxFuture<'static, Result<Transcript, AsrError>> {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             request,
@@ -190,11 +214,22 @@ impl Worker {
             no_speech_threshold: self.settings.no_speech_threshold,
             beam_size: 0,
         };
-        let (language, state, multilingual) = match (&request.language, self.multilingual.as_mut(), self.english.as_mut()) {
-            (LanguageChoice::Fixed(tag), _, Some(en)) if tag == "en" => ("en".to_owned(), en, false),
+        let (language, state, multilingual) = match (
+            &request.language,
+            self.multilingual.as_mut(),
+            self.english.as_mut(),
+        ) {
+            (LanguageChoice::Fixed(tag), _, Some(en)) if tag == "en" => {
+                ("en".to_owned(), en, false)
+            }
             (LanguageChoice::Fixed(tag), Some(multi), _) => (tag.clone(), multi, true),
             (LanguageChoice::Auto, Some(multi), english) if self.settings.languages.len() > 1 => {
-                let (tag, _p) = detect_language(multi, &request.audio, &self.settings.languages, settings.threads)?;
+                let (tag, _p) = detect_language(
+                    multi,
+                    &request.audio,
+                    &self.settings.languages,
+                    settings.threads,
+                )?;
                 match english {
                     Some(en) if tag == "en" => (tag, en, false),
                     _ => (tag, multi, true),
@@ -202,7 +237,12 @@ impl Worker {
             }
             (LanguageChoice::Auto, _, Some(en)) => ("en".to_owned(), en, false),
             (LanguageChoice::Auto, Some(multi), None) => {
-                let tag = self.settings.languages.first().cloned().unwrap_or_else(|| "en".into());
+                let tag = self
+                    .settings
+                    .languages
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "en".into());
                 (tag, multi, true)
             }
             (LanguageChoice::Fixed(_), None, _) | (LanguageChoice::Auto, None, None) => {

@@ -105,5 +105,8 @@ impl Transcript {
 pub trait Recognizer: Send + Sync {
     /// Recognizes one utterance. Errors with [`AsrError::Busy`] when the
     /// engine's queue is full, without waiting.
-    fn recognize(&self, request: RecognitionRequest) -> BoxFuture<'static, Result<Transcript, AsrError>>;
+    fn recognize(
+        &self,
+        request: RecognitionRequest,
+    ) -> BoxFuture<'static, Result<Transcript, AsrError>>;
 }

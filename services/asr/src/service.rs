@@ -39,18 +39,21 @@ impl AsrService {
     }
 
     fn engine(&self) -> Result<Arc<AsrEngine>, Status> {
-        self.engine
-            .get()
-            .cloned()
-            .ok_or_else(|| Status::unavailable("speech recognition is still loading its models; retry shortly"))
+        self.engine.get().cloned().ok_or_else(|| {
+            Status::unavailable("speech recognition is still loading its models; retry shortly")
+        })
     }
 }
 
 impl From<AsrError> for Status {
     fn from(e: AsrError) -> Self {
         match &e {
-            AsrError::BadAudio(_) | AsrError::UnsupportedLanguage { .. } => Status::invalid_argument(e.to_string()),
-            AsrError::Busy { .. } | AsrError::TooLong(_) => Status::resource_exhausted(e.to_string()),
+            AsrError::BadAudio(_) | AsrError::UnsupportedLanguage { .. } => {
+                Status::invalid_argument(e.to_string())
+            }
+            AsrError::Busy { .. } | AsrError::TooLong(_) => {
+                Status::resource_exhausted(e.to_string())
+            }
             AsrError::Stopped => Status::unavailable(e.to_string()),
             AsrError::ModelLoad { .. } | AsrError::OnnxLoad { .. } | AsrError::Inference { .. } => {
                 Status::internal(e.to_string())
@@ -61,7 +64,9 @@ impl From<AsrError> for Status {
 
 /// Converts a wire format to a domain one.
 pub(crate) fn audio_spec(format: Option<&AudioFormat>) -> Result<AudioSpec, AsrError> {
-    let format = format.ok_or_else(|| AsrError::BadAudio("audio format is missing: set encoding and sample_rate_hz".into()))?;
+    let format = format.ok_or_else(|| {
+        AsrError::BadAudio("audio format is missing: set encoding and sample_rate_hz".into())
+    })?;
     let encoding = match AudioEncoding::try_from(format.encoding) {
         Ok(AudioEncoding::Pcm16le) => Encoding::Pcm16le,
         Ok(AudioEncoding::Mulaw) => Encoding::Mulaw,
@@ -103,7 +108,10 @@ pub(crate) fn response(t: &Transcript) -> RecognizeResponse {
 
 #[tonic::async_trait]
 impl Asr for AsrService {
-    async fn recognize(&self, request: Request<RecognizeRequest>) -> Result<Response<RecognizeResponse>, Status> {
+    async fn recognize(
+        &self,
+        request: Request<RecognizeRequest>,
+    ) -> Result<Response<RecognizeResponse>, Status> {
         let engine = self.engine()?;
         let started = Instant::now();
         let request = request.into_inner();
@@ -112,7 +120,9 @@ impl Asr for AsrService {
             engine.check_language(&language)?;
             match &request.audio {
                 Some(Audio::Wav(bytes)) => decode_wav(bytes),
-                Some(Audio::Chunk(chunk)) => decode_utterance(audio_spec(chunk.format.as_ref())?, &chunk.data),
+                Some(Audio::Chunk(chunk)) => {
+                    decode_utterance(audio_spec(chunk.format.as_ref())?, &chunk.data)
+                }
                 None => Err(AsrError::BadAudio("no audio: set `wav` or `chunk`".into())),
             }
         })();

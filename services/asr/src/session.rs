@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use parla_proto::v1::streaming_recognize_request::Request as Inbound;
 use parla_proto::v1::streaming_recognize_response::Event;
 use parla_proto::v1::{
-    FinalResult, PartialResult, SpeechEnded, SpeechStarted, StreamingConfig, StreamingRecognizeRequest,
-    StreamingRecognizeResponse,
+    FinalResult, PartialResult, SpeechEnded, SpeechStarted, StreamingConfig,
+    StreamingRecognizeRequest, StreamingRecognizeResponse,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -28,7 +28,11 @@ type Outbound = mpsc::Sender<Result<StreamingRecognizeResponse, Status>>;
 
 /// Runs a stream to its end, sending its events and, on failure, the
 /// status that ends it.
-pub(crate) async fn run(engine: Arc<AsrEngine>, inbound: Streaming<StreamingRecognizeRequest>, tx: Outbound) {
+pub(crate) async fn run(
+    engine: Arc<AsrEngine>,
+    inbound: Streaming<StreamingRecognizeRequest>,
+    tx: Outbound,
+) {
     let mut stream = match Stream::open(engine, inbound, tx.clone()).await {
         Ok(stream) => stream,
         Err(status) => {
@@ -72,15 +76,25 @@ fn event(e: Event) -> StreamingRecognizeResponse {
 }
 
 impl Stream {
-    async fn open(engine: Arc<AsrEngine>, mut inbound: Streaming<StreamingRecognizeRequest>, tx: Outbound) -> Result<Self, Status> {
+    async fn open(
+        engine: Arc<AsrEngine>,
+        mut inbound: Streaming<StreamingRecognizeRequest>,
+        tx: Outbound,
+    ) -> Result<Self, Status> {
         let idle = Duration::from_secs(engine.config.idle_timeout_secs as u64);
         let first = next(&mut inbound, idle).await?;
         let config: StreamingConfig = match first.and_then(|m| m.request) {
             Some(Inbound::Config(config)) => config,
             Some(Inbound::Audio(_)) => {
-                return Err(Status::invalid_argument("the first message of a stream must be `config`, not audio"))
+                return Err(Status::invalid_argument(
+                    "the first message of a stream must be `config`, not audio",
+                ))
             }
-            None => return Err(Status::invalid_argument("the stream ended before its `config` message")),
+            None => {
+                return Err(Status::invalid_argument(
+                    "the stream ended before its `config` message",
+                ))
+            }
         };
         let spec = audio_spec(config.format.as_ref()).map_err(status)?;
         let language = LanguageChoice::parse(&config.language);
@@ -89,11 +103,19 @@ impl Stream {
         let (recognizer, pause_language) = (engine.recognizer.clone(), language.clone());
         // Runs on the detector's blocking thread: waiting there is fine.
         let transcriber = Box::new(move |audio| {
-            let request = RecognitionRequest { audio, language: pause_language.clone(), pass: Pass::Final };
+            let request = RecognitionRequest {
+                audio,
+                language: pause_language.clone(),
+                pass: Pass::Final,
+            };
             futures::executor::block_on(recognizer.recognize(request)).ok()
         });
-        let detector =
-            TurnDetector::new(engine.vad.clone(), engine.turn.clone(), engine.turn_settings()).with_transcriber(transcriber);
+        let detector = TurnDetector::new(
+            engine.vad.clone(),
+            engine.turn.clone(),
+            engine.turn_settings(),
+        )
+        .with_transcriber(transcriber);
         let (partial_tx, partial_rx) = mpsc::channel(4);
         tracing::info!(conversation_id = %config.conversation_id, encoding = ?spec.encoding, sample_rate = spec.sample_rate, language = ?language, "stream opened");
         Ok(Self {
@@ -178,7 +200,10 @@ impl Stream {
         if self.finals == 0 {
             // Silence or noise only: the caller still gets a (empty) final.
             let position = self.detector.as_ref().map_or(0, TurnDetector::position_ms);
-            let mut result = response(&Transcript::silence(&language_tag(&self.language), position));
+            let mut result = response(&Transcript::silence(
+                &language_tag(&self.language),
+                position,
+            ));
             result.processing_ms = 0;
             self.send(Event::Final(FinalResult {
                 result: Some(result),
@@ -198,9 +223,16 @@ impl Stream {
     /// Runs the detector on a blocking thread (VAD and Smart Turn are
     /// model inference).
     async fn detect(&mut self, samples: Vec<f32>, end: bool) -> Result<Vec<TurnEvent>, Status> {
-        let mut detector = self.detector.take().ok_or_else(|| Status::internal("turn detector lost"))?;
+        let mut detector = self
+            .detector
+            .take()
+            .ok_or_else(|| Status::internal("turn detector lost"))?;
         let (detector, events) = tokio::task::spawn_blocking(move || {
-            let events = if end { detector.finish() } else { detector.push(&samples) };
+            let events = if end {
+                detector.finish()
+            } else {
+                detector.push(&samples)
+            };
             (detector, events)
         })
         .await
@@ -212,8 +244,14 @@ impl Stream {
     async fn handle(&mut self, events: Vec<TurnEvent>) -> Result<(), Status> {
         for e in events {
             match e {
-                TurnEvent::SpeechStarted { offset_ms } => self.send(Event::SpeechStarted(SpeechStarted { offset_ms })).await?,
-                TurnEvent::SpeechEnded { offset_ms, probability } => {
+                TurnEvent::SpeechStarted { offset_ms } => {
+                    self.send(Event::SpeechStarted(SpeechStarted { offset_ms }))
+                        .await?
+                }
+                TurnEvent::SpeechEnded {
+                    offset_ms,
+                    probability,
+                } => {
                     self.send(Event::SpeechEnded(SpeechEnded {
                         offset_ms,
                         end_of_turn_probability: probability,
@@ -221,7 +259,15 @@ impl Stream {
                     .await?
                 }
                 TurnEvent::Partial { audio, offset_ms } => self.partial(audio, offset_ms),
-                TurnEvent::Ended { audio, start_ms, end_ms, decided_ms, probability, reason, transcript } => {
+                TurnEvent::Ended {
+                    audio,
+                    start_ms,
+                    end_ms,
+                    decided_ms,
+                    probability,
+                    reason,
+                    transcript,
+                } => {
                     self.cancel_partial();
                     self.turn += 1;
                     let started = Instant::now();
@@ -230,7 +276,11 @@ impl Stream {
                         None => self
                             .engine
                             .recognizer
-                            .recognize(RecognitionRequest { audio, language: self.language.clone(), pass: Pass::Final })
+                            .recognize(RecognitionRequest {
+                                audio,
+                                language: self.language.clone(),
+                                pass: Pass::Final,
+                            })
                             .await
                             .map_err(status)?,
                     };
@@ -306,7 +356,10 @@ fn reason_name(reason: TurnEnd) -> &'static str {
 }
 
 /// The next inbound message, or DEADLINE_EXCEEDED after `idle` without one.
-async fn next(inbound: &mut Streaming<StreamingRecognizeRequest>, idle: Duration) -> Result<Option<StreamingRecognizeRequest>, Status> {
+async fn next(
+    inbound: &mut Streaming<StreamingRecognizeRequest>,
+    idle: Duration,
+) -> Result<Option<StreamingRecognizeRequest>, Status> {
     match tokio::time::timeout(idle, inbound.message()).await {
         Ok(message) => message,
         Err(_) => Err(Status::deadline_exceeded(format!(

@@ -220,18 +220,34 @@ impl TurnDetector {
         Ok(events)
     }
 
-    fn frame(&mut self, frame: &[f32], p: f32, events: &mut Vec<TurnEvent>) -> Result<(), AsrError> {
+    fn frame(
+        &mut self,
+        frame: &[f32],
+        p: f32,
+        events: &mut Vec<TurnEvent>,
+    ) -> Result<(), AsrError> {
         let s = self.settings;
         // A little hysteresis: speech in progress holds on a weaker frame.
-        let threshold = if self.speaking { (s.vad_threshold - 0.15).max(0.05) } else { s.vad_threshold };
+        let threshold = if self.speaking {
+            (s.vad_threshold - 0.15).max(0.05)
+        } else {
+            s.vad_threshold
+        };
         let is_speech = p >= threshold;
         self.audio.extend_from_slice(frame);
         self.position += frame.len();
-        self.speech_run = if is_speech { self.speech_run + frame.len() } else { 0 };
+        self.speech_run = if is_speech {
+            self.speech_run + frame.len()
+        } else {
+            0
+        };
         let onset = self.speech_run >= samples(s.min_speech_ms).max(VAD_FRAME);
         if !self.in_turn {
             // Keep only the pre-roll before a turn.
-            let excess = self.audio.len().saturating_sub(PRE_ROLL_SAMPLES + self.speech_run);
+            let excess = self
+                .audio
+                .len()
+                .saturating_sub(PRE_ROLL_SAMPLES + self.speech_run);
             if excess > 0 {
                 self.audio.drain(..excess);
                 self.audio_start += excess;
@@ -243,7 +259,9 @@ impl TurnDetector {
                 self.since_partial = self.speech_run;
                 self.turn_start = self.position - self.speech_run;
                 self.last_speech_end = self.position;
-                events.push(TurnEvent::SpeechStarted { offset_ms: ms(self.turn_start) });
+                events.push(TurnEvent::SpeechStarted {
+                    offset_ms: ms(self.turn_start),
+                });
             }
             return Ok(());
         }
@@ -259,7 +277,10 @@ impl TurnDetector {
                     self.probability = self.turn_model.probability(&self.audio)?;
                     let audio = Arc::new(self.audio.clone());
                     self.pause_transcript = self.transcriber.as_mut().and_then(|t| t(audio));
-                    let cue = self.pause_transcript.as_ref().map_or(TextCue::Neutral, |t| text_cue(&t.text));
+                    let cue = self
+                        .pause_transcript
+                        .as_ref()
+                        .map_or(TextCue::Neutral, |t| text_cue(&t.text));
                     events.push(TurnEvent::SpeechEnded {
                         offset_ms: ms(self.last_speech_end),
                         probability: self.probability,
@@ -281,7 +302,9 @@ impl TurnDetector {
             self.silence = 0;
             self.last_speech_end = self.position;
             self.since_partial += self.speech_run;
-            events.push(TurnEvent::SpeechStarted { offset_ms: ms(self.position - self.speech_run) });
+            events.push(TurnEvent::SpeechStarted {
+                offset_ms: ms(self.position - self.speech_run),
+            });
         } else {
             self.silence += frame.len();
             if self.silence >= samples(s.max_silence_ms) {
@@ -293,7 +316,10 @@ impl TurnDetector {
             events.push(self.end_turn(TurnEnd::TooLong));
             return Ok(());
         }
-        if s.partial_interval_ms > 0 && self.speaking && self.since_partial >= samples(s.partial_interval_ms) {
+        if s.partial_interval_ms > 0
+            && self.speaking
+            && self.since_partial >= samples(s.partial_interval_ms)
+        {
             self.since_partial = 0;
             events.push(TurnEvent::Partial {
                 audio: Arc::new(self.audio.clone()),
@@ -304,7 +330,9 @@ impl TurnDetector {
     }
 
     fn end_turn(&mut self, reason: TurnEnd) -> TurnEvent {
-        let keep = (self.last_speech_end + TAIL_SAMPLES).saturating_sub(self.audio_start).min(self.audio.len());
+        let keep = (self.last_speech_end + TAIL_SAMPLES)
+            .saturating_sub(self.audio_start)
+            .min(self.audio.len());
         let audio: Vec<f32> = self.audio[..keep].to_vec();
         let event = TurnEvent::Ended {
             audio: Arc::new(audio),
@@ -313,7 +341,11 @@ impl TurnDetector {
             decided_ms: ms(self.position),
             probability: self.probability,
             reason,
-            transcript: if reason == TurnEnd::Complete { self.pause_transcript.take() } else { None },
+            transcript: if reason == TurnEnd::Complete {
+                self.pause_transcript.take()
+            } else {
+                None
+            },
         };
         self.pause_transcript = None;
         self.in_turn = false;

@@ -64,10 +64,12 @@ impl WhisperModel {
 
     /// A decoding state for one worker.
     pub fn new_state(&self) -> Result<WhisperState, AsrError> {
-        self.context.create_state().map_err(|e| AsrError::ModelLoad {
-            path: self.path.clone(),
-            reason: format!("cannot create a decoding state: {e}"),
-        })
+        self.context
+            .create_state()
+            .map_err(|e| AsrError::ModelLoad {
+                path: self.path.clone(),
+                reason: format!("cannot create a decoding state: {e}"),
+            })
     }
 }
 
@@ -173,7 +175,12 @@ fn pad(audio: &[f32]) -> Vec<f32> {
 
 /// Builds the transcript from the state's segments, dropping segments
 /// Whisper itself judges to be non-speech.
-fn collect(state: &WhisperState, language: &str, no_speech_threshold: f32, audio_ms: u32) -> Transcript {
+fn collect(
+    state: &WhisperState,
+    language: &str,
+    no_speech_threshold: f32,
+    audio_ms: u32,
+) -> Transcript {
     let mut words: Vec<Word> = Vec::new();
     let mut word_probs: Vec<f32> = Vec::new();
     let mut log_prob_sum = 0.0f64;
@@ -183,9 +190,13 @@ fn collect(state: &WhisperState, language: &str, no_speech_threshold: f32, audio
         let no_speech = segment.no_speech_probability();
         let mut seg_tokens: Vec<(String, f32, i64, i64)> = Vec::new();
         for i in 0..segment.n_tokens() {
-            let Some(token) = segment.get_token(i) else { continue };
+            let Some(token) = segment.get_token(i) else {
+                continue;
+            };
             let data = token.token_data();
-            let Ok(text) = token.to_str_lossy() else { continue };
+            let Ok(text) = token.to_str_lossy() else {
+                continue;
+            };
             // Special tokens ([_BEG_], <|endoftext|>, timestamps) are
             // bracketed; they carry no text.
             if text.starts_with("[_") || text.starts_with("<|") {

@@ -26,7 +26,9 @@ fn strict_server() -> &'static str {
     })
 }
 
-fn code_of(result: Result<Vec<parla_proto::v1::streaming_recognize_response::Event>, tonic::Status>) -> (Code, String) {
+fn code_of(
+    result: Result<Vec<parla_proto::v1::streaming_recognize_response::Event>, tonic::Status>,
+) -> (Code, String) {
     match result {
         Ok(events) => panic!("stream succeeded: {events:?}"),
         Err(status) => (status.code(), status.message().to_owned()),
@@ -36,15 +38,27 @@ fn code_of(result: Result<Vec<parla_proto::v1::streaming_recognize_response::Eve
 #[tokio::test]
 async fn stream_format_errors_are_invalid_argument() {
     let url = strict_server();
-    let unknown = AudioFormat { encoding: 0, sample_rate_hz: 16000 };
+    let unknown = AudioFormat {
+        encoding: 0,
+        sample_rate_hz: 16000,
+    };
     let (code, msg) = code_of(stream_all(url, unknown, "en", false, &[0; 640], 640).await);
     assert_eq!(code, Code::InvalidArgument, "{msg}");
     assert!(msg.contains("encoding"), "{msg}");
 
-    let bogus = AudioFormat { encoding: 42, sample_rate_hz: 16000 };
-    assert_eq!(code_of(stream_all(url, bogus, "en", false, &[0; 640], 640).await).0, Code::InvalidArgument);
+    let bogus = AudioFormat {
+        encoding: 42,
+        sample_rate_hz: 16000,
+    };
+    assert_eq!(
+        code_of(stream_all(url, bogus, "en", false, &[0; 640], 640).await).0,
+        Code::InvalidArgument
+    );
 
-    let mulaw16 = AudioFormat { encoding: AudioEncoding::Mulaw as i32, sample_rate_hz: 16000 };
+    let mulaw16 = AudioFormat {
+        encoding: AudioEncoding::Mulaw as i32,
+        sample_rate_hz: 16000,
+    };
     let (code, msg) = code_of(stream_all(url, mulaw16, "en", false, &[0; 640], 640).await);
     assert_eq!(code, Code::InvalidArgument);
     assert!(msg.contains("8000"), "{msg}");
@@ -62,20 +76,42 @@ async fn stream_format_errors_are_invalid_argument() {
 async fn rate_change_and_order_errors() {
     let url = strict_server();
     let mut c = client(url).await;
-    let eight = AudioFormat { encoding: AudioEncoding::Pcm16le as i32, sample_rate_hz: 8000 };
+    let eight = AudioFormat {
+        encoding: AudioEncoding::Pcm16le as i32,
+        sample_rate_hz: 8000,
+    };
     let messages = vec![
         config_message(pcm16k(), "en", false),
         audio_message(0, Some(pcm16k()), vec![0; 640]),
         audio_message(1, Some(eight), vec![0; 320]),
     ];
-    let status = c.streaming_recognize(tokio_stream::iter(messages)).await.expect("open").into_inner().message().await;
+    let status = c
+        .streaming_recognize(tokio_stream::iter(messages))
+        .await
+        .expect("open")
+        .into_inner()
+        .message()
+        .await;
     let status = status.expect_err("rate change refused");
     assert_eq!(status.code(), Code::InvalidArgument);
-    assert!(status.message().contains("mid-stream"), "{}", status.message());
+    assert!(
+        status.message().contains("mid-stream"),
+        "{}",
+        status.message()
+    );
 
     let messages = vec![audio_message(0, Some(pcm16k()), vec![0; 640])];
-    let status = c.streaming_recognize(tokio_stream::iter(messages)).await.expect("open").into_inner().message().await;
-    assert_eq!(status.expect_err("audio first refused").code(), Code::InvalidArgument);
+    let status = c
+        .streaming_recognize(tokio_stream::iter(messages))
+        .await
+        .expect("open")
+        .into_inner()
+        .message()
+        .await;
+    assert_eq!(
+        status.expect_err("audio first refused").code(),
+        Code::InvalidArgument
+    );
 }
 
 #[tokio::test]
@@ -84,7 +120,8 @@ async fn limits_are_resource_exhausted() {
     let (code, msg) = code_of(stream_all(url, pcm16k(), "en", false, &[0; 6400], 6400).await);
     assert_eq!(code, Code::ResourceExhausted);
     assert!(msg.contains("max_chunk_bytes"), "{msg}");
-    let (code, msg) = code_of(stream_all(url, pcm16k(), "en", false, &pcm_bytes(&silence(3000)), 640).await);
+    let (code, msg) =
+        code_of(stream_all(url, pcm16k(), "en", false, &pcm_bytes(&silence(3000)), 640).await);
     assert_eq!(code, Code::ResourceExhausted);
     assert!(msg.contains("max_stream_secs"), "{msg}");
 }
@@ -94,7 +131,9 @@ async fn idle_client_gets_deadline_exceeded() {
     let url = strict_server();
     let mut c = client(url).await;
     let (tx, rx) = tokio::sync::mpsc::channel(4);
-    tx.send(config_message(pcm16k(), "en", false)).await.unwrap();
+    tx.send(config_message(pcm16k(), "en", false))
+        .await
+        .unwrap();
     tx.send(audio_message(0, None, vec![0; 640])).await.unwrap();
     let started = Instant::now();
     let mut inbound = c
@@ -118,17 +157,43 @@ async fn idle_client_gets_deadline_exceeded() {
 async fn unary_errors_and_busy_queue() {
     let url = strict_server();
     let mut c = client(url).await;
-    let bad_wav = RecognizeRequest { audio: Some(Audio::Wav(b"RIFFxxxxWAVEjunk".to_vec())), language: "en".into() };
-    assert_eq!(c.recognize(bad_wav).await.unwrap_err().code(), Code::InvalidArgument);
-    let none = RecognizeRequest { audio: None, language: "en".into() };
-    assert_eq!(c.recognize(none).await.unwrap_err().code(), Code::InvalidArgument);
-    let odd = RecognizeRequest {
-        audio: Some(Audio::Chunk(AudioChunk { sequence: 0, format: Some(pcm16k()), data: vec![0; 3], offset_ms: 0 })),
+    let bad_wav = RecognizeRequest {
+        audio: Some(Audio::Wav(b"RIFFxxxxWAVEjunk".to_vec())),
         language: "en".into(),
     };
-    assert_eq!(c.recognize(odd).await.unwrap_err().code(), Code::InvalidArgument);
-    let long = RecognizeRequest { audio: Some(Audio::Wav(wav_bytes(&silence(31_000)))), language: "en".into() };
-    assert_eq!(c.recognize(long).await.unwrap_err().code(), Code::ResourceExhausted);
+    assert_eq!(
+        c.recognize(bad_wav).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+    let none = RecognizeRequest {
+        audio: None,
+        language: "en".into(),
+    };
+    assert_eq!(
+        c.recognize(none).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+    let odd = RecognizeRequest {
+        audio: Some(Audio::Chunk(AudioChunk {
+            sequence: 0,
+            format: Some(pcm16k()),
+            data: vec![0; 3],
+            offset_ms: 0,
+        })),
+        language: "en".into(),
+    };
+    assert_eq!(
+        c.recognize(odd).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+    let long = RecognizeRequest {
+        audio: Some(Audio::Wav(wav_bytes(&silence(31_000)))),
+        language: "en".into(),
+    };
+    assert_eq!(
+        c.recognize(long).await.unwrap_err().code(),
+        Code::ResourceExhausted
+    );
 
     // One worker and one queue place: of six concurrent recognitions some
     // are refused at once, the others succeed.
@@ -136,7 +201,13 @@ async fn unary_errors_and_busy_queue() {
     let calls = (0..6).map(|_| {
         let mut c = c.clone();
         let wav = speech.clone();
-        tokio::spawn(async move { c.recognize(RecognizeRequest { audio: Some(Audio::Wav(wav)), language: "en".into() }).await })
+        tokio::spawn(async move {
+            c.recognize(RecognizeRequest {
+                audio: Some(Audio::Wav(wav)),
+                language: "en".into(),
+            })
+            .await
+        })
     });
     let results = futures::future::join_all(calls).await;
     let codes: Vec<Code> = results
@@ -149,9 +220,19 @@ async fn unary_errors_and_busy_queue() {
     println!("concurrent codes: {codes:?}");
     assert!(codes.contains(&Code::Ok), "{codes:?}");
     assert!(codes.contains(&Code::ResourceExhausted), "{codes:?}");
-    assert!(codes.iter().all(|c| matches!(c, Code::Ok | Code::ResourceExhausted)), "{codes:?}");
+    assert!(
+        codes
+            .iter()
+            .all(|c| matches!(c, Code::Ok | Code::ResourceExhausted)),
+        "{codes:?}"
+    );
 
     // The server still serves.
-    let ok = c.recognize(RecognizeRequest { audio: Some(Audio::Wav(speech)), language: "en".into() }).await;
+    let ok = c
+        .recognize(RecognizeRequest {
+            audio: Some(Audio::Wav(speech)),
+            language: "en".into(),
+        })
+        .await;
     assert!(ok.is_ok(), "{ok:?}");
 }

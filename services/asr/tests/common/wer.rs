@@ -26,13 +26,33 @@ pub fn wer(reference: &str, hypothesis: &str) -> f64 {
 
 fn unit(word: &str) -> Option<u64> {
     const UNITS: [&str; 20] = [
-        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-        "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
+        "nineteen",
     ];
-    const TENS: [&str; 8] = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
+    const TENS: [&str; 8] = [
+        "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
+    ];
     const ORDINALS: [&str; 13] = [
-        "", "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth", "eleventh",
-        "twelfth",
+        "", "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
+        "tenth", "eleventh", "twelfth",
     ];
     if word == "oh" {
         return None;
@@ -64,11 +84,20 @@ pub fn normalize(text: &str) -> Vec<String> {
         w = w.trim_start_matches('$').to_owned();
         // "3rd", "21st" -> "3", "21".
         for suffix in ["st", "nd", "rd", "th"] {
-            if w.len() > suffix.len() && w.ends_with(suffix) && w[..w.len() - suffix.len()].chars().all(|c| c.is_ascii_digit()) {
+            if w.len() > suffix.len()
+                && w.ends_with(suffix)
+                && w[..w.len() - suffix.len()]
+                    .chars()
+                    .all(|c| c.is_ascii_digit())
+            {
                 w.truncate(w.len() - suffix.len());
             }
         }
         w = w.replace(".00", "").replace(',', "");
+        // "4.5.7.2.9" is a dictated digit string, not a decimal.
+        if w.matches('.').count() > 1 && w.chars().all(|c| c.is_ascii_digit() || c == '.') {
+            w = w.replace('.', "");
+        }
         if w.is_empty() {
             continue;
         }
@@ -93,7 +122,11 @@ pub fn normalize(text: &str) -> Vec<String> {
                     run.push(100);
                 } else if w == "thousand" {
                     run.push(1000);
-                } else if w == "and" && j + 1 < words.len() && unit(&words[j + 1]).is_some() && !run.is_empty() {
+                } else if w == "and"
+                    && j + 1 < words.len()
+                    && unit(&words[j + 1]).is_some()
+                    && !run.is_empty()
+                {
                     j += 1;
                     continue;
                 } else {
@@ -138,8 +171,15 @@ pub fn normalize(text: &str) -> Vec<String> {
 #[test]
 fn normalizer_matches_number_forms() {
     assert_eq!(normalize("Order four five seven."), normalize("order 457"));
-    assert_eq!(normalize("one hundred and twenty dollars"), normalize("$120"));
+    assert_eq!(
+        normalize("one hundred and twenty dollars"),
+        normalize("$120")
+    );
     assert_eq!(normalize("March third"), normalize("March 3rd"));
+    assert_eq!(
+        normalize("4.5.7.2.9"),
+        normalize("four five seven two nine")
+    );
     assert!(wer("I want to return the jacket", "I want to return a jacket") > 0.1);
     assert_eq!(wer("Hello, world!", "hello world"), 0.0);
 }
