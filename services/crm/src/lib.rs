@@ -10,6 +10,7 @@
 
 pub mod contact;
 pub mod crypto;
+mod dates;
 pub mod error;
 pub mod migrations;
 pub mod model;
