@@ -15,6 +15,7 @@
 
 mod config;
 mod conversation;
+pub mod converse;
 mod handoff;
 pub mod intent;
 mod language;
@@ -29,6 +30,7 @@ mod understanding;
 
 pub use config::{DialogueConfig, InvalidSetting};
 pub use conversation::ConversationMood;
+pub use converse::{DialogueService, Engine};
 pub use handoff::{HandoffDecision, HandoffPolicy, HandoffReason, HandoffSignals};
 pub use intent::Intent;
 pub use redact::{codice_fiscale_valid, iban_valid, luhn_valid, redact, PiiKind, Redacted};

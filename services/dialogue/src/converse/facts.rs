@@ -1,0 +1,157 @@
+//! Facts for a reply, taken from the customer's CRM context only: the order a turn is about
+//! (the one the customer named, else the most recent), its status, product and dates, and the
+//! customer's name when consent allows personalization. Dates are rendered per language.
+
+use std::collections::BTreeMap;
+
+use parla_proto::v1 as pb;
+
+use crate::Language;
+
+/// Whether the customer allows personalized replies (no context or no consent record: no).
+pub fn personalization_allowed(context: Option<&pb::CustomerContext>) -> bool {
+    context.is_some_and(|c| {
+        c.consents
+            .iter()
+            .any(|k| k.purpose == pb::ConsentPurpose::Personalization as i32 && k.granted)
+    })
+}
+
+/// The order a turn is about: the one whose id the customer gave, else the most recent one.
+pub fn order_for<'a>(
+    context: Option<&'a pb::CustomerContext>,
+    named: Option<&str>,
+) -> Option<&'a pb::Order> {
+    let orders = &context?.recent_orders;
+    if let Some(id) = named {
+        if let Some(o) = orders.iter().find(|o| o.id.eq_ignore_ascii_case(id)) {
+            return Some(o);
+        }
+    }
+    orders
+        .iter()
+        .max_by_key(|o| o.placed_at.as_ref().map(|t| t.seconds).unwrap_or(i64::MIN))
+}
+
+/// The order's first product name, or `None` when the order has no lines.
+pub fn product(order: &pb::Order) -> Option<&str> {
+    order
+        .lines
+        .first()
+        .map(|l| l.name.as_str())
+        .filter(|n| !n.is_empty())
+}
+
+/// The step for an order's status and the variables it needs; `None` when the facts are
+/// incomplete (then the caller asks instead of guessing).
+pub fn order_step(order: &pb::Order, lang: Language) -> Option<(&'static str, Vars)> {
+    let mut vars = Vars::new();
+    vars.insert("order_id".into(), order.id.clone());
+    if let Some(p) = product(order) {
+        vars.insert("product".into(), p.to_owned());
+    }
+    if let Some(day) = order.delivered_at.as_ref().map(|t| t.seconds) {
+        vars.insert("date".into(), format_date(day, lang));
+        return Some(("order_delivered", vars));
+    }
+    let expected = order.expected_delivery.as_ref().map(|t| t.seconds)?;
+    if order.carrier.trim().is_empty() {
+        return None;
+    }
+    vars.insert("date".into(), format_date(expected, lang));
+    vars.insert("carrier".into(), order.carrier.clone());
+    Some(("order_in_transit", vars))
+}
+
+/// Template variables.
+pub type Vars = BTreeMap<String, String>;
+
+/// Variables of the personal greeting (name, product, delivery date), when consent allows it and
+/// the most recent order was delivered.
+pub fn personal_greeting(context: Option<&pb::CustomerContext>, lang: Language) -> Option<Vars> {
+    if !personalization_allowed(context) {
+        return None;
+    }
+    let ctx = context?;
+    let name = ctx
+        .customer
+        .as_ref()?
+        .name
+        .split_whitespace()
+        .next()?
+        .to_owned();
+    let order = order_for(Some(ctx), None)?;
+    let delivered = order.delivered_at.as_ref()?.seconds;
+    let mut vars = Vars::new();
+    vars.insert("name".into(), name);
+    vars.insert("product".into(), product(order)?.to_owned());
+    vars.insert("date".into(), format_date(delivered, lang));
+    vars.insert("order_id".into(), order.id.clone());
+    Some(vars)
+}
+
+/// "15 November 2026" / "15 novembre 2026" from Unix seconds (UTC).
+pub fn format_date(unix_seconds: i64, lang: Language) -> String {
+    const EN: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    const IT: [&str; 12] = [
+        "gennaio",
+        "febbraio",
+        "marzo",
+        "aprile",
+        "maggio",
+        "giugno",
+        "luglio",
+        "agosto",
+        "settembre",
+        "ottobre",
+        "novembre",
+        "dicembre",
+    ];
+    let (y, m, d) = civil_from_days(unix_seconds.div_euclid(86_400));
+    let month = match lang {
+        Language::En => EN[(m - 1) as usize],
+        Language::It => IT[(m - 1) as usize],
+    };
+    format!("{d} {month} {y}")
+}
+
+/// Proleptic Gregorian (year, month 1-12, day 1-31) of a day count since 1970-01-01.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_read_per_language() {
+        // 2026-11-15 12:00 UTC.
+        let t = 1_794_744_000;
+        assert_eq!(format_date(t, Language::En), "15 November 2026");
+        assert_eq!(format_date(t, Language::It), "15 novembre 2026");
+        assert_eq!(format_date(0, Language::En), "1 January 1970");
+    }
+}

@@ -1,0 +1,482 @@
+//! `parla.v1.Dialogue.Converse`: one bidirectional stream per conversation. The first message
+//! starts it (the customer is identified and their context loaded through the CRM); each turn is
+//! understood, answered from templates and CRM facts, streamed sentence by sentence, written to
+//! the CRM timeline and, when the policy says so, escalated to the hand-off queue before the
+//! final event is sent. A CRM or queue that is down costs the customer nothing but an honest
+//! short answer and a hand-off attempt.
+
+mod facts;
+mod turn;
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use parla_proto::v1 as pb;
+use parla_proto::v1::converse_request::Request as In;
+use parla_proto::v1::crm_client::CrmClient;
+use parla_proto::v1::customer_hint::Hint;
+use parla_proto::v1::dialogue_server::{Dialogue, DialogueServer};
+use parla_proto::v1::handoff_client::HandoffClient;
+use parla_proto::v1::reply_event::Event;
+use tokio::sync::{mpsc, OnceCell};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::Stream;
+use tonic::transport::Channel as GrpcChannel;
+use tonic::{Request, Response, Status, Streaming};
+
+pub use turn::{model_input, run_turn, sentences, ConversationState, TurnOutcome};
+
+use crate::{Channel, DialogueConfig, Language, Templates, Understanding, MAX_CHARS};
+
+/// What the service needs once loaded: the understanding and the reply templates.
+#[derive(Debug)]
+pub struct Engine {
+    /// Intent, slots and sentiment.
+    pub nlu: Understanding,
+    /// Reply templates.
+    pub templates: Templates,
+}
+
+/// The `Dialogue` gRPC service; answers UNAVAILABLE until its engine is loaded.
+#[derive(Clone)]
+pub struct DialogueService {
+    engine: Arc<OnceCell<Arc<Engine>>>,
+    config: Arc<DialogueConfig>,
+    crm: Option<GrpcChannel>,
+    handoff: Option<GrpcChannel>,
+}
+
+impl DialogueService {
+    /// A service whose engine `load` fills later, reaching the CRM and the hand-off queue over
+    /// these (lazy) channels; `None` when the service is not configured.
+    pub fn new(
+        engine: Arc<OnceCell<Arc<Engine>>>,
+        config: DialogueConfig,
+        crm: Option<GrpcChannel>,
+        handoff: Option<GrpcChannel>,
+    ) -> Self {
+        DialogueService {
+            engine,
+            config: Arc::new(config),
+            crm,
+            handoff,
+        }
+    }
+
+    /// The tonic server.
+    pub fn into_server(self) -> DialogueServer<Self> {
+        DialogueServer::new(self)
+    }
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<pb::ReplyEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Dialogue for DialogueService {
+    type ConverseStream = EventStream;
+
+    async fn converse(
+        &self,
+        request: Request<Streaming<pb::ConverseRequest>>,
+    ) -> Result<Response<Self::ConverseStream>, Status> {
+        let engine = self.engine.get().cloned().ok_or_else(|| {
+            Status::unavailable("dialogue is still loading its models; retry shortly")
+        })?;
+        let mut inbound = request.into_inner();
+        let start = match inbound.message().await? {
+            Some(pb::ConverseRequest {
+                request: Some(In::Start(start)),
+            }) => start,
+            _ => {
+                tracing::info!("converse: first message is not a start");
+                return Err(Status::invalid_argument(
+                    "the first message of a conversation must be `start` (ConversationStart)",
+                ));
+            }
+        };
+        let (tx, rx) = mpsc::channel(16);
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Err(status) = this.run(engine, start, inbound, &tx).await {
+                let _ = tx.send(Err(status)).await;
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+type Tx = mpsc::Sender<Result<pb::ReplyEvent, Status>>;
+
+impl DialogueService {
+    async fn run(
+        &self,
+        engine: Arc<Engine>,
+        start: pb::ConversationStart,
+        mut inbound: Streaming<pb::ConverseRequest>,
+        tx: &Tx,
+    ) -> Result<(), Status> {
+        let id = if start.conversation_id.trim().is_empty() {
+            new_conversation_id()
+        } else {
+            start.conversation_id.clone()
+        };
+        let channel = channel_from_pb(start.channel);
+        let mut state = ConversationState::new(
+            id,
+            channel,
+            Language::parse(&start.language),
+            self.config.trend_decay,
+        );
+        self.identify(&mut state, start.customer).await;
+        let mut state = Some(state);
+        while let Some(message) = inbound.message().await? {
+            match message.request {
+                Some(In::Turn(t)) => {
+                    let text = validate(&t.text)?;
+                    let taken = state.take().ok_or_else(|| Status::internal("state lost"))?;
+                    let lang = Language::parse(&t.language);
+                    let e = Arc::clone(&engine);
+                    let cfg = Arc::clone(&self.config);
+                    let (s, outcome) = tokio::task::spawn_blocking(move || {
+                        let mut s = taken;
+                        let o = run_turn(
+                            &e.nlu,
+                            &e.templates,
+                            &cfg,
+                            &mut s,
+                            &text,
+                            lang,
+                            t.asr_confidence,
+                        );
+                        (s, (o, text))
+                    })
+                    .await
+                    .map_err(|e| Status::internal(format!("turn failed: {e}")))?;
+                    let (outcome, text) = outcome;
+                    let s = state.insert(s);
+                    if !self.reply(s, &text, outcome, tx).await {
+                        return Ok(());
+                    }
+                }
+                Some(In::BargeIn(b)) => {
+                    if let Some(s) = state.as_mut() {
+                        s.heard.push((b.turn_index, b.heard_chars));
+                        tracing::info!(conversation = %s.id, turn = b.turn_index, heard_chars = b.heard_chars, "barge-in");
+                    }
+                }
+                Some(In::Start(_)) => {
+                    return Err(Status::invalid_argument(
+                        "`start` may come only once, first",
+                    ));
+                }
+                None => return Err(Status::invalid_argument("empty ConverseRequest")),
+            }
+        }
+        Ok(())
+    }
+
+    /// Identifies the customer and loads their context; an unknown customer stays anonymous,
+    /// a CRM that does not answer marks the conversation `crm_down`.
+    async fn identify(&self, state: &mut ConversationState, hint: Option<pb::CustomerHint>) {
+        let Some(hint) = hint.filter(|h| h.hint.as_ref().is_some_and(|x| !hint_is_empty(x))) else {
+            return;
+        };
+        let Some(channel) = self.crm.clone() else {
+            state.crm_down = true;
+            return;
+        };
+        let mut crm = CrmClient::new(channel);
+        let customer = match crm
+            .identify_customer(pb::IdentifyCustomerRequest { hint: Some(hint) })
+            .await
+        {
+            Ok(c) => c.into_inner(),
+            Err(s) if s.code() == tonic::Code::NotFound => return,
+            Err(s) => {
+                tracing::warn!(conversation = %state.id, error = %s, "crm identify failed");
+                state.crm_down = true;
+                return;
+            }
+        };
+        state.customer_id = customer.id.clone();
+        match crm
+            .get_customer_context(pb::GetCustomerContextRequest {
+                customer_id: customer.id,
+                recent_interactions: 3,
+            })
+            .await
+        {
+            Ok(c) => state.context = Some(c.into_inner()),
+            Err(s) => {
+                tracing::warn!(conversation = %state.id, error = %s, "crm context failed");
+                state.crm_down = true;
+            }
+        }
+    }
+
+    /// Records, escalates, then streams the reply; `false` when the client went away.
+    async fn reply(
+        &self,
+        state: &mut ConversationState,
+        text: &str,
+        o: TurnOutcome,
+        tx: &Tx,
+    ) -> bool {
+        let mut decision = decision_to_pb(&o.decision);
+        if o.decision.handoff {
+            decision.ticket_id = self
+                .escalate(state, &o, &decision)
+                .await
+                .unwrap_or_default();
+        }
+        self.record(state, text, &o, &decision).await;
+        tracing::info!(
+            conversation = %state.id, turn = o.index, intent = o.analysis.intent.as_str(),
+            tone = o.tone.as_str(), step = o.step, handoff = o.decision.handoff, "turn answered"
+        );
+        for part in sentences(&o.reply) {
+            let delta = Event::Delta(pb::ReplyDelta {
+                text: part,
+                turn_index: o.index,
+            });
+            if tx
+                .send(Ok(pb::ReplyEvent { event: Some(delta) }))
+                .await
+                .is_err()
+            {
+                return false;
+            }
+        }
+        let final_ = pb::ReplyFinal {
+            turn_index: o.index,
+            text: o.reply.clone(),
+            sentiment: Some(sentiment_to_pb(&o)),
+            confidence: o.confidence,
+            tone: tone_to_pb(o.tone) as i32,
+            intent: Some(intent_to_pb(&o)),
+            flow_state: Some(pb::FlowState::default()),
+            actions: Vec::new(),
+            handoff: Some(decision),
+            language: o.language.code().to_owned(),
+        };
+        tx.send(Ok(pb::ReplyEvent {
+            event: Some(Event::Final(final_)),
+        }))
+        .await
+        .is_ok()
+    }
+
+    /// Publishes the hand-off with its context package; the ticket id, or `None` if the queue
+    /// is unreachable (logged: the customer still gets the hand-off wording).
+    async fn escalate(
+        &self,
+        s: &ConversationState,
+        o: &TurnOutcome,
+        decision: &pb::HandoffDecision,
+    ) -> Option<String> {
+        let channel = self.handoff.clone()?;
+        let name = s
+            .context
+            .as_ref()
+            .and_then(|c| c.customer.as_ref())
+            .map(|c| c.name.clone())
+            .unwrap_or_default();
+        let context = pb::ContextPackage {
+            conversation_id: s.id.clone(),
+            channel: channel_to_pb(s.channel) as i32,
+            language: o.language.code().to_owned(),
+            customer_id: s.customer_id.clone(),
+            customer_name: name,
+            summary: summary(s, o),
+            transcript: s.transcript.clone(),
+            intent: Some(intent_to_pb(o)),
+            flow_state: Some(pb::FlowState::default()),
+            actions: Vec::new(),
+            sentiment: Some(sentiment_to_pb(o)),
+            decision: Some(decision.clone()),
+        };
+        match HandoffClient::new(channel)
+            .escalate(pb::EscalateRequest {
+                context: Some(context),
+                skill: String::new(),
+            })
+            .await
+        {
+            Ok(t) => Some(t.into_inner().id),
+            Err(e) => {
+                tracing::warn!(conversation = %s.id, error = %e, "hand-off escalation failed");
+                None
+            }
+        }
+    }
+
+    /// Appends the customer's turn and Parla's reply to the CRM timeline (logged on failure).
+    async fn record(
+        &self,
+        s: &ConversationState,
+        text: &str,
+        o: &TurnOutcome,
+        decision: &pb::HandoffDecision,
+    ) {
+        let Some(channel) = self.crm.clone().filter(|_| !s.crm_down) else {
+            return;
+        };
+        let mut crm = CrmClient::new(channel);
+        let customer = pb::TimelineTurn {
+            speaker: "customer".into(),
+            text: text.to_owned(),
+            sentiment: Some(sentiment_to_pb(o)),
+            intent: Some(intent_to_pb(o)),
+            ..Default::default()
+        };
+        let parla = pb::TimelineTurn {
+            speaker: "parla".into(),
+            text: o.reply.clone(),
+            handoff: Some(decision.clone()),
+            ..Default::default()
+        };
+        for turn in [customer, parla] {
+            let request = pb::AppendInteractionRequest {
+                conversation_id: s.id.clone(),
+                customer_id: s.customer_id.clone(),
+                channel: channel_to_pb(s.channel) as i32,
+                turn: Some(turn),
+                summary: summary(s, o),
+                outcome: if o.decision.handoff {
+                    "handoff".into()
+                } else {
+                    String::new()
+                },
+            };
+            if let Err(e) = crm.append_interaction(request).await {
+                tracing::warn!(conversation = %s.id, error = %e, "crm timeline append failed");
+                return;
+            }
+        }
+    }
+}
+
+/// Rejects empty and oversized turns and invalid text.
+fn validate(text: &str) -> Result<String, Status> {
+    if text.trim().is_empty() {
+        tracing::info!("converse: empty turn");
+        return Err(Status::invalid_argument("turn.text is empty"));
+    }
+    let n = text.chars().count();
+    if n > MAX_CHARS {
+        tracing::info!(chars = n, "converse: oversized turn");
+        return Err(Status::invalid_argument(format!(
+            "turn.text has {n} characters; at most {MAX_CHARS} are allowed"
+        )));
+    }
+    Ok(text.to_owned())
+}
+
+fn hint_is_empty(h: &Hint) -> bool {
+    match h {
+        Hint::PhoneNumber(v) | Hint::Email(v) | Hint::CustomerId(v) => v.trim().is_empty(),
+    }
+}
+
+/// One line for the agent: intent, mood and the order the turn was about.
+fn summary(s: &ConversationState, o: &TurnOutcome) -> String {
+    let mut line = format!(
+        "intent {}; sentiment {:.2} (trend {:+.2}) over {} turns",
+        o.analysis.intent.as_str(),
+        o.analysis.sentiment.score,
+        o.trend.slope,
+        o.trend.turns
+    );
+    let order = o
+        .facts
+        .get("order_id")
+        .cloned()
+        .or_else(|| facts::order_for(s.context.as_ref(), None).map(|x| x.id.clone()));
+    if let Some(id) = order {
+        line.push_str(&format!("; order {id}"));
+    }
+    if o.decision.handoff {
+        line.push_str(&format!("; hand-off: {}", o.decision.explanation));
+    }
+    line
+}
+
+fn new_conversation_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("conv-{nanos:x}")
+}
+
+fn channel_from_pb(c: i32) -> Channel {
+    if c == pb::Channel::Voice as i32 {
+        Channel::Voice
+    } else {
+        Channel::Chat
+    }
+}
+
+fn channel_to_pb(c: Channel) -> pb::Channel {
+    match c {
+        Channel::Voice => pb::Channel::Voice,
+        Channel::Chat => pb::Channel::Chat,
+    }
+}
+
+fn tone_to_pb(t: crate::Tone) -> pb::Tone {
+    use crate::Tone as T;
+    match t {
+        T::Neutral => pb::Tone::Neutral,
+        T::Warm => pb::Tone::Warm,
+        T::Empathetic => pb::Tone::Empathetic,
+        T::Apologetic => pb::Tone::Apologetic,
+        T::Upbeat => pb::Tone::Upbeat,
+        T::Calm => pb::Tone::Calm,
+    }
+}
+
+fn sentiment_to_pb(o: &TurnOutcome) -> pb::Sentiment {
+    use crate::SentimentLabel as L;
+    let label = match o.analysis.sentiment.label {
+        L::Negative => pb::SentimentLabel::Negative,
+        L::Neutral => pb::SentimentLabel::Neutral,
+        L::Positive => pb::SentimentLabel::Positive,
+    };
+    pb::Sentiment {
+        score: o.analysis.sentiment.score,
+        label: label as i32,
+        trend: o.trend.slope,
+    }
+}
+
+fn intent_to_pb(o: &TurnOutcome) -> pb::Intent {
+    pb::Intent {
+        name: o.analysis.intent.as_str().to_owned(),
+        confidence: o.analysis.confidence,
+        slots: o
+            .analysis
+            .slots
+            .iter()
+            .map(|s| (s.kind.as_str().to_owned(), s.value.clone()))
+            .collect(),
+    }
+}
+
+fn decision_to_pb(d: &crate::HandoffDecision) -> pb::HandoffDecision {
+    use crate::HandoffReason as R;
+    let reason = d.reason.map(|r| match r {
+        R::Request => pb::HandoffReason::Request,
+        R::Confidence => pb::HandoffReason::Confidence,
+        R::Sentiment => pb::HandoffReason::Sentiment,
+        R::NoProgress => pb::HandoffReason::NoProgress,
+        R::Sensitive => pb::HandoffReason::Sensitive,
+        R::VipUnhappy => pb::HandoffReason::VipUnhappy,
+    });
+    pb::HandoffDecision {
+        handoff: d.handoff,
+        reason: reason.unwrap_or(pb::HandoffReason::Unspecified) as i32,
+        explanation: d.explanation.clone(),
+        ticket_id: String::new(),
+    }
+}

@@ -1,0 +1,291 @@
+//! One turn of a conversation, free of gRPC: understanding, mood, tone, hand-off decision, the
+//! flow step and its facts, and the rendered reply. Customer text only ever selects a template
+//! step; it never triggers an action (there are none yet) or changes policy.
+
+use parla_proto::v1 as pb;
+
+use super::facts::{self, Vars};
+use crate::{
+    Analysis, Channel, ConversationMood, DialogueConfig, HandoffDecision, HandoffReason, Intent,
+    Language, RenderRequest, SlotKind, Templates, Tone, ToneInput, TrendSummary, Understanding,
+};
+
+/// What a conversation remembers between turns.
+#[derive(Debug)]
+pub struct ConversationState {
+    /// Conversation id.
+    pub id: String,
+    /// Channel.
+    pub channel: Channel,
+    /// Language fixed at the start or by the first turn.
+    pub language: Option<Language>,
+    /// The identified customer's id (empty: anonymous).
+    pub customer_id: String,
+    /// The CRM context, when the customer was identified and the CRM answered.
+    pub context: Option<pb::CustomerContext>,
+    /// The CRM could not be reached at the start.
+    pub crm_down: bool,
+    /// Sentiment and confidence history.
+    pub mood: ConversationMood,
+    /// "customer: ..." and "parla: ..." lines so far.
+    pub transcript: Vec<String>,
+    /// Index of the next turn.
+    pub turn_index: u32,
+    /// Characters heard of each interrupted reply: (turn index, heard chars).
+    pub heard: Vec<(u32, u32)>,
+    /// Turns that ended without progress (clarifications), in a row.
+    pub failed_attempts: u32,
+    /// Already handed off (later turns keep the hand-off wording).
+    pub handed_off: bool,
+}
+
+impl ConversationState {
+    /// A new conversation.
+    pub fn new(id: String, channel: Channel, language: Option<Language>, decay: f32) -> Self {
+        ConversationState {
+            id,
+            channel,
+            language,
+            customer_id: String::new(),
+            context: None,
+            crm_down: false,
+            mood: ConversationMood::new(decay),
+            transcript: Vec::new(),
+            turn_index: 0,
+            heard: Vec::new(),
+            failed_attempts: 0,
+            handed_off: false,
+        }
+    }
+
+    /// The customer's tier ("" when anonymous).
+    pub fn tier(&self) -> &str {
+        self.context
+            .as_ref()
+            .and_then(|c| c.customer.as_ref())
+            .map(|c| c.tier.as_str())
+            .unwrap_or("")
+    }
+}
+
+/// The outcome of one turn, before it is written to the CRM and sent.
+#[derive(Debug, Clone)]
+pub struct TurnOutcome {
+    /// Turn index.
+    pub index: u32,
+    /// Language of the turn and reply.
+    pub language: Language,
+    /// The understanding.
+    pub analysis: Analysis,
+    /// Combined confidence in [0, 1].
+    pub confidence: f32,
+    /// Trend after this turn.
+    pub trend: TrendSummary,
+    /// Chosen tone.
+    pub tone: Tone,
+    /// Template step.
+    pub step: &'static str,
+    /// Hand-off verdict.
+    pub decision: HandoffDecision,
+    /// The reply text.
+    pub reply: String,
+    /// Facts the reply was built from (order id and the like), for the summary.
+    pub facts: Vars,
+}
+
+/// Text that would go to a language model: personal data redacted. No model phrases replies by
+/// default; this is the one place such a call would take its input from.
+pub fn model_input(text: &str) -> String {
+    crate::redact(text).text
+}
+
+/// Runs one turn (CPU only: call it on a blocking thread).
+pub fn run_turn(
+    nlu: &Understanding,
+    templates: &Templates,
+    config: &DialogueConfig,
+    state: &mut ConversationState,
+    text: &str,
+    language: Option<Language>,
+    asr_confidence: f32,
+) -> TurnOutcome {
+    let lang = language
+        .or(state.language)
+        .or_else(|| Language::detect(text))
+        .unwrap_or(Language::En);
+    state.language.get_or_insert(lang);
+    let analysis = nlu.analyze(text, lang);
+    let asr = if asr_confidence > 0.0 {
+        asr_confidence.min(1.0)
+    } else {
+        1.0
+    };
+    let confidence = (analysis.confidence * asr).clamp(0.0, 1.0);
+    let trend = state.mood.record(&analysis, confidence);
+    let mut decision = config.handoff.decide(&state.mood.signals(
+        &analysis,
+        state.failed_attempts,
+        state.tier(),
+    ));
+    if state.crm_down && !decision.handoff {
+        decision = HandoffDecision {
+            handoff: true,
+            reason: Some(HandoffReason::NoProgress),
+            explanation: "the customer record is unavailable".into(),
+        };
+    }
+    let named = analysis.slot(SlotKind::OrderId).map(str::to_owned);
+    let order = facts::order_for(state.context.as_ref(), named.as_deref());
+    let company_error =
+        matches!(analysis.intent, Intent::DeliveryProblem | Intent::Complaint) || state.crm_down;
+    let tone = config.tone.choose(&ToneInput {
+        intent: analysis.intent,
+        score: analysis.sentiment.score,
+        label: analysis.sentiment.label,
+        trend_slope: trend.slope,
+        repeat_contact: false,
+        tier: state.tier().to_owned(),
+        company_error,
+        sensitive: analysis.sensitive_topic,
+        channel: state.channel,
+    });
+    let (step, facts) = choose_step(state, &analysis, &decision, order, lang);
+    if step == "clarify" {
+        state.failed_attempts += 1;
+    } else {
+        state.failed_attempts = 0;
+    }
+    let index = state.turn_index;
+    let seed = seed(&state.id, index);
+    let render = |step: &str, vars: &Vars| {
+        templates.render(&RenderRequest {
+            lang,
+            step,
+            tone,
+            channel: state.channel,
+            vars,
+            seed,
+            ssml: state.channel == Channel::Voice,
+        })
+    };
+    let (step, reply) = match render(step, &facts) {
+        Ok(r) => (step, r),
+        Err(e) => {
+            tracing::warn!(step, error = %e, "reply template failed; asking to rephrase");
+            let fallback = if decision.handoff {
+                "handoff"
+            } else {
+                "clarify"
+            };
+            let text = render(fallback, &Vars::new()).unwrap_or_else(|_| honest_fallback(lang));
+            (fallback, text)
+        }
+    };
+    if decision.handoff {
+        state.handed_off = true;
+    }
+    state.transcript.push(format!("customer: {text}"));
+    state.transcript.push(format!("parla: {reply}"));
+    state.turn_index += 1;
+    TurnOutcome {
+        index,
+        language: lang,
+        analysis,
+        confidence,
+        trend,
+        tone,
+        step,
+        decision,
+        reply,
+        facts,
+    }
+}
+
+/// The flow step for a turn and the facts it needs.
+fn choose_step(
+    state: &ConversationState,
+    a: &Analysis,
+    decision: &HandoffDecision,
+    order: Option<&pb::Order>,
+    lang: Language,
+) -> (&'static str, Vars) {
+    if state.crm_down {
+        return ("apology_error", Vars::new());
+    }
+    if decision.handoff {
+        return ("handoff", Vars::new());
+    }
+    if a.injection {
+        return ("injection", Vars::new());
+    }
+    let order_reply =
+        |order: Option<&pb::Order>| match order.and_then(|o| facts::order_step(o, lang)) {
+            Some(found) => found,
+            None => ("ask_order_id", Vars::new()),
+        };
+    match a.intent {
+        Intent::Greeting => match facts::personal_greeting(state.context.as_ref(), lang) {
+            Some(vars) if state.turn_index == 0 => ("greeting_personal", vars),
+            _ => ("greeting", Vars::new()),
+        },
+        Intent::OrderStatus | Intent::DeliveryProblem | Intent::Complaint => order_reply(order),
+        Intent::Return if order.is_none() => ("ask_order_id", Vars::new()),
+        Intent::Goodbye => ("goodbye", Vars::new()),
+        Intent::OutOfScope => ("out_of_scope", Vars::new()),
+        Intent::Human => ("handoff", Vars::new()),
+        Intent::Return | Intent::ProductAdvice | Intent::StoreInfo => ("clarify", Vars::new()),
+    }
+}
+
+/// The last resort when even the fallback template is missing.
+fn honest_fallback(lang: Language) -> String {
+    match lang {
+        Language::En => "I'm sorry, I can't help with that right now. I'll find you a colleague.",
+        Language::It => "Mi dispiace, ora non riesco ad aiutarla. Le passo un collega.",
+    }
+    .to_owned()
+}
+
+/// A wording seed that varies across conversations and turns and is reproducible.
+fn seed(id: &str, turn: u32) -> u64 {
+    id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    }) ^ u64::from(turn)
+}
+
+/// Splits a reply into sentences for streaming (each keeps its trailing space).
+pub fn sentences(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        current.push(c);
+        let boundary =
+            matches!(c, '.' | '?' | '!' | '\n') && chars.peek().is_none_or(|n| n.is_whitespace());
+        if boundary {
+            while let Some(n) = chars.peek().copied().filter(|n| n.is_whitespace()) {
+                current.push(n);
+                chars.next();
+            }
+            out.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sentences_keep_every_character() {
+        let text = "Hello there. Is 1.5 ok? Yes!\n1. one";
+        let parts = sentences(text);
+        assert_eq!(parts.concat(), text);
+        assert_eq!(parts[0], "Hello there. ");
+        assert_eq!(parts[1], "Is 1.5 ok? ");
+    }
+}
