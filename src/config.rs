@@ -221,6 +221,18 @@ impl Config {
                 format!("is {}; allowed: 1 to 64", self.asr.threads),
             ));
         }
+        self.asr
+            .validate()
+            .map_err(|p| invalid(&p.key, p.problem))?;
+        self.tts
+            .validate()
+            .map_err(|p| invalid(&p.key, p.problem))?;
+        self.dialogue
+            .validate()
+            .map_err(|p| invalid(&p.key, p.problem))?;
+        if let Err(parla_crm::CrmError::Config { key, problem }) = self.crm.validate() {
+            return Err(invalid(key, problem));
+        }
         if self.gateway.max_message_bytes == 0 {
             return Err(invalid(
                 "gateway.max_message_bytes",

@@ -24,6 +24,10 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Services that call each other in-process need the bound address
+    // (port 0 is only known now).
+    let mut config = config;
+    config.listen = listener.local_addr()?;
     let startups = config
         .services
         .iter()

@@ -167,23 +167,159 @@ pub fn prepare(kind: ServiceKind, config: &Config) -> anyhow::Result<Startup> {
     let cache = ModelCache::new(config.models.cache_dir.clone());
     Ok(match kind {
         ServiceKind::Asr => {
-            let path = resolve_model("asr.model_en", &config.asr.model_en, &cache)?;
+            let asr = &config.asr;
+            let paths = parla_asr::AsrPaths {
+                model_en: Some(resolve_model("asr.model_en", &asr.model_en, &cache)?),
+                model_multilingual: Some(resolve_model(
+                    "asr.model_multilingual",
+                    &asr.model_multilingual,
+                    &cache,
+                )?),
+                vad: resolve_model("asr.vad_model", &asr.vad_model, &cache)?,
+                turn: resolve_model("asr.turn_model", &asr.turn_model, &cache)?,
+                onnxruntime: resolve_model("asr.onnxruntime", &asr.onnxruntime, &cache)?,
+            };
+            let asr = asr.clone();
+            let engine = Arc::new(tokio::sync::OnceCell::new());
+            let service = parla_asr::AsrService::new(Arc::clone(&engine));
             Startup {
                 kind,
                 load: Box::new(move || {
-                    let model = Arc::new(parla_asr::WhisperModel::load(&path)?);
-                    tracing::debug!(model = %model.path().display(), "asr ready");
+                    let loaded = parla_asr::AsrEngine::load(&paths, &asr)?;
+                    engine
+                        .set(Arc::new(loaded))
+                        .map_err(|_| anyhow::anyhow!("asr engine loaded twice"))?;
+                    tracing::debug!("asr ready");
                     Ok(())
                 }),
-                register: Box::new(|_| {}),
+                register: Box::new(move |routes| {
+                    routes.add_service(service.into_server());
+                }),
             }
         }
-        // These services have no models and no handlers yet.
-        ServiceKind::Tts
-        | ServiceKind::Dialogue
-        | ServiceKind::Crm
-        | ServiceKind::Handoff
-        | ServiceKind::Gateway => Startup::shell(kind),
+        ServiceKind::Crm => crm_startup(config),
+        ServiceKind::Handoff => handoff_startup(config),
+        ServiceKind::Tts => tts_startup(config, &cache)?,
+        ServiceKind::Dialogue => dialogue_startup(config, &cache)?,
+        // This service has no models and no handlers yet.
+        ServiceKind::Gateway => Startup::shell(kind),
+    })
+}
+
+/// The customer record: the load opens the database (SQLite file or
+/// PostgreSQL URL) and applies its migrations; handlers answer UNAVAILABLE
+/// until then.
+fn crm_startup(config: &Config) -> Startup {
+    let crm = config.crm.clone();
+    let service = parla_crm::CrmService::pending(crm.recent_interactions as usize);
+    let slot = service.slot();
+    Startup {
+        kind: ServiceKind::Crm,
+        load: Box::new(move || {
+            let store = parla_crm::open(&crm)?;
+            slot.set(store)
+                .map_err(|_| anyhow::anyhow!("crm store opened twice"))?;
+            Ok(())
+        }),
+        register: Box::new(move |routes| {
+            routes.add_service(service.into_server());
+        }),
+    }
+}
+
+/// The hand-off queue: the load opens its SQLite file (beside the CRM's
+/// default database unless `handoff.database_path` says otherwise).
+fn handoff_startup(config: &Config) -> Startup {
+    let path = if config.handoff.database_path.as_os_str().is_empty() {
+        config.crm.data_dir.join("handoff.db")
+    } else {
+        config.handoff.database_path.clone()
+    };
+    let queue = Arc::new(std::sync::OnceLock::new());
+    let slot = Arc::clone(&queue);
+    Startup {
+        kind: ServiceKind::Handoff,
+        load: Box::new(move || {
+            let store = parla_handoff::SqliteTicketStore::open(&path)
+                .map_err(|e| anyhow::anyhow!("`handoff.database_path` {}: {e}", path.display()))?;
+            let _ = slot.set(parla_handoff::HandoffQueue::new(Arc::new(store)));
+            Ok(())
+        }),
+        register: Box::new(move |routes| {
+            routes.add_service(parla_handoff::HandoffService::pending(queue).into_server());
+        }),
+    }
+}
+
+/// The dialogue manager: the load trains the understanding and reads the
+/// reply templates; the CRM and the hand-off queue are reached over lazy
+/// gRPC channels (this process's own address when it runs them).
+fn dialogue_startup(config: &Config, cache: &ModelCache) -> anyhow::Result<Startup> {
+    let lazy = |kind: ServiceKind| -> anyhow::Result<Option<tonic::transport::Channel>> {
+        let mut own = config.listen;
+        if own.ip().is_unspecified() {
+            own.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        endpoint_url(config, kind, own)
+            .map(|url| {
+                tonic::transport::Endpoint::from_shared(url.clone())
+                    .map(|e| e.connect_lazy())
+                    .map_err(|e| anyhow::anyhow!("`remote.{kind}` {url:?}: {e}"))
+            })
+            .transpose()
+    };
+    let crm = lazy(ServiceKind::Crm)?;
+    let handoff = lazy(ServiceKind::Handoff)?;
+    let dialogue = config.dialogue.clone();
+    let cache = cache.clone();
+    let engine = Arc::new(tokio::sync::OnceCell::new());
+    let service =
+        parla_dialogue::DialogueService::new(Arc::clone(&engine), dialogue.clone(), crm, handoff);
+    Ok(Startup {
+        kind: ServiceKind::Dialogue,
+        load: Box::new(move || {
+            let nlu = parla_dialogue::Understanding::load(&cache)?;
+            let templates =
+                parla_dialogue::Templates::load(std::path::Path::new(&dialogue.prompts_dir))
+                    .map_err(|e| anyhow::anyhow!("`dialogue.prompts_dir`: {e}"))?;
+            engine
+                .set(Arc::new(parla_dialogue::Engine { nlu, templates }))
+                .map_err(|_| anyhow::anyhow!("dialogue engine loaded twice"))?;
+            tracing::debug!("dialogue ready");
+            Ok(())
+        }),
+        register: Box::new(move |routes| {
+            routes.add_service(service.into_server());
+        }),
+    })
+}
+
+/// Speech synthesis: eSpeak NG always, the Piper voice when
+/// `tts.piper_model` is set (its model and ONNX Runtime are resolved now).
+fn tts_startup(config: &Config, cache: &ModelCache) -> anyhow::Result<Startup> {
+    let tts = config.tts.clone();
+    let piper = if tts.piper_model.trim().is_empty() {
+        None
+    } else {
+        Some(parla_tts::PiperFiles {
+            model: resolve_model("tts.piper_model", &tts.piper_model, cache)?,
+            onnxruntime: resolve_model("tts.onnxruntime", &tts.onnxruntime, cache)?,
+        })
+    };
+    let bank = Arc::new(tokio::sync::OnceCell::new());
+    let service = parla_tts::TtsService::new(Arc::clone(&bank));
+    Ok(Startup {
+        kind: ServiceKind::Tts,
+        load: Box::new(move || {
+            let loaded = parla_tts::VoiceBank::load(&tts, piper.as_ref())?;
+            bank.set(Arc::new(loaded))
+                .map_err(|_| anyhow::anyhow!("tts voices loaded twice"))?;
+            tracing::debug!("tts ready");
+            Ok(())
+        }),
+        register: Box::new(move |routes| {
+            routes.add_service(service.into_server());
+        }),
     })
 }
 

@@ -42,7 +42,10 @@ impl ParlaServer {
     pub fn start(args: &[&str], envs: &[(&str, &str)]) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let mut cmd = parla(dir.path());
-        cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        // Databases live in the test's own directory unless a test says
+        // otherwise.
+        cmd.env("PARLA_CRM__DATA_DIR", dir.path())
+            .args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
             .envs(envs.iter().copied())
             .stdout(Stdio::piped())
