@@ -279,9 +279,12 @@ fn dialogue_startup(config: &Config, cache: &ModelCache) -> anyhow::Result<Start
         kind: ServiceKind::Dialogue,
         load: Box::new(move || {
             let nlu = parla_dialogue::Understanding::load(&cache)?;
-            let templates =
+            let templates = if dialogue.prompts_dir.is_empty() {
+                parla_dialogue::Templates::shipped()
+            } else {
                 parla_dialogue::Templates::load(std::path::Path::new(&dialogue.prompts_dir))
-                    .map_err(|e| anyhow::anyhow!("`dialogue.prompts_dir`: {e}"))?;
+            }
+            .map_err(|e| anyhow::anyhow!("`dialogue.prompts_dir`: {e}"))?;
             engine
                 .set(Arc::new(parla_dialogue::Engine { nlu, templates }))
                 .map_err(|_| anyhow::anyhow!("dialogue engine loaded twice"))?;

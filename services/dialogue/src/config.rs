@@ -11,7 +11,8 @@ use crate::{HandoffPolicy, TonePolicy};
 pub struct DialogueConfig {
     /// Language model: a provisioned model name or a path to a GGUF file.
     pub llm_model: String,
-    /// Directory of reply and prompt templates (`replies/<lang>.yaml` inside).
+    /// Directory of reply and prompt templates (`replies/<lang>.yaml` inside);
+    /// empty for the templates shipped in `prompts/`, built into the binary.
     pub prompts_dir: String,
     /// Decay of older turns in the sentiment trend, in (0, 1].
     pub trend_decay: f32,
@@ -25,7 +26,7 @@ impl Default for DialogueConfig {
     fn default() -> Self {
         Self {
             llm_model: "smollm2-135m".to_owned(),
-            prompts_dir: "prompts".to_owned(),
+            prompts_dir: String::new(),
             trend_decay: 0.7,
             tone: TonePolicy::default(),
             handoff: HandoffPolicy::default(),

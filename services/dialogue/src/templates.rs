@@ -38,6 +38,33 @@ pub struct RenderRequest<'a> {
 }
 
 impl Templates {
+    /// The templates shipped in the repository's `prompts/`, compiled into
+    /// the binary, so a server started anywhere has its wordings.
+    pub fn shipped() -> Result<Self, DialogueError> {
+        let shipped = [
+            (
+                Language::En,
+                include_str!("../../../prompts/replies/en.yaml"),
+            ),
+            (
+                Language::It,
+                include_str!("../../../prompts/replies/it.yaml"),
+            ),
+        ];
+        let mut langs = HashMap::new();
+        for (lang, text) in shipped {
+            let table: Table = serde_yaml::from_str(text).map_err(|e| DialogueError::Resource {
+                path: format!("prompts/replies/{}.yaml (built in)", lang.code()).into(),
+                reason: e.to_string(),
+            })?;
+            langs.insert(lang, table);
+        }
+        Ok(Templates {
+            langs,
+            dir: "prompts".into(),
+        })
+    }
+
     /// Loads `dir/replies/en.yaml` and `dir/replies/it.yaml`.
     pub fn load(dir: &Path) -> Result<Self, DialogueError> {
         let mut langs = HashMap::new();
