@@ -93,7 +93,7 @@ fn malformed_ssml_names_the_position() {
     let cases = [
         ("<speak>Hello <prosody rate=\"fast\">there</speak>", 1, 40),
         ("<speak>\n  <bogus/>\n</speak>", 2, 3),
-        ("<speak><break time=\"soon\"/></speak>", 1, 20),
+        ("<speak><break time=\"soon\"/></speak>", 1, 21),
         ("<speak>a &nope; b</speak>", 1, 10),
         ("<speak>Hello", 1, 13),
     ];
