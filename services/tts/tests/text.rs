@@ -1,6 +1,7 @@
 //! Reading rules: numbers, money, dates, codes, SSML and sentence cutting.
 
-use parla_tts::text::numbers::{cardinal, characters, currency, date, telephone, Lang};
+use parla_tts::text::dates::date;
+use parla_tts::text::numbers::{cardinal, characters, currency, telephone, Lang};
 use parla_tts::text::{plan, Piece, SentenceBuffer};
 use parla_tts::TtsError;
 

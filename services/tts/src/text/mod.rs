@@ -2,6 +2,7 @@
 //! reading, and cutting text into sentences (so a stream can speak each one
 //! as soon as it is complete).
 
+pub mod dates;
 pub mod numbers;
 mod ssml;
 
