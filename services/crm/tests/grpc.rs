@@ -257,35 +257,26 @@ async fn unavailable_until_open_and_when_locked() {
     let locker = rusqlite::Connection::open(&path).unwrap();
     locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
     let started = Instant::now();
-    let e = crm
-        .append_interaction(pb::AppendInteractionRequest {
-            conversation_id: "c".into(),
-            turn: Some(pb::TimelineTurn {
-                speaker: "customer".into(),
-                text: "hi".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let e = crm.append_interaction(greeting()).await.unwrap_err();
     assert_eq!(e.code(), Code::Unavailable, "{e:?}");
     assert!(e.message().contains("retry"), "{}", e.message());
     assert_eq!(e.metadata().get("grpc-retry-pushback-ms").unwrap(), "1000");
     assert!(started.elapsed() < Duration::from_secs(20));
     locker.execute_batch("ROLLBACK").unwrap();
     // The server keeps serving once the lock is gone.
-    let ok = crm
-        .append_interaction(pb::AppendInteractionRequest {
-            conversation_id: "c".into(),
-            turn: Some(pb::TimelineTurn {
-                speaker: "customer".into(),
-                text: "hi".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let ok = crm.append_interaction(greeting()).await.unwrap();
     assert_eq!(ok.into_inner().position, 0);
+}
+
+/// A one-word customer turn for conversation "c".
+fn greeting() -> pb::AppendInteractionRequest {
+    pb::AppendInteractionRequest {
+        conversation_id: "c".into(),
+        turn: Some(pb::TimelineTurn {
+            speaker: "customer".into(),
+            text: "hi".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
 }
