@@ -132,12 +132,19 @@ fn fetch_one(
         progress(Progress::AlreadyReady { model, path, size });
         return Ok(cache.ready_path(manifest));
     }
+    let dir = cache.model_dir(manifest);
+    create_dir(&dir)?;
+    // A second fetch of the same model (another terminal, a test run) waits here for the first,
+    // then finds the model ready instead of racing it for the same files.
+    let _lock = lock_model(cache, &model)?;
+    if let ModelStatus::Ready { path, size } = cache.status(manifest) {
+        progress(Progress::AlreadyReady { model, path, size });
+        return Ok(cache.ready_path(manifest));
+    }
     let started = Instant::now();
     progress(Progress::Started {
         model: model.clone(),
     });
-    let dir = cache.model_dir(manifest);
-    create_dir(&dir)?;
     let tmp_root = cache.root().join(TMP_DIR);
     create_dir(&tmp_root)?;
     sweep_stale(&tmp_root);
@@ -383,6 +390,29 @@ fn sweep_stale(tmp_root: &Path) {
             let _ = fs::remove_dir_all(entry.path());
         }
     }
+}
+
+/// Takes the model's exclusive fetch lock, `.locks/NAME.lock` in the cache (released when the
+/// file is dropped, or by the kernel when the process dies, so a killed fetch never holds it).
+fn lock_model(cache: &ModelCache, model: &str) -> Result<fs::File, ModelError> {
+    let locks = cache.root().join(".locks");
+    create_dir(&locks)?;
+    let path = locks.join(format!("{model}.lock"));
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| ModelError::io("open", &path, e))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            tracing::info!(path = %path.display(), "another fetch of this model is running; waiting for it");
+            file.lock().map_err(|e| ModelError::io("lock", &path, e))?;
+        }
+        Err(fs::TryLockError::Error(e)) => return Err(ModelError::io("lock", &path, e)),
+    }
+    Ok(file)
 }
 
 fn create_dir(dir: &Path) -> Result<(), ModelError> {

@@ -179,10 +179,11 @@ fn fetch_is_idempotent_and_repairs_damage() {
     assert_eq!(
         files_under(cache.root()),
         [
+            ".locks/silero-vad.lock",
             "silero-vad/silero_vad.onnx",
             "silero-vad/silero_vad.onnx.verified"
         ],
-        "only the model and its marker stay"
+        "only the model, its marker and the (empty) fetch lock stay"
     );
 
     // Second fetch: nothing but a report.
@@ -234,6 +235,32 @@ fn fetch_is_idempotent_and_repairs_damage() {
     // A garbage marker counts as no marker.
     fs::write(dir.path().join("silero-vad/silero_vad.onnx.verified"), "{").unwrap();
     assert!(matches!(cache.status(m), ModelStatus::Corrupt { .. }));
+}
+
+#[test]
+fn concurrent_fetches_of_one_model_download_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ModelCache::new(dir.path());
+    let results: Vec<(Result<(), ModelError>, Vec<Progress>)> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..3)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut events = Vec::new();
+                    (run_fetch(&cache, silero(), &mut events), events)
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    for (result, events) in &results {
+        assert!(result.is_ok(), "{result:?} {events:?}");
+    }
+    let total: usize = results.iter().map(|(_, e)| downloads(e)).sum();
+    assert_eq!(total, 1, "one download, the others waited and found it ready");
+    assert!(matches!(
+        cache.verify(silero()).unwrap(),
+        ModelStatus::Ready { .. }
+    ));
 }
 
 #[test]

@@ -1,0 +1,26 @@
+//! Language-aware text shared by the services: numbers, money, codes and dates as people read
+//! and write them in English and Italian. Speech synthesis reads with it, replies write dates
+//! with it, and the speech-recognition tests normalise with it, so all agree on one wording.
+
+pub mod dates;
+pub mod numbers;
+
+/// A language whose reading rules Parla knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    /// English.
+    En,
+    /// Italian.
+    It,
+}
+
+impl Lang {
+    /// The rules for a BCP-47 tag; languages without rules read like English.
+    pub fn from_tag(tag: &str) -> Self {
+        if tag.to_ascii_lowercase().starts_with("it") {
+            Lang::It
+        } else {
+            Lang::En
+        }
+    }
+}
