@@ -1,48 +1,55 @@
 //! The transformer forward pass for Llama- and Qwen2-family GGUF models, derived from candle's
-//! `quantized_llama` with the changes measured in shared/LLM.md:
+//! `quantized_llama` with the changes measured in shared/LLM.md and in `llm-bench`:
 //!
-//! - prompt batches of 8 rows or more multiply with dense f32 weights (candle's fast int8
-//!   kernel needs widths that are multiples of 256, SmolLM2's 576 is not, so quantized prompt
-//!   batches fall back to slow paths while dense gemm is fast);
-//! - single-token decoding multiplies with Q8_0 weights (memory-bound, 4x less to read);
-//! - q/k/v and gate/up are fused into one matrix each (one pass over the activations);
-//! - grouped-query attention folds the query heads of a group into rows instead of copying
-//!   the shared key/value heads;
-//! - the KV cache is a value ([`KvCache`]) owned by the caller, grown with `Tensor::cat`, so a
-//!   clone is an independent snapshot that shares storage until it grows.
-//!
-//! With the fast path off, the file's own quantized weights serve every matmul (for models
-//! whose dense copy would not fit in memory).
+//! - prompt batches of 8 rows or more go through candle tensors: dense f32 weights on the fast
+//!   path (candle's fast int8 kernel needs widths that are multiples of 256, SmolLM2's 576 is
+//!   not, so quantized prompt batches fall back to slow paths while dense gemm is fast), the
+//!   file's quantized weights otherwise (large models, whose dense copy would not fit);
+//! - single tokens (and batches under 8 rows, token by token) run on plain slices with the
+//!   kernels of [`super::kernels`]: Q8_0 weights on the fast path, the file's blocks otherwise,
+//!   on the engine thread alone (no thread pool to wait for on a busy machine);
+//! - q/k/v and gate/up are fused into one matrix each on the fast path;
+//! - grouped-query attention reads the shared key/value heads in place (no KV-head copies);
+//! - the KV cache is a value ([`KvCache`]) of plain vectors owned by the caller: appending a
+//!   token writes only that token, and a clone is an independent snapshot.
 
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor, D};
 
 use super::gguf::{Hyper, ModelFile};
+use super::kernels::{self, QRows};
 use crate::LlmError;
 
-/// Rows from which a batch uses the dense weights.
-const DENSE_MIN_ROWS: usize = 8;
+/// Rows from which a prompt batch runs as tensors rather than token by token.
+const BATCH_MIN_ROWS: usize = 8;
+
+/// Weights for prompt batches.
+enum Batch {
+    /// Dense f32 `[sum(parts), in]` (fast path).
+    Dense(Tensor),
+    /// The file's quantized matrices, one per part.
+    Quant(Vec<QMatMul>),
+}
 
 /// One projection, possibly several fused into one matrix.
 struct Proj {
     /// Output widths of the logical parts (q, k, v or gate, up).
     parts: Vec<usize>,
-    /// Dense weights `[sum(parts), in]` (fast path only).
-    dense: Option<Tensor>,
-    /// Either one fused quantized matrix or one per part.
-    quant: Vec<QMatMul>,
-    /// Biases per part (Qwen2 q/k/v).
+    batch: Batch,
+    /// Single-token weights: one fused matrix or one per part.
+    rows: Vec<QRows>,
+    /// Biases per part (Qwen2 q/k/v), as tensors for batches.
     bias: Vec<Option<Tensor>>,
+    /// The same biases concatenated (zeros where a part has none), for single tokens.
+    bias_row: Option<Vec<f32>>,
 }
 
 impl Proj {
+    /// A prompt batch `[rows, in]` → one tensor per part.
     fn forward(&self, x: &Tensor) -> candle_core::Result<Vec<Tensor>> {
-        let rows = x.dim(0)?;
-        let outs = match (&self.dense, self.quant.len()) {
-            (Some(w), _) if rows >= DENSE_MIN_ROWS => split(&x.matmul(&w.t()?)?, &self.parts)?,
-            (_, 1) => split(&self.quant[0].forward(x)?, &self.parts)?,
-            _ => self
-                .quant
+        let outs = match &self.batch {
+            Batch::Dense(w) => split(&x.matmul(&w.t()?)?, &self.parts)?,
+            Batch::Quant(q) => q
                 .iter()
                 .map(|q| q.forward(x))
                 .collect::<candle_core::Result<_>>()?,
@@ -54,6 +61,22 @@ impl Proj {
                 None => Ok(o),
             })
             .collect()
+    }
+
+    /// One token: all parts concatenated.
+    fn gemv(&self, x: &[f32]) -> Vec<f32> {
+        let mut out = vec![0f32; self.parts.iter().sum()];
+        let mut start = 0;
+        for r in &self.rows {
+            r.gemv(x, &mut out[start..start + r.rows()]);
+            start += r.rows();
+        }
+        if let Some(b) = &self.bias_row {
+            for (o, b) in out.iter_mut().zip(b) {
+                *o += b;
+            }
+        }
+        out
     }
 }
 
@@ -72,19 +95,39 @@ fn split(y: &Tensor, parts: &[usize]) -> candle_core::Result<Vec<Tensor>> {
         .collect()
 }
 
+/// A norm's weight, as a tensor for batches and a vector for single tokens.
+struct Norm {
+    tensor: Tensor,
+    row: Vec<f32>,
+}
+
+impl Norm {
+    fn new(tensor: Tensor) -> candle_core::Result<Self> {
+        let row = tensor.to_vec1::<f32>()?;
+        Ok(Self { tensor, row })
+    }
+}
+
 struct Layer {
-    attn_norm: Tensor,
-    ffn_norm: Tensor,
+    attn_norm: Norm,
+    ffn_norm: Norm,
     qkv: Proj,
     out: Proj,
     gate_up: Proj,
     down: Proj,
 }
 
+/// Keys and values of one layer, `[token][kv_head][head_dim]`.
+#[derive(Clone, Default)]
+struct LayerKv {
+    k: Vec<f32>,
+    v: Vec<f32>,
+}
+
 /// Keys and values of the tokens a conversation has seen, per layer.
 #[derive(Clone, Default)]
 pub(crate) struct KvCache {
-    layers: Vec<(Tensor, Tensor)>,
+    layers: Vec<LayerKv>,
     len: usize,
 }
 
@@ -94,18 +137,16 @@ impl KvCache {
         self.len
     }
 
-    /// Keeps the first `n` tokens (a view; the next append copies).
+    /// Keeps the first `n` tokens.
     pub(crate) fn truncate(&mut self, n: usize) -> candle_core::Result<()> {
         if n >= self.len {
             return Ok(());
         }
-        if n == 0 {
-            *self = Self::default();
-            return Ok(());
-        }
-        for (k, v) in self.layers.iter_mut() {
-            *k = k.narrow(2, 0, n)?;
-            *v = v.narrow(2, 0, n)?;
+        let len = self.len.max(1);
+        for l in self.layers.iter_mut() {
+            let (pk, pv) = (l.k.len() / len, l.v.len() / len);
+            l.k.truncate(n * pk);
+            l.v.truncate(n * pv);
         }
         self.len = n;
         Ok(())
@@ -115,7 +156,7 @@ impl KvCache {
     pub(crate) fn bytes(&self) -> usize {
         self.layers
             .iter()
-            .map(|(k, v)| (k.elem_count() + v.elem_count()) * 4)
+            .map(|l| (l.k.capacity() + l.v.capacity()) * 4)
             .sum()
     }
 }
@@ -123,12 +164,16 @@ impl KvCache {
 /// The weights of a loaded model, shared by every conversation.
 pub(crate) struct Transformer {
     hyper: Hyper,
-    embed: Tensor,
+    hidden: usize,
+    /// Token embeddings in the file's own blocks (a row is dequantized per token).
+    embed: QRows,
     layers: Vec<Layer>,
-    norm: Tensor,
-    lm_head: QMatMul,
+    norm: Norm,
+    lm_head: QRows,
     cos: Tensor,
     sin: Tensor,
+    cos_rows: Vec<f32>,
+    sin_rows: Vec<f32>,
     /// Longest sequence the rotary tables cover.
     pub max_positions: usize,
 }
@@ -151,16 +196,15 @@ impl Transformer {
                 })
         };
         let embed_q = get("token_embd.weight")?;
-        let embed = embed_q.dequantize(&dev)?;
+        let embed = QRows::from_qtensor(&embed_q)?;
+        let hidden = embed_q.shape().dims2()?.1;
         let lm_head = match get("output.weight") {
-            Ok(q) if fast => {
-                QMatMul::from_qtensor(QTensor::quantize(&q.dequantize(&dev)?, GgmlDType::Q8_0)?)?
-            }
-            Ok(q) => QMatMul::from_qtensor(q)?,
-            Err(_) if fast => QMatMul::from_qtensor(QTensor::quantize(&embed, GgmlDType::Q8_0)?)?,
-            Err(_) => QMatMul::from_qtensor(embed_q)?,
+            Ok(q) if fast => QRows::q8_0(&q.dequantize(&dev)?)?,
+            Ok(q) => QRows::from_qtensor(&q)?,
+            Err(_) if fast => QRows::q8_0(&embed_q.dequantize(&dev)?)?,
+            Err(_) => QRows::from_qtensor(&embed_q)?,
         };
-        let norm = get("output_norm.weight")?.dequantize(&dev)?;
+        let norm = Norm::new(get("output_norm.weight")?.dequantize(&dev)?)?;
         let mut layers = Vec::with_capacity(h.n_layer);
         for i in 0..h.n_layer {
             let p = |s: &str| format!("blk.{i}.{s}");
@@ -169,52 +213,62 @@ impl Transformer {
                     .iter()
                     .map(|n| get(&p(&format!("{n}.weight"))))
                     .collect::<Result<Vec<_>, _>>()?;
-                let parts = qs.iter().map(|q| q.shape().dims()[0]).collect();
+                let parts: Vec<usize> = qs.iter().map(|q| q.shape().dims()[0]).collect();
                 let bias = names
                     .iter()
-                    .map(|n| {
-                        if biases {
-                            get(&p(&format!("{n}.bias")))
-                                .ok()
-                                .map(|b| b.dequantize(&dev))
-                                .transpose()
-                        } else {
-                            Ok(None)
-                        }
+                    .map(|n| match biases {
+                        true => get(&p(&format!("{n}.bias")))
+                            .ok()
+                            .map(|b| b.dequantize(&dev))
+                            .transpose(),
+                        false => Ok(None),
                     })
                     .collect::<Result<Vec<_>, _>>()?;
-                if fast {
+                let bias_row = if bias.iter().any(Option::is_some) {
+                    let mut row = Vec::new();
+                    for (b, &n) in bias.iter().zip(&parts) {
+                        match b {
+                            Some(b) => row.extend(b.to_vec1::<f32>()?),
+                            None => row.extend(std::iter::repeat_n(0.0, n)),
+                        }
+                    }
+                    Some(row)
+                } else {
+                    None
+                };
+                let (batch, rows) = if fast {
                     let dense = qs
                         .iter()
                         .map(|q| q.dequantize(&dev))
                         .collect::<Result<Vec<_>, _>>()?;
                     let dense = Tensor::cat(&dense, 0)?;
-                    let q8 = QMatMul::from_qtensor(QTensor::quantize(&dense, GgmlDType::Q8_0)?)?;
-                    Ok(Proj {
-                        parts,
-                        dense: Some(dense),
-                        quant: vec![q8],
-                        bias,
-                    })
+                    let rows = vec![QRows::q8_0(&dense)?];
+                    (Batch::Dense(dense), rows)
                 } else {
+                    let rows = qs
+                        .iter()
+                        .map(QRows::from_qtensor)
+                        .collect::<Result<Vec<_>, _>>()?;
                     let quant = qs
                         .into_iter()
                         .map(QMatMul::from_qtensor)
                         .collect::<Result<Vec<_>, _>>()?;
-                    Ok(Proj {
-                        parts,
-                        dense: None,
-                        quant,
-                        bias,
-                    })
-                }
+                    (Batch::Quant(quant), rows)
+                };
+                Ok(Proj {
+                    parts,
+                    batch,
+                    rows,
+                    bias,
+                    bias_row,
+                })
             };
             let qkv = proj(&["attn_q", "attn_k", "attn_v"], true)?;
             let out = proj(&["attn_output"], false)?;
             let gate_up = proj(&["ffn_gate", "ffn_up"], false)?;
             let down = proj(&["ffn_down"], false)?;
-            let attn_norm = get(&p("attn_norm.weight"))?.dequantize(&dev)?;
-            let ffn_norm = get(&p("ffn_norm.weight"))?.dequantize(&dev)?;
+            let attn_norm = Norm::new(get(&p("attn_norm.weight"))?.dequantize(&dev)?)?;
+            let ffn_norm = Norm::new(get(&p("ffn_norm.weight"))?.dequantize(&dev)?)?;
             layers.push(Layer {
                 attn_norm,
                 ffn_norm,
@@ -227,14 +281,29 @@ impl Transformer {
         let (cos, sin) = rotary_tables(h.head_dim, h.rope_base, max_positions)?;
         Ok(Self {
             hyper: h,
+            hidden,
             embed,
             layers,
             norm,
             lm_head,
+            cos_rows: cos.flatten_all()?.to_vec1()?,
+            sin_rows: sin.flatten_all()?.to_vec1()?,
             cos,
             sin,
             max_positions,
         })
+    }
+
+    /// Bytes of the single-token weights (for the load log).
+    pub(crate) fn decode_weight_bytes(&self) -> usize {
+        let proj = |p: &Proj| p.rows.iter().map(QRows::bytes).sum::<usize>();
+        self.embed.bytes()
+            + self.lm_head.bytes()
+            + self
+                .layers
+                .iter()
+                .map(|l| proj(&l.qkv) + proj(&l.out) + proj(&l.gate_up) + proj(&l.down))
+                .sum::<usize>()
     }
 
     /// Runs `tokens` at positions `kv.len()..`, appends their keys and values to `kv`, and
@@ -252,55 +321,110 @@ impl Transformer {
                 self.max_positions
             )));
         }
-        let dev = Device::Cpu;
-        let ids = Tensor::new(tokens, &dev)?;
-        let mut x = self.embed.index_select(&ids, 0)?;
-        let mask = if rows > 1 {
-            Some(causal_mask(rows, pos)?)
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= self.embed.rows()) {
+            return Err(LlmError::Inference(format!(
+                "token {bad} is outside the vocabulary"
+            )));
+        }
+        if kv.layers.len() != self.layers.len() {
+            kv.layers = vec![LayerKv::default(); self.layers.len()];
+        }
+        let last = if rows < BATCH_MIN_ROWS {
+            let mut x = Vec::new();
+            for &t in tokens {
+                x = self.decode(t, kv);
+            }
+            x
         } else {
-            None
+            self.batch(tokens, kv)?
         };
+        let mut h = vec![0f32; self.hidden];
+        kernels::rms_norm(&last, &self.norm.row, self.hyper.rms_eps as f32, &mut h);
+        let mut logits = vec![0f32; self.lm_head.rows()];
+        self.lm_head.gemv(&h, &mut logits);
+        Ok(logits)
+    }
+
+    /// One token on plain slices; returns its hidden state (before the final norm).
+    fn decode(&self, token: u32, kv: &mut KvCache) -> Vec<f32> {
+        let hy = &self.hyper;
+        let eps = hy.rms_eps as f32;
+        let half = hy.head_dim / 2;
+        let pos = kv.len;
+        let (cos, sin) = (
+            &self.cos_rows[pos * half..(pos + 1) * half],
+            &self.sin_rows[pos * half..(pos + 1) * half],
+        );
+        let q_len = hy.n_head * hy.head_dim;
+        let kv_len = hy.n_kv_head * hy.head_dim;
+        let mut x = vec![0f32; self.hidden];
+        self.embed.row(token as usize, &mut x);
+        let mut h = vec![0f32; self.hidden];
+        let mut att = vec![0f32; q_len];
+        for (layer, cache) in self.layers.iter().zip(kv.layers.iter_mut()) {
+            kernels::rms_norm(&x, &layer.attn_norm.row, eps, &mut h);
+            let mut qkv = layer.qkv.gemv(&h);
+            let (q, rest) = qkv.split_at_mut(q_len);
+            let (k, v) = rest.split_at_mut(kv_len);
+            kernels::rope(q, hy.head_dim, cos, sin, hy.rope_neox);
+            kernels::rope(k, hy.head_dim, cos, sin, hy.rope_neox);
+            cache.k.extend_from_slice(k);
+            cache.v.extend_from_slice(v);
+            kernels::attend(q, &cache.k, &cache.v, hy.n_kv_head, hy.head_dim, &mut att);
+            for (x, o) in x.iter_mut().zip(layer.out.gemv(&att)) {
+                *x += o;
+            }
+            kernels::rms_norm(&x, &layer.ffn_norm.row, eps, &mut h);
+            let mut gu = layer.gate_up.gemv(&h);
+            let (gate, up) = gu.split_at_mut(layer.gate_up.parts[0]);
+            kernels::silu_mul(gate, up);
+            for (x, d) in x.iter_mut().zip(layer.down.gemv(gate)) {
+                *x += d;
+            }
+        }
+        kv.len = pos + 1;
+        x
+    }
+
+    /// A prompt batch as tensors; returns the hidden state of its last token.
+    fn batch(&self, tokens: &[u32], kv: &mut KvCache) -> candle_core::Result<Vec<f32>> {
+        let hy = &self.hyper;
+        let (pos, rows) = (kv.len, tokens.len());
+        let dev = Device::Cpu;
+        let mut embedded = vec![0f32; rows * self.hidden];
+        for (&t, row) in tokens.iter().zip(embedded.chunks_exact_mut(self.hidden)) {
+            self.embed.row(t as usize, row);
+        }
+        let mut x = Tensor::from_vec(embedded, (rows, self.hidden), &dev)?;
+        let mask = causal_mask(rows, pos)?;
         let cos = self.cos.narrow(0, pos, rows)?;
         let sin = self.sin.narrow(0, pos, rows)?;
-        let eps = self.hyper.rms_eps as f32;
-        let fresh = kv.layers.is_empty();
-        for (i, layer) in self.layers.iter().enumerate() {
-            let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm, eps)?;
+        let eps = hy.rms_eps as f32;
+        for (layer, cache) in self.layers.iter().zip(kv.layers.iter_mut()) {
+            let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm.tensor, eps)?;
             let qkv = layer.qkv.forward(&h)?;
-            let cache = if fresh { None } else { kv.layers.get(i) };
-            let (attn, k, v) = self.attention(&qkv, cache, mask.as_ref(), &cos, &sin)?;
-            if fresh {
-                kv.layers.push((k, v));
-            } else {
-                kv.layers[i] = (k, v);
-            }
+            let attn = self.attention(&qkv, cache, &mask, &cos, &sin)?;
             let attn = layer.out.forward(&attn)?.remove(0);
             x = (x + attn)?;
-            let h = candle_nn::ops::rms_norm(&x, &layer.ffn_norm, eps)?;
+            let h = candle_nn::ops::rms_norm(&x, &layer.ffn_norm.tensor, eps)?;
             let gu = layer.gate_up.forward(&h)?;
             let m = (candle_nn::ops::silu(&gu[0])? * &gu[1])?;
             x = (x + layer.down.forward(&m)?.remove(0))?;
         }
         kv.len = pos + rows;
-        let last = x.narrow(0, rows - 1, 1)?;
-        let last = candle_nn::ops::rms_norm(&last, &self.norm, eps)?;
-        let logits = self
-            .lm_head
-            .forward(&last)?
-            .squeeze(0)?
-            .to_dtype(DType::F32)?;
-        Ok(logits.to_vec1::<f32>()?)
+        x.narrow(0, rows - 1, 1)?.flatten_all()?.to_vec1()
     }
 
-    /// Self-attention of one layer; returns the output `[rows, hidden]` and the grown cache.
+    /// Self-attention of one layer over a batch: appends its keys and values to `cache` and
+    /// returns the output `[rows, hidden]`.
     fn attention(
         &self,
         qkv: &[Tensor],
-        cache: Option<&(Tensor, Tensor)>,
-        mask: Option<&Tensor>,
+        cache: &mut LayerKv,
+        mask: &Tensor,
         cos: &Tensor,
         sin: &Tensor,
-    ) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
+    ) -> candle_core::Result<Tensor> {
         let h = &self.hyper;
         let rows = qkv[0].dim(0)?;
         let heads = |t: &Tensor, n: usize| {
@@ -317,20 +441,23 @@ impl Transformer {
         };
         let q = rope(&heads(&qkv[0], h.n_head)?)?;
         let k = rope(&heads(&qkv[1], h.n_kv_head)?)?;
-        let v = heads(&qkv[2], h.n_kv_head)?;
-        let (k, v) = match cache {
-            Some((ck, cv)) => (Tensor::cat(&[ck, &k], 2)?, Tensor::cat(&[cv, &v], 2)?),
-            None => (k, v),
+        // Back to `[token][kv_head][head_dim]` for the cache.
+        let token_major = |t: &Tensor| t.transpose(1, 2)?.flatten_all()?.to_vec1::<f32>();
+        cache.k.extend(token_major(&k)?);
+        cache.v.extend(qkv[2].flatten_all()?.to_vec1::<f32>()?);
+        let kv_len = cache.k.len() / (h.n_kv_head * h.head_dim);
+        let head_major = |v: &[f32]| {
+            Tensor::from_slice(v, (kv_len, h.n_kv_head, h.head_dim), &Device::Cpu)?
+                .transpose(0, 1)?
+                .contiguous()?
+                .unsqueeze(0)
         };
-        let kv_len = k.dim(2)?;
+        let (k, v) = (head_major(&cache.k)?, head_major(&cache.v)?);
         let group = h.n_head / h.n_kv_head;
         // Query heads h*group..(h+1)*group share key/value head h: fold them into rows.
         let q = q.reshape((1, h.n_kv_head, group * rows, h.head_dim))?;
         let att = (q.matmul(&k.t()?)? * (1.0 / (h.head_dim as f64).sqrt()))?;
-        let att = match mask {
-            Some(m) => att.reshape((h.n_head, rows, kv_len))?.broadcast_add(m)?,
-            None => att,
-        };
+        let att = att.reshape((h.n_head, rows, kv_len))?.broadcast_add(mask)?;
         let att = candle_nn::ops::softmax_last_dim(&att.reshape((
             1,
             h.n_kv_head,
@@ -338,11 +465,9 @@ impl Transformer {
             kv_len,
         ))?)?;
         let y = att.matmul(&v)?;
-        let y = y
-            .reshape((1, h.n_head, rows, h.head_dim))?
+        y.reshape((1, h.n_head, rows, h.head_dim))?
             .transpose(1, 2)?
-            .reshape((rows, h.n_head * h.head_dim))?;
-        Ok((y, k, v))
+            .reshape((rows, h.n_head * h.head_dim))
     }
 }
 

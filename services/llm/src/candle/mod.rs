@@ -3,6 +3,7 @@
 mod engine;
 mod forward;
 mod gguf;
+mod kernels;
 mod prefix_cache;
 
 use std::path::{Path, PathBuf};
@@ -126,6 +127,7 @@ impl CandleModel {
         let mut warm = KvCache::default();
         model.forward(&[1; 8], &mut warm)?;
         model.forward(&[1], &mut warm)?;
+        let decode_mib = model.decode_weight_bytes() >> 20;
         let name = gguf::metadata_string(&file.content, "general.name").unwrap_or_default();
         let info = ModelInfo {
             path: path.to_owned(),
@@ -159,7 +161,7 @@ impl CandleModel {
             .name("llm-engine".into())
             .spawn(move || engine.run(rx))
             .map_err(|e| LlmError::Inference(format!("cannot start the engine thread: {e}")))?;
-        tracing::info!(path = %info.path.display(), architecture = %info.architecture, parameters, fast_forward = fast, load_ms = info.load_ms, "language model loaded");
+        tracing::info!(path = %info.path.display(), architecture = %info.architecture, parameters, fast_forward = fast, decode_mib, load_ms = info.load_ms, "language model loaded");
         Ok(Self {
             commands: Mutex::new(tx),
             stats,

@@ -1,0 +1,292 @@
+//! Single-token kernels on plain slices: matrix-vector products over quantized blocks, RMS
+//! norm, rotary embedding and attention against the cached keys and values.
+//!
+//! Why not candle's ops for decoding: a token is about 400 small operations, and candle runs
+//! each quantized matmul on its spin-barrier thread pool. On a shared machine a descheduled
+//! worker makes every operation wait for the scheduler: at load average 7 on 2 cores
+//! generation fell to 4 tokens/s with two threads against 30 with one (`llm-bench`). These
+//! kernels run on the engine thread alone, allocate little and never wait for another thread;
+//! the dot products themselves are candle's SIMD `vec_dot` over GGML blocks.
+
+use candle_core::quantized::k_quants::{
+    BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ5_1, BlockQ6K,
+    BlockQ8_0, GgmlType,
+};
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{Device, Tensor};
+
+/// A weight matrix `[rows, cols]` as GGML blocks, row after row.
+pub(crate) struct QRows {
+    rows: usize,
+    cols: usize,
+    blocks: Blocks,
+}
+
+enum Blocks {
+    Q4_0(Vec<BlockQ4_0>),
+    Q4_1(Vec<BlockQ4_1>),
+    Q5_0(Vec<BlockQ5_0>),
+    Q5_1(Vec<BlockQ5_1>),
+    Q8_0(Vec<BlockQ8_0>),
+    Q2K(Vec<BlockQ2K>),
+    Q3K(Vec<BlockQ3K>),
+    Q4K(Vec<BlockQ4K>),
+    Q5K(Vec<BlockQ5K>),
+    Q6K(Vec<BlockQ6K>),
+}
+
+macro_rules! with_blocks {
+    ($blocks:expr, $b:ident => $body:expr) => {
+        match $blocks {
+            Blocks::Q4_0($b) => $body,
+            Blocks::Q4_1($b) => $body,
+            Blocks::Q5_0($b) => $body,
+            Blocks::Q5_1($b) => $body,
+            Blocks::Q8_0($b) => $body,
+            Blocks::Q2K($b) => $body,
+            Blocks::Q3K($b) => $body,
+            Blocks::Q4K($b) => $body,
+            Blocks::Q5K($b) => $body,
+            Blocks::Q6K($b) => $body,
+        }
+    };
+}
+
+/// Copies raw GGML block bytes into typed blocks.
+fn blocks_from_bytes<T: GgmlType>(bytes: &[u8]) -> candle_core::Result<Vec<T>> {
+    let size = std::mem::size_of::<T>();
+    if size != T::DTYPE.type_size() || !bytes.len().is_multiple_of(size) {
+        candle_core::bail!(
+            "{:?} data of {} bytes is not whole blocks",
+            T::DTYPE,
+            bytes.len()
+        );
+    }
+    let n = bytes.len() / size;
+    let mut blocks = vec![T::zeros(); n];
+    // SAFETY: candle's block types are `repr(C)` structs of integers and f16, valid for any bit
+    // pattern; the destination holds exactly `n * size` bytes and does not overlap `bytes`.
+    unsafe {
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), blocks.as_mut_ptr().cast::<u8>(), n * size);
+    }
+    Ok(blocks)
+}
+
+impl QRows {
+    /// Keeps a tensor's own blocks; types without a kernel here are requantized to Q8_0.
+    pub(crate) fn from_qtensor(q: &QTensor) -> candle_core::Result<Self> {
+        let (rows, cols) = q.shape().dims2()?;
+        let data = q.data()?;
+        let blocks = match q.dtype() {
+            GgmlDType::Q4_0 => Blocks::Q4_0(blocks_from_bytes(&data)?),
+            GgmlDType::Q4_1 => Blocks::Q4_1(blocks_from_bytes(&data)?),
+            GgmlDType::Q5_0 => Blocks::Q5_0(blocks_from_bytes(&data)?),
+            GgmlDType::Q5_1 => Blocks::Q5_1(blocks_from_bytes(&data)?),
+            GgmlDType::Q8_0 => Blocks::Q8_0(blocks_from_bytes(&data)?),
+            GgmlDType::Q2K => Blocks::Q2K(blocks_from_bytes(&data)?),
+            GgmlDType::Q3K => Blocks::Q3K(blocks_from_bytes(&data)?),
+            GgmlDType::Q4K => Blocks::Q4K(blocks_from_bytes(&data)?),
+            GgmlDType::Q5K => Blocks::Q5K(blocks_from_bytes(&data)?),
+            GgmlDType::Q6K => Blocks::Q6K(blocks_from_bytes(&data)?),
+            _ => return Self::q8_0(&q.dequantize(&Device::Cpu)?),
+        };
+        Ok(Self { rows, cols, blocks })
+    }
+
+    /// Quantizes a dense `[rows, cols]` matrix to Q8_0.
+    pub(crate) fn q8_0(dense: &Tensor) -> candle_core::Result<Self> {
+        let (rows, cols) = dense.dims2()?;
+        if !cols.is_multiple_of(BlockQ8_0::BLCK_SIZE) {
+            candle_core::bail!("width {cols} is not a multiple of the Q8_0 block");
+        }
+        let values = dense.flatten_all()?.to_vec1::<f32>()?;
+        let mut blocks = vec![BlockQ8_0::zeros(); rows * cols / BlockQ8_0::BLCK_SIZE];
+        BlockQ8_0::from_float(&values, &mut blocks);
+        Ok(Self {
+            rows,
+            cols,
+            blocks: Blocks::Q8_0(blocks),
+        })
+    }
+
+    pub(crate) fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// `out[r] = row r · x` for every row.
+    pub(crate) fn gemv(&self, x: &[f32], out: &mut [f32]) {
+        with_blocks!(&self.blocks, b => gemv_blocks(b, self.cols, x, out))
+    }
+
+    /// Row `r` as floats (embedding lookup).
+    pub(crate) fn row(&self, r: usize, out: &mut [f32]) {
+        with_blocks!(&self.blocks, b => {
+            let per_row = self.cols / block_size_of(b);
+            to_float_blocks(&b[r * per_row..(r + 1) * per_row], out)
+        })
+    }
+
+    /// Bytes held.
+    pub(crate) fn bytes(&self) -> usize {
+        with_blocks!(&self.blocks, b => std::mem::size_of_val(b.as_slice()))
+    }
+}
+
+fn block_size_of<T: GgmlType>(_: &[T]) -> usize {
+    T::BLCK_SIZE
+}
+
+fn to_float_blocks<T: GgmlType>(blocks: &[T], out: &mut [f32]) {
+    T::to_float(blocks, out)
+}
+
+fn gemv_blocks<T: GgmlType>(w: &[T], cols: usize, x: &[f32], out: &mut [f32]) {
+    let per_row = cols / T::BLCK_SIZE;
+    let mut xq = vec![T::VecDotType::zeros(); cols / T::VecDotType::BLCK_SIZE];
+    T::VecDotType::from_float(x, &mut xq);
+    let row = |r: usize| &w[r * per_row..(r + 1) * per_row];
+    let quads = out.len() / 4;
+    for q in 0..quads {
+        let r = q * 4;
+        let (a, b, c, d) = T::vec_dot_4(cols, row(r), row(r + 1), row(r + 2), row(r + 3), &xq);
+        out[r..r + 4].copy_from_slice(&[a, b, c, d]);
+    }
+    for (r, o) in out.iter_mut().enumerate().skip(quads * 4) {
+        *o = T::vec_dot(cols, row(r), &xq);
+    }
+}
+
+/// RMS norm of `x` scaled by `weight`, into `out`.
+pub(crate) fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
+    let mean = dot(x, x) / x.len() as f32;
+    let scale = 1.0 / (mean + eps).sqrt();
+    for ((o, &v), &w) in out.iter_mut().zip(x).zip(weight) {
+        *o = v * scale * w;
+    }
+}
+
+/// Rotates each `head_dim` slice of `x` by the angles of one position (`cos`, `sin`: half a
+/// head each). `neox` pairs element `i` with `i + d/2`, otherwise `2i` with `2i + 1`.
+pub(crate) fn rope(x: &mut [f32], head_dim: usize, cos: &[f32], sin: &[f32], neox: bool) {
+    let half = head_dim / 2;
+    for head in x.chunks_exact_mut(head_dim) {
+        for i in 0..half {
+            let (a, b) = if neox {
+                (i, i + half)
+            } else {
+                (2 * i, 2 * i + 1)
+            };
+            let (x0, x1) = (head[a], head[b]);
+            head[a] = x0 * cos[i] - x1 * sin[i];
+            head[b] = x0 * sin[i] + x1 * cos[i];
+        }
+    }
+}
+
+/// `silu(gate) * up`, in place in `gate`.
+pub(crate) fn silu_mul(gate: &mut [f32], up: &[f32]) {
+    for (g, &u) in gate.iter_mut().zip(up) {
+        *g = *g / (1.0 + (-*g).exp()) * u;
+    }
+}
+
+/// Dot product with eight independent accumulators, so the compiler can vectorize it.
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Attention of one new token. `q` holds `n_head` heads; `keys`/`values` hold `len` tokens of
+/// `n_kv_head` heads each (`[token][kv_head][head_dim]`); query head `h` reads kv head
+/// `h / (n_head / n_kv_head)`. Writes `n_head * head_dim` values into `out`.
+pub(crate) fn attend(
+    q: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    n_kv_head: usize,
+    head_dim: usize,
+    out: &mut [f32],
+) {
+    let n_head = q.len() / head_dim;
+    let group = n_head / n_kv_head;
+    let stride = n_kv_head * head_dim;
+    let len = keys.len() / stride;
+    let scale = 1.0 / (head_dim as f32).sqrt();
+    let mut scores = vec![0f32; len];
+    for (h, (qh, oh)) in q
+        .chunks_exact(head_dim)
+        .zip(out.chunks_exact_mut(head_dim))
+        .enumerate()
+    {
+        let off = (h / group) * head_dim;
+        let mut max = f32::NEG_INFINITY;
+        for (t, s) in scores.iter_mut().enumerate() {
+            let k = &keys[t * stride + off..t * stride + off + head_dim];
+            *s = dot(qh, k) * scale;
+            max = max.max(*s);
+        }
+        let mut total = 0.0;
+        for s in scores.iter_mut() {
+            *s = (*s - max).exp();
+            total += *s;
+        }
+        oh.fill(0.0);
+        for (t, &s) in scores.iter().enumerate() {
+            let p = s / total;
+            let v = &values[t * stride + off..t * stride + off + head_dim];
+            for (o, &vv) in oh.iter_mut().zip(v) {
+                *o += p * vv;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gemv_matches_dense_product() {
+        let (rows, cols) = (7, 64);
+        let w: Vec<f32> = (0..rows * cols)
+            .map(|i| ((i * 13) % 17) as f32 / 17.0 - 0.5)
+            .collect();
+        let x: Vec<f32> = (0..cols)
+            .map(|i| ((i * 7) % 5) as f32 / 5.0 - 0.4)
+            .collect();
+        let dense = Tensor::from_vec(w.clone(), (rows, cols), &Device::Cpu).unwrap();
+        let q = QRows::q8_0(&dense).unwrap();
+        let mut out = vec![0.0; rows];
+        q.gemv(&x, &mut out);
+        for r in 0..rows {
+            let exact = dot(&w[r * cols..(r + 1) * cols], &x);
+            assert!(
+                (out[r] - exact).abs() < 0.05,
+                "row {r}: {} vs {exact}",
+                out[r]
+            );
+        }
+    }
+
+    #[test]
+    fn attention_over_one_token_returns_its_value() {
+        let q = vec![1.0; 4 * 2];
+        let k = vec![0.5; 2 * 2];
+        let v = vec![3.0, 4.0, 5.0, 6.0];
+        let mut out = vec![0.0; 8];
+        attend(&q, &k, &v, 2, 2, &mut out);
+        assert_eq!(out, vec![3.0, 4.0, 3.0, 4.0, 5.0, 6.0, 5.0, 6.0]);
+    }
+}
