@@ -1,0 +1,166 @@
+//! Transition conditions: a tiny expression over the flow's facts, parsed when the flow file is
+//! loaded (so a typo fails the start, not a conversation) and evaluated by the runner.
+//!
+//! `name` holds when the fact exists and is not empty, `"false"` or `"0"`; `!name` is its
+//! negation; `name OP x` compares with `x`, which is a fact's value when a fact of that name
+//! exists, else the literal text. `<`, `<=`, `>`, `>=` compare numbers (false when either side is
+//! not a number); `==` and `!=` compare text case-insensitively; `a && b` holds when both do.
+
+use std::collections::BTreeMap;
+
+/// A parsed condition.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    /// The fact is set and truthy.
+    Truthy(String),
+    /// The fact is missing or falsy.
+    Falsy(String),
+    /// Every part holds (`a && b`).
+    All(Vec<Condition>),
+    /// A comparison.
+    Compare {
+        /// Fact name on the left.
+        left: String,
+        /// Operator.
+        op: Op,
+        /// Fact name or literal on the right.
+        right: String,
+    },
+}
+
+/// Comparison operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-')
+}
+
+impl Condition {
+    /// Parses `text`; the error says what is wrong.
+    pub fn parse(text: &str) -> Result<Condition, String> {
+        let t = text.trim();
+        if t.contains("&&") {
+            return t
+                .split("&&")
+                .map(Condition::parse)
+                .collect::<Result<Vec<_>, _>>()
+                .map(Condition::All);
+        }
+        for (sym, op) in [
+            ("==", Op::Eq),
+            ("!=", Op::Ne),
+            ("<=", Op::Le),
+            (">=", Op::Ge),
+            ("<", Op::Lt),
+            (">", Op::Gt),
+        ] {
+            if let Some((l, r)) = t.split_once(sym) {
+                let (left, right) = (l.trim(), r.trim().trim_matches('"'));
+                if !valid_name(left) {
+                    return Err(format!(
+                        "condition `{t}`: `{left}` is not a fact name (letters, digits, _ . -)"
+                    ));
+                }
+                if right.is_empty() {
+                    return Err(format!("condition `{t}`: nothing after `{sym}`"));
+                }
+                return Ok(Condition::Compare {
+                    left: left.to_owned(),
+                    op,
+                    right: right.to_owned(),
+                });
+            }
+        }
+        let (neg, name) = match t.strip_prefix('!') {
+            Some(rest) => (true, rest.trim()),
+            None => (false, t),
+        };
+        if !valid_name(name) {
+            return Err(format!(
+                "condition `{t}` is neither a fact name nor a comparison (`a == b`, `a < 3`, `!a`)"
+            ));
+        }
+        Ok(if neg {
+            Condition::Falsy(name.to_owned())
+        } else {
+            Condition::Truthy(name.to_owned())
+        })
+    }
+
+    /// Evaluates against facts.
+    pub fn holds(&self, facts: &BTreeMap<String, String>) -> bool {
+        let truthy = |name: &str| {
+            facts
+                .get(name)
+                .is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
+        };
+        match self {
+            Condition::All(parts) => parts.iter().all(|c| c.holds(facts)),
+            Condition::Truthy(n) => truthy(n),
+            Condition::Falsy(n) => !truthy(n),
+            Condition::Compare { left, op, right } => {
+                let Some(l) = facts.get(left) else {
+                    return *op == Op::Ne;
+                };
+                let r = facts.get(right).map(String::as_str).unwrap_or(right);
+                match op {
+                    Op::Eq => l.eq_ignore_ascii_case(r),
+                    Op::Ne => !l.eq_ignore_ascii_case(r),
+                    _ => match (l.trim().parse::<f64>(), r.trim().parse::<f64>()) {
+                        (Ok(a), Ok(b)) => match op {
+                            Op::Lt => a < b,
+                            Op::Le => a <= b,
+                            Op::Gt => a > b,
+                            _ => a >= b,
+                        },
+                        _ => false,
+                    },
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_evaluates() {
+        let mut f = BTreeMap::new();
+        f.insert("eligibility".to_owned(), "final_sale".to_owned());
+        f.insert("days_late".to_owned(), "9".to_owned());
+        f.insert("policy.handoff_after_days_late".to_owned(), "7".to_owned());
+        f.insert("found".to_owned(), "false".to_owned());
+        let c = |s: &str| Condition::parse(s).expect(s);
+        assert!(c("eligibility == final_sale").holds(&f));
+        assert!(c("eligibility != eligible").holds(&f));
+        assert!(c("days_late >= policy.handoff_after_days_late").holds(&f));
+        assert!(!c("days_late < 3").holds(&f));
+        assert!(!c("found").holds(&f));
+        assert!(c("!found").holds(&f));
+        assert!(c("!missing").holds(&f));
+        assert!(c("missing != x").holds(&f));
+        assert!(!c("missing == x").holds(&f));
+        assert!(c("eligibility == final_sale && !found").holds(&f));
+        assert!(!c("eligibility == final_sale && found").holds(&f));
+        assert!(Condition::parse("a b").is_err());
+        assert!(Condition::parse("a ==").is_err());
+    }
+}

@@ -1,0 +1,317 @@
+//! The built-in tools that need nothing but the customer's CRM context, the flow's policy and
+//! today's date — `order.lookup`, `return.eligibility`, `delivery.check` — and the helpers that
+//! turn records into facts: dates read per language, amounts, slot values from the customer's
+//! words. Pure functions, so the policy logic is tested without servers.
+
+use std::collections::BTreeMap;
+
+use parla_proto::v1 as pb;
+
+use crate::spec::{Policy, SlotSpec};
+use crate::Lang;
+
+/// Facts: named values a flow's conditions test and its messages say.
+pub type Facts = BTreeMap<String, String>;
+
+const DAY: i64 = 86_400;
+
+/// `order.lookup`: the order the customer named (`order_id`), else the most recent one whose
+/// product matches the `product` slot, else the most recent. A named id that is not among the
+/// customer's orders is not replaced by another order: `order_found` is false and
+/// `order_unknown` true.
+pub fn order_lookup(
+    context: Option<&pb::CustomerContext>,
+    named: &str,
+    product_hint: &str,
+    lang: Lang,
+) -> Facts {
+    let mut f = Facts::new();
+    let orders: &[pb::Order] = context.map(|c| c.recent_orders.as_slice()).unwrap_or(&[]);
+    let named = named.trim();
+    let order = if !named.is_empty() {
+        let found = orders.iter().find(|o| o.id.eq_ignore_ascii_case(named));
+        if found.is_none() {
+            f.insert("order_unknown".into(), "true".into());
+            f.insert("order_asked".into(), named.to_uppercase());
+        }
+        found
+    } else {
+        let newest = |o: &&pb::Order| o.placed_at.as_ref().map(|t| t.seconds).unwrap_or(i64::MIN);
+        let hint = fold(product_hint);
+        orders
+            .iter()
+            .filter(|o| {
+                !hint.is_empty() && o.lines.iter().any(|l| fold(&l.name).contains(&hint))
+            })
+            .max_by_key(newest)
+            .or_else(|| orders.iter().max_by_key(newest))
+    };
+    let Some(order) = order else {
+        f.insert("order_found".into(), "false".into());
+        return f;
+    };
+    let hint = fold(product_hint);
+    let line = order
+        .lines
+        .iter()
+        .find(|l| !hint.is_empty() && fold(&l.name).contains(&hint))
+        .or_else(|| order.lines.first());
+    f.insert("order_found".into(), "true".into());
+    f.insert("order_id".into(), order.id.clone());
+    f.insert("order_status".into(), order.status.clone());
+    f.insert("carrier".into(), order.carrier.clone());
+    if let Some(l) = line {
+        f.insert("product".into(), l.name.clone());
+        f.insert("sku".into(), l.sku.clone());
+        f.insert("size".into(), l.size.clone());
+        f.insert("line_id".into(), l.id.clone());
+        f.insert("category".into(), l.category.clone());
+        f.insert("final_sale".into(), l.final_sale.to_string());
+        let currency = if order.currency.is_empty() {
+            "EUR"
+        } else {
+            order.currency.as_str()
+        };
+        let minor = l.unit_price_minor * i64::from(l.quantity.max(1));
+        f.insert("amount".into(), amount(minor, currency));
+    }
+    if let Some(t) = &order.delivered_at {
+        f.insert("delivered_at".into(), t.seconds.to_string());
+        f.insert("delivered_on".into(), format_date(t.seconds, lang));
+    }
+    if let Some(t) = &order.expected_delivery {
+        f.insert("expected_at".into(), t.seconds.to_string());
+        f.insert("expected_on".into(), format_date(t.seconds, lang));
+    }
+    f
+}
+
+/// `return.eligibility`: `eligibility` = `eligible`, `final_sale`, `out_of_window` or
+/// `not_delivered`, with `days` (the window), `deadline` and `days_since_delivery`.
+pub fn return_eligibility(policy: &Policy, facts: &Facts, today: i64, lang: Lang) -> Facts {
+    let mut f = Facts::new();
+    f.insert("days".into(), policy.return_window_days.to_string());
+    let delivered = facts
+        .get("delivered_at")
+        .and_then(|s| s.parse::<i64>().ok());
+    let category = facts.get("category").map(String::as_str).unwrap_or("");
+    let final_sale = facts.get("final_sale").is_some_and(|v| v == "true")
+        || policy
+            .final_sale_categories
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(category));
+    let verdict = match delivered {
+        None => "not_delivered",
+        Some(_) if final_sale => "final_sale",
+        Some(at) => {
+            let deadline = at + i64::from(policy.return_window_days) * DAY;
+            f.insert("deadline".into(), format_date(deadline, lang));
+            f.insert(
+                "days_since_delivery".into(),
+                ((today - at).div_euclid(DAY)).to_string(),
+            );
+            if today > deadline + DAY - 1 {
+                "out_of_window"
+            } else {
+                "eligible"
+            }
+        }
+    };
+    f.insert("eligibility".into(), verdict.into());
+    f
+}
+
+/// `delivery.check`: `delivery` = `delivered`, `late`, `on_time` or `unknown`, with `days_late`.
+pub fn delivery_check(policy: &Policy, facts: &Facts, today: i64) -> Facts {
+    let mut f = Facts::new();
+    let num = |k: &str| facts.get(k).and_then(|s| s.parse::<i64>().ok());
+    let verdict = if num("delivered_at").is_some() {
+        "delivered"
+    } else if let Some(expected) = num("expected_at") {
+        let late = (today - expected).div_euclid(DAY);
+        f.insert("days_late".into(), late.max(0).to_string());
+        if late >= i64::from(policy.late_after_days) {
+            "late"
+        } else {
+            "on_time"
+        }
+    } else {
+        "unknown"
+    };
+    f.insert("delivery".into(), verdict.into());
+    f
+}
+
+/// "89.00 EUR" from minor units.
+pub fn amount(minor: i64, currency: &str) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    let m = minor.abs();
+    format!("{sign}{}.{:02} {currency}", m / 100, m % 100)
+}
+
+/// Lower-case, accents and typographic apostrophes folded, for matching words.
+pub fn fold(text: &str) -> String {
+    text.chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| match c {
+            'à' | 'á' | 'â' | 'ä' => 'a',
+            'è' | 'é' | 'ê' | 'ë' => 'e',
+            'ì' | 'í' | 'î' | 'ï' => 'i',
+            'ò' | 'ó' | 'ô' | 'ö' => 'o',
+            'ù' | 'ú' | 'û' | 'ü' => 'u',
+            '\u{2019}' | '\u{2018}' | '`' => '\'',
+            c => c,
+        })
+        .collect()
+}
+
+/// The value of a slot in `text`: the canonical value whose phrase occurs at word boundaries,
+/// preferring the longest phrase (so "no thanks" beats "no", "not warm" beats "warm").
+pub fn slot_value(spec: &SlotSpec, text: &str) -> Option<String> {
+    let t = format!(" {} ", fold(text).replace(|c: char| !(c.is_alphanumeric() || c == '\''), " "));
+    let t = t.split_whitespace().collect::<Vec<_>>().join(" ");
+    let t = format!(" {t} ");
+    let mut best: Option<(usize, &str)> = None;
+    for (value, phrases) in &spec.values {
+        for p in phrases {
+            let p = fold(p);
+            let p = p.split_whitespace().collect::<Vec<_>>().join(" ");
+            if !p.is_empty() && t.contains(&format!(" {p} ")) && best.is_none_or(|(n, _)| p.len() > n) {
+                best = Some((p.len(), value.as_str()));
+            }
+        }
+    }
+    best.map(|(_, v)| v.to_owned())
+}
+
+const MONTHS_EN: [&str; 12] = [
+    "January", "February", "March", "April", "May", "June", "July", "August", "September",
+    "October", "November", "December",
+];
+const MONTHS_IT: [&str; 12] = [
+    "gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto",
+    "settembre", "ottobre", "novembre", "dicembre",
+];
+
+/// The month's name (1-12) in a language.
+pub fn month_name(month: u32, lang: Lang) -> &'static str {
+    let i = (month.clamp(1, 12) - 1) as usize;
+    match lang {
+        Lang::En => MONTHS_EN[i],
+        Lang::It => MONTHS_IT[i],
+    }
+}
+
+/// "15 November 2026" / "15 novembre 2026" from Unix seconds (UTC).
+pub fn format_date(unix_seconds: i64, lang: Lang) -> String {
+    let (y, m, d) = civil(unix_seconds);
+    format!("{d} {} {y}", month_name(m, lang))
+}
+
+/// (year, month 1-12, day 1-31) of Unix seconds, UTC, proleptic Gregorian.
+pub fn civil(unix_seconds: i64) -> (i64, u32, u32) {
+    let z = unix_seconds.div_euclid(DAY) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Unix seconds of midnight UTC of a `YYYY-MM-DD` date.
+pub fn parse_day(text: &str) -> Option<i64> {
+    let mut it = text.trim().splitn(3, '-');
+    let y: i64 = it.next()?.parse().ok()?;
+    let m: i64 = it.next()?.parse().ok()?;
+    let d: i64 = it.next()?.parse().ok()?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let (y2, m2) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * m2 + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some((era * 146_097 + doe - 719_468) * DAY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(id: &str, delivered: Option<&str>, expected: Option<&str>, sale: bool) -> pb::Order {
+        let ts = |d: &str| prost_types::Timestamp {
+            seconds: parse_day(d).expect("date"),
+            nanos: 0,
+        };
+        pb::Order {
+            id: id.into(),
+            status: if delivered.is_some() { "delivered" } else { "shipped" }.into(),
+            placed_at: Some(ts("2026-11-01")),
+            delivered_at: delivered.map(ts),
+            expected_delivery: expected.map(ts),
+            currency: "EUR".into(),
+            carrier: "BRT".into(),
+            lines: vec![pb::OrderLine {
+                id: format!("{id}-1"),
+                sku: "JKT-BREEZE-M".into(),
+                name: "Breeze light jacket".into(),
+                size: "M".into(),
+                quantity: 1,
+                unit_price_minor: 8900,
+                category: "outerwear".into(),
+                final_sale: sale,
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn dates_round_trip() {
+        let t = parse_day("2026-11-15").expect("date");
+        assert_eq!(format_date(t, Lang::En), "15 November 2026");
+        assert_eq!(format_date(t, Lang::It), "15 novembre 2026");
+        assert_eq!(civil(parse_day("2024-02-29").expect("leap")), (2024, 2, 29));
+        assert_eq!(parse_day("2026-13-01"), None);
+    }
+
+    #[test]
+    fn eligibility_follows_policy_and_dates() {
+        let policy = Policy::default();
+        let today = parse_day("2026-11-25").expect("date");
+        let ctx = |o: pb::Order| pb::CustomerContext {
+            recent_orders: vec![o],
+            ..Default::default()
+        };
+        let check = |o: pb::Order| {
+            let c = ctx(o);
+            let f = order_lookup(Some(&c), "", "", Lang::En);
+            return_eligibility(&policy, &f, today, Lang::En)["eligibility"].clone()
+        };
+        assert_eq!(check(order("A1", Some("2026-11-15"), None, false)), "eligible");
+        assert_eq!(check(order("A1", Some("2026-08-05"), None, false)), "out_of_window");
+        assert_eq!(check(order("A1", Some("2026-11-15"), None, true)), "final_sale");
+        assert_eq!(check(order("A1", None, Some("2026-11-20"), false)), "not_delivered");
+        let c = ctx(order("A1", None, Some("2026-11-20"), false));
+        let f = order_lookup(Some(&c), "a1", "", Lang::En);
+        assert_eq!(f["amount"], "89.00 EUR");
+        let d = delivery_check(&policy, &f, today);
+        assert_eq!((d["delivery"].as_str(), d["days_late"].as_str()), ("late", "5"));
+        let unknown = order_lookup(Some(&c), "Z999", "", Lang::En);
+        assert_eq!(unknown["order_found"], "false");
+        assert_eq!(unknown["order_unknown"], "true");
+    }
+
+    #[test]
+    fn slot_values_prefer_the_longest_phrase() {
+        let mut spec = SlotSpec::default();
+        spec.values.insert("yes".into(), vec!["ok".into(), "sì".into()]);
+        spec.values.insert("no".into(), vec!["no".into(), "no thanks, ok".into()]);
+        assert_eq!(slot_value(&spec, "No thanks, OK?"), Some("no".into()));
+        assert_eq!(slot_value(&spec, "Sì, grazie"), Some("yes".into()));
+        assert_eq!(slot_value(&spec, "nothing"), None);
+    }
+}

@@ -1,0 +1,596 @@
+//! The flow runner: pure logic, no I/O. Given the conversation's flow state, the turn's
+//! understanding (intent, slots), the customer's context and tool results, it decides the next
+//! step, the message to say with its facts, the actions and whether to hand off. It asks the
+//! caller to run a tool with [`Directive::Call`] and continues with [`FlowRunner::resume`]. The
+//! language model never decides an action: actions come only from steps of a flow file.
+//!
+//! Loop protection: a turn may run `policy.max_steps_per_turn` steps and a flow
+//! `policy.max_steps_per_flow`; a waiting step asks at most `1 + policy.max_attempts` times.
+//! Past either limit the flow ends with an honest message and a hand-off.
+
+use std::collections::BTreeMap;
+
+use parla_proto::v1 as pb;
+use sha2::{Digest, Sha256};
+
+use crate::facts::{self, Facts};
+use crate::loader::{Flow, FlowSet, BUILTIN_ACTIONS};
+use crate::spec::{StepSpec, ToolErrorPolicy};
+use crate::Lang;
+
+/// Intents that leave a waiting flow (the dialogue answers them itself).
+const LEAVING_INTENTS: [&str; 3] = ["goodbye", "human", "greeting"];
+
+/// What the runner knows about the turn.
+#[derive(Debug, Clone)]
+pub struct TurnInput<'a> {
+    /// What the customer said.
+    pub text: &'a str,
+    /// Understood intent name.
+    pub intent: &'a str,
+    /// Confidence of the intent in [0, 1].
+    pub confidence: f32,
+    /// The understanding's slots by kind (`order_id`, `size`, `product`, ...).
+    pub slots: &'a BTreeMap<String, String>,
+    /// Language of the turn.
+    pub lang: Lang,
+    /// The customer's CRM context, when identified.
+    pub context: Option<&'a pb::CustomerContext>,
+    /// Today, as Unix seconds.
+    pub today: i64,
+}
+
+/// A flow's progress in one conversation.
+#[derive(Debug, Clone, Default)]
+pub struct FlowState {
+    /// Conversation id (part of every idempotency key).
+    pub conversation_id: String,
+    /// Active or last flow; empty when none ran.
+    pub flow: String,
+    /// Current step.
+    pub step: String,
+    /// Slots collected.
+    pub slots: Facts,
+    /// Facts from tools.
+    pub facts: Facts,
+    /// Waiting for the customer at `step`.
+    pub waiting: bool,
+    /// The flow ended.
+    pub done: bool,
+    /// How it ended.
+    pub outcome: String,
+    steps_in_flow: u32,
+    steps_in_turn: u32,
+    asks: BTreeMap<String, u32>,
+    /// Results of actions already taken, by idempotency key (an action runs once).
+    completed: BTreeMap<String, Facts>,
+    pending: Option<ToolCall>,
+    reply: FlowReply,
+}
+
+impl FlowState {
+    /// No flow yet, in this conversation.
+    pub fn new(conversation_id: &str) -> Self {
+        FlowState {
+            conversation_id: conversation_id.to_owned(),
+            ..FlowState::default()
+        }
+    }
+
+    /// Facts and slots so far (what tools may read).
+    pub fn known(&self) -> Facts {
+        let mut f = self.facts.clone();
+        f.extend(self.slots.clone());
+        f
+    }
+
+    /// A flow is waiting for the customer.
+    pub fn active(&self) -> bool {
+        !self.flow.is_empty() && !self.done
+    }
+
+    /// The proto view.
+    pub fn to_pb(&self) -> pb::FlowState {
+        pb::FlowState {
+            flow: self.flow.clone(),
+            step: self.step.clone(),
+            slots: self.slots.clone().into_iter().collect(),
+            done: self.done,
+        }
+    }
+}
+
+/// A tool the caller must run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCall {
+    /// Tool name.
+    pub tool: String,
+    /// Arguments.
+    pub args: Facts,
+    /// Stable key: same conversation, flow, step and arguments → same key.
+    pub idempotency_key: String,
+    /// The tool changes something (recorded as an action).
+    pub action: bool,
+    /// Flow and step.
+    pub flow: String,
+    /// Step that calls it.
+    pub step: String,
+}
+
+/// What a tool returned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolResult {
+    /// Result facts, or why it failed (said to nobody but the log and the events).
+    pub outcome: Result<Facts, String>,
+    /// Attempts made.
+    pub attempts: u32,
+}
+
+/// One tool call as it happened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallRecord {
+    /// The call.
+    pub call: ToolCall,
+    /// Its result.
+    pub result: ToolResult,
+}
+
+/// A message to say: the key (a reply template may have it, with tones) and the flow's text in
+/// the turn's language, already filled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Said {
+    /// Message key.
+    pub key: String,
+    /// Filled fallback text.
+    pub text: String,
+}
+
+/// The flow's answer for the turn.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FlowReply {
+    /// Messages, in order.
+    pub said: Vec<Said>,
+    /// Tool calls of this turn.
+    pub calls: Vec<CallRecord>,
+    /// The conversation goes to a person.
+    pub handoff: bool,
+    /// Why, for the agent.
+    pub handoff_reason: String,
+    /// The flow ended at this turn with this outcome.
+    pub outcome: Option<String>,
+    /// Acknowledgements per tone (`empathetic`, `apologetic`), filled, to put first.
+    pub tone_prefix: BTreeMap<String, String>,
+    /// Facts and slots after the turn (for templates and the hand-off package).
+    pub facts: Facts,
+}
+
+impl FlowReply {
+    /// Actions (calls of tools that change something) of this turn.
+    pub fn actions(&self) -> impl Iterator<Item = &CallRecord> {
+        self.calls.iter().filter(|c| c.call.action)
+    }
+
+    /// The messages joined.
+    pub fn text(&self) -> String {
+        self.said
+            .iter()
+            .map(|s| s.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// What to do next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Directive {
+    /// No flow takes this turn: the dialogue answers as it would without flows.
+    Pass,
+    /// Run this tool, then call [`FlowRunner::resume`].
+    Call(ToolCall),
+    /// The turn's answer.
+    Reply(FlowReply),
+}
+
+/// Runs flows.
+#[derive(Debug, Clone)]
+pub struct FlowRunner {
+    flows: FlowSet,
+}
+
+impl FlowRunner {
+    /// A runner over these flows.
+    pub fn new(flows: FlowSet) -> Self {
+        FlowRunner { flows }
+    }
+
+    /// The flows.
+    pub fn flows(&self) -> &FlowSet {
+        &self.flows
+    }
+
+    /// Starts or continues a flow for a customer turn.
+    pub fn turn(&self, state: &mut FlowState, input: &TurnInput<'_>) -> Directive {
+        state.steps_in_turn = 0;
+        state.reply = FlowReply::default();
+        state.pending = None;
+        if let Some(flow) = self.flows.get(&state.flow).filter(|_| state.active()) {
+            if state.waiting {
+                let step = flow.spec.steps.get(&state.step).cloned().unwrap_or_default();
+                if step.wait_for.is_empty() {
+                    // Waiting after a failed tool (policy `retry`): run the step again.
+                    state.waiting = false;
+                    let at = state.step.clone();
+                    return self.run(flow, state, input, at);
+                }
+                let filled = fill_slots(flow, state, input, &step.wait_for);
+                if filled {
+                    state.waiting = false;
+                    return match next_step(flow, state, &state.step.clone(), &step) {
+                        Some(next) => self.run(flow, state, input, next),
+                        None => self.stuck(flow, state, input, "no transition matched"),
+                    };
+                }
+                let other = self
+                    .flows
+                    .for_intent(input.intent)
+                    .filter(|f| f.spec.name != flow.spec.name && input.confidence >= 0.5);
+                if other.is_some() || LEAVING_INTENTS.contains(&input.intent) {
+                    tracing::info!(flow = %flow.spec.name, step = %state.step, intent = input.intent, "flow left");
+                    state.done = true;
+                    state.outcome = "abandoned".into();
+                    if other.is_none() {
+                        return Directive::Pass;
+                    }
+                } else {
+                    let at = state.step.clone();
+                    return self.run(flow, state, input, at);
+                }
+            }
+        }
+        let Some(flow) = self.flows.for_intent(input.intent) else {
+            return Directive::Pass;
+        };
+        let conversation_id = std::mem::take(&mut state.conversation_id);
+        let completed = std::mem::take(&mut state.completed);
+        *state = FlowState {
+            conversation_id,
+            completed,
+            flow: flow.spec.name.clone(),
+            ..FlowState::default()
+        };
+        fill_slots(flow, state, input, &[]);
+        tracing::info!(flow = %flow.spec.name, intent = input.intent, "flow started");
+        self.run(flow, state, input, flow.spec.start.clone())
+    }
+
+    /// Continues after the tool asked for by [`Directive::Call`].
+    pub fn resume(
+        &self,
+        state: &mut FlowState,
+        input: &TurnInput<'_>,
+        result: ToolResult,
+    ) -> Directive {
+        let (Some(flow), Some(call)) = (self.flows.get(&state.flow), state.pending.take()) else {
+            return Directive::Pass;
+        };
+        let ok = result.outcome.is_ok();
+        if let Ok(f) = &result.outcome {
+            state.facts.extend(f.clone());
+            if call.action {
+                state.completed.insert(call.idempotency_key.clone(), f.clone());
+            }
+        }
+        let step_name = call.step.clone();
+        state.reply.calls.push(CallRecord { call, result });
+        if !ok {
+            return self.tool_failed(flow, state, input, &step_name);
+        }
+        let step = flow.spec.steps.get(&step_name).cloned().unwrap_or_default();
+        if let Some(d) = self.after_call(flow, state, input, &step_name, &step) {
+            return d;
+        }
+        match next_step(flow, state, &step_name, &step) {
+            Some(n) => self.run(flow, state, input, n),
+            None => self.stuck(flow, state, input, "no transition matched"),
+        }
+    }
+
+    fn run(&self, flow: &Flow, state: &mut FlowState, input: &TurnInput<'_>, mut at: String) -> Directive {
+        loop {
+            state.steps_in_turn += 1;
+            state.steps_in_flow += 1;
+            let p = &flow.spec.policy;
+            if state.steps_in_turn > p.max_steps_per_turn || state.steps_in_flow > p.max_steps_per_flow {
+                tracing::warn!(flow = %flow.spec.name, step = %at, "flow loop stopped");
+                return self.stuck(flow, state, input, "the flow ran too many steps (loop protection)");
+            }
+            state.step = at.clone();
+            let Some(step) = flow.spec.steps.get(&at).cloned() else {
+                return self.stuck(flow, state, input, "unknown step");
+            };
+            if let Some(tool) = &step.call {
+                let args: Facts = step
+                    .args
+                    .iter()
+                    .map(|(k, v)| (k.clone(), fill_lenient(v, &view(flow, state))))
+                    .collect();
+                if let Some(f) = pure_tool(flow, state, input, tool, &args) {
+                    state.facts.extend(f.clone());
+                    state.reply.calls.push(CallRecord {
+                        call: ToolCall {
+                            idempotency_key: String::new(),
+                            tool: tool.clone(),
+                            args,
+                            action: false,
+                            flow: flow.spec.name.clone(),
+                            step: at.clone(),
+                        },
+                        result: ToolResult {
+                            outcome: Ok(f),
+                            attempts: 1,
+                        },
+                    });
+                } else {
+                    let action = BUILTIN_ACTIONS.contains(&tool.as_str())
+                        || flow.spec.tools.get(tool).is_some_and(|t| t.action);
+                    let call = ToolCall {
+                        idempotency_key: idempotency_key(&state.conversation_id, &flow.spec.name, &at, tool, &args),
+                        tool: tool.clone(),
+                        args,
+                        action,
+                        flow: flow.spec.name.clone(),
+                        step: at.clone(),
+                    };
+                    if let Some(done) = state.completed.get(&call.idempotency_key).cloned() {
+                        // Already done in this conversation: reuse, never act twice.
+                        state.facts.extend(done);
+                    } else {
+                        state.pending = Some(call.clone());
+                        return Directive::Call(call);
+                    }
+                }
+            }
+            if let Some(d) = self.after_call(flow, state, input, &at, &step) {
+                return d;
+            }
+            match next_step(flow, state, &at, &step) {
+                Some(n) => at = n,
+                None => return self.stuck(flow, state, input, "no transition matched"),
+            }
+        }
+    }
+
+    /// Says, waits, ends or hands off after a step's tool; `None` means "go on to `next`".
+    fn after_call(&self, flow: &Flow, state: &mut FlowState, input: &TurnInput<'_>, at: &str, step: &StepSpec) -> Option<Directive> {
+        if let Some(key) = &step.say {
+            if !step.wait_for.is_empty() {
+                let asked = state.asks.entry(at.to_owned()).or_insert(0);
+                *asked += 1;
+                if *asked > 1 + flow.spec.policy.max_attempts {
+                    return Some(self.stuck(flow, state, input, "the customer was asked too many times"));
+                }
+            }
+            if let Err(missing) = say(flow, state, input.lang, key) {
+                tracing::warn!(flow = %flow.spec.name, step = at, missing = %missing, "message needs a missing fact");
+                return Some(self.stuck(flow, state, input, "a fact the message needs is missing"));
+            }
+            if !step.wait_for.is_empty() {
+                state.waiting = true;
+                return Some(self.reply(flow, state, input.lang));
+            }
+        }
+        if step.handoff {
+            state.reply.handoff = true;
+            state.reply.handoff_reason = format!("flow {} step {at}", flow.spec.name);
+        }
+        if let Some(outcome) = &step.end {
+            return Some(self.finish(flow, state, input.lang, outcome));
+        }
+        if step.handoff && step.next.is_empty() {
+            return Some(self.finish(flow, state, input.lang, "handoff"));
+        }
+        None
+    }
+
+    fn finish(&self, flow: &Flow, state: &mut FlowState, lang: Lang, outcome: &str) -> Directive {
+        state.done = true;
+        state.waiting = false;
+        state.outcome = outcome.to_owned();
+        state.reply.outcome = Some(outcome.to_owned());
+        tracing::info!(flow = %flow.spec.name, step = %state.step, outcome, "flow ended");
+        self.reply(flow, state, lang)
+    }
+
+    fn reply(&self, flow: &Flow, state: &mut FlowState, lang: Lang) -> Directive {
+        let v = view(flow, state);
+        for tone in ["empathetic", "apologetic"] {
+            if let Some(m) = flow.spec.messages.get(&format!("tone.{tone}")) {
+                if let Ok(t) = fill(lang.pick(&m.en, &m.it), &v) {
+                    state.reply.tone_prefix.insert(tone.into(), t);
+                }
+            }
+        }
+        state.reply.facts = v;
+        Directive::Reply(std::mem::take(&mut state.reply))
+    }
+
+    fn tool_failed(&self, flow: &Flow, state: &mut FlowState, input: &TurnInput<'_>, at: &str) -> Directive {
+        tracing::warn!(flow = %flow.spec.name, step = at, "tool failed; no action taken");
+        let retry = flow.spec.policy.on_tool_error == ToolErrorPolicy::Retry
+            && state.asks.get(at).copied().unwrap_or(0) < flow.spec.policy.max_attempts;
+        state.reply.said.push(Said {
+            key: "tool_failed".into(),
+            text: input
+                .lang
+                .pick(
+                    if retry {
+                        "I'm sorry, I couldn't complete that just now because one of our systems didn't answer, and nothing has been changed. Could you say that again in a moment?"
+                    } else {
+                        "I'm sorry, I couldn't complete that just now because one of our systems didn't answer, and nothing has been changed. I'm passing you to a colleague who can finish it."
+                    },
+                    if retry {
+                        "Mi dispiace, non sono riuscita a completare l'operazione perché uno dei nostri sistemi non ha risposto, e non è stato modificato nulla. Può ripetere tra un momento?"
+                    } else {
+                        "Mi dispiace, non sono riuscita a completare l'operazione perché uno dei nostri sistemi non ha risposto, e non è stato modificato nulla. La passo a un collega che può concluderla."
+                    },
+                )
+                .to_owned(),
+        });
+        if retry {
+            *state.asks.entry(at.to_owned()).or_insert(0) += 1;
+            state.waiting = true;
+            // Resume at the failed step: its transitions are re-run after the tool succeeds.
+            return self.reply(flow, state, input.lang);
+        }
+        state.reply.handoff = true;
+        state.reply.handoff_reason = format!("tool failed in flow {} step {at}", flow.spec.name);
+        self.finish(flow, state, input.lang, "tool_failed")
+    }
+
+    fn stuck(&self, flow: &Flow, state: &mut FlowState, input: &TurnInput<'_>, why: &str) -> Directive {
+        state.reply.said.push(Said {
+            key: "flow_stuck".into(),
+            text: input
+                .lang
+                .pick(
+                    "I'm sorry, I can't finish this on my own. I'm passing you to a colleague, with everything we've said so far.",
+                    "Mi dispiace, non riesco a concludere da sola. La passo a un collega, con tutto quello che ci siamo detti.",
+                )
+                .to_owned(),
+        });
+        state.reply.handoff = true;
+        state.reply.handoff_reason = format!("flow {} stopped at step {}: {why}", flow.spec.name, state.step);
+        self.finish(flow, state, input.lang, "handoff")
+    }
+}
+
+impl Lang {
+    fn pick<'a>(self, en: &'a str, it: &'a str) -> &'a str {
+        match self {
+            Lang::En => en,
+            Lang::It => it,
+        }
+    }
+}
+
+/// Fills slots from the turn; true when every slot in `required` was given in this turn.
+fn fill_slots(flow: &Flow, state: &mut FlowState, input: &TurnInput<'_>, required: &[String]) -> bool {
+    let mut given = Vec::new();
+    for (name, spec) in &flow.spec.slots {
+        let value = spec
+            .from
+            .as_ref()
+            .and_then(|kind| input.slots.get(kind).cloned())
+            .or_else(|| facts::slot_value(spec, input.text));
+        if let Some(v) = value {
+            state.slots.insert(name.clone(), v);
+            given.push(name.clone());
+        }
+    }
+    required.iter().all(|r| given.contains(r))
+}
+
+fn next_step(flow: &Flow, state: &FlowState, at: &str, step: &StepSpec) -> Option<String> {
+    let v = view(flow, state);
+    step.next.iter().enumerate().find_map(|(i, t)| {
+        let holds = flow
+            .conditions
+            .get(&(at.to_owned(), i))
+            .is_none_or(|c| c.holds(&v));
+        holds.then(|| t.goto.clone())
+    })
+}
+
+/// Facts, slots and policy values as conditions and messages see them.
+fn view(flow: &Flow, state: &FlowState) -> Facts {
+    let p = &flow.spec.policy;
+    let mut v = Facts::new();
+    v.insert("policy.return_window_days".into(), p.return_window_days.to_string());
+    v.insert("policy.late_after_days".into(), p.late_after_days.to_string());
+    v.insert("policy.handoff_after_days_late".into(), p.handoff_after_days_late.to_string());
+    for r in &p.resolutions {
+        v.insert(format!("policy.allows.{r}"), "true".into());
+    }
+    v.extend(state.facts.clone());
+    v.extend(state.slots.clone());
+    v
+}
+
+fn pure_tool(flow: &Flow, state: &FlowState, input: &TurnInput<'_>, tool: &str, args: &Facts) -> Option<Facts> {
+    let p = &flow.spec.policy;
+    let arg = |k: &str| args.get(k).map(String::as_str).unwrap_or("");
+    Some(match tool {
+        "order.lookup" => {
+            let product = input.slots.get("product").map(String::as_str).unwrap_or("");
+            facts::order_lookup(input.context, arg("order_id"), product, input.lang)
+        }
+        "return.eligibility" => facts::return_eligibility(p, &view(flow, state), input.today, input.lang),
+        "delivery.check" => facts::delivery_check(p, &view(flow, state), input.today),
+        _ => return None,
+    })
+}
+
+fn say(flow: &Flow, state: &mut FlowState, lang: Lang, key: &str) -> Result<(), String> {
+    let m = flow
+        .spec
+        .messages
+        .get(key)
+        .ok_or_else(|| key.to_owned())?;
+    let text = fill(lang.pick(&m.en, &m.it), &view(flow, state))?;
+    state.reply.said.push(Said {
+        key: key.to_owned(),
+        text,
+    });
+    Ok(())
+}
+
+/// Fills `{name}` from facts; a missing name is an error naming it.
+pub fn fill(template: &str, facts: &Facts) -> Result<String, String> {
+    let mut out = String::with_capacity(template.len() + 16);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let close = after.find('}').ok_or_else(|| "unclosed {".to_owned())?;
+        let name = &after[..close];
+        let value = facts.get(name).filter(|v| !v.is_empty()).ok_or_else(|| name.to_owned())?;
+        out.push_str(value);
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Fills `{name}`; missing names become empty (tool arguments may be optional).
+fn fill_lenient(template: &str, facts: &Facts) -> String {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            out.push_str(&rest[open..]);
+            return out;
+        };
+        out.push_str(facts.get(&after[..close]).map(String::as_str).unwrap_or(""));
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// sha256 of conversation, flow, step, tool and sorted arguments (hex, 32 chars).
+pub fn idempotency_key(conversation: &str, flow: &str, step: &str, tool: &str, args: &Facts) -> String {
+    let mut h = Sha256::new();
+    for part in [conversation, flow, step, tool] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    for (k, v) in args {
+        h.update(k.as_bytes());
+        h.update([1]);
+        h.update(v.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(&h.finalize()[..16])
+}

@@ -1,0 +1,252 @@
+//! Running the tools a flow step calls: the built-ins that reach other services
+//! (`weather.outlook`, `products.recommend`, `return.create` through the CRM, `case.open`
+//! through the hand-off queue) and the developer's webhooks and gRPC tools. Every call comes
+//! back as a [`ToolResult`] with facts or an error; the runner decides what the customer hears.
+
+mod developer;
+pub mod recommend;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parla_proto::v1 as pb;
+use parla_proto::v1::crm_client::CrmClient;
+use parla_proto::v1::handoff_client::HandoffClient;
+use tonic::transport::Channel;
+
+pub use developer::{body as webhook_body, parse_answer, signature};
+
+use crate::facts::Facts;
+use crate::places;
+use crate::runner::{ToolCall, ToolResult};
+use crate::spec::ToolKind;
+use crate::weather::{self, WeatherProvider};
+use crate::{FlowSet, Lang};
+
+/// Why a tool call failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ToolError {
+    /// No answer within the timeout (ms).
+    #[error("no answer within {0} ms")]
+    Timeout(u64),
+    /// An HTTP status that is not success.
+    #[error("answered HTTP {0}")]
+    Status(u16),
+    /// Connection or transfer failed.
+    #[error("transport error: {0}")]
+    Transport(String),
+    /// The answer is not JSON.
+    #[error("answer is not valid JSON: {0}")]
+    InvalidJson(String),
+    /// The answer has an unexpected shape.
+    #[error("unexpected answer: {0}")]
+    Schema(String),
+    /// A gRPC tool failed.
+    #[error("grpc tool failed: {0}")]
+    Grpc(String),
+    /// The CRM or hand-off queue refused or failed.
+    #[error("{0}")]
+    Service(String),
+    /// The tool cannot be called as configured.
+    #[error("not configured: {0}")]
+    NotConfigured(String),
+}
+
+/// Who is calling, for the tools.
+#[derive(Debug, Clone)]
+pub struct CallContext<'a> {
+    /// Conversation id.
+    pub conversation_id: &'a str,
+    /// Customer id ("" when anonymous).
+    pub customer_id: &'a str,
+    /// CRM context.
+    pub context: Option<&'a pb::CustomerContext>,
+    /// The caller's phone number, when the channel knows it.
+    pub caller_phone: Option<&'a str>,
+    /// Language.
+    pub lang: Lang,
+    /// Today (Unix seconds).
+    pub today: i64,
+    /// Facts and slots so far.
+    pub facts: &'a Facts,
+}
+
+/// Runs tools.
+#[derive(Debug, Clone)]
+pub struct Toolbox {
+    flows: FlowSet,
+    crm: Option<Channel>,
+    handoff: Option<Channel>,
+    weather: Arc<dyn WeatherProvider>,
+    http: reqwest::Client,
+}
+
+impl Toolbox {
+    /// Tools over these channels (lazy; `None` when the service is not configured).
+    pub fn new(
+        flows: FlowSet,
+        crm: Option<Channel>,
+        handoff: Option<Channel>,
+        weather: Arc<dyn WeatherProvider>,
+    ) -> Self {
+        Toolbox {
+            flows,
+            crm,
+            handoff,
+            weather,
+            http: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Runs one call; never fails: an error is in the result.
+    pub async fn call(&self, call: &ToolCall, cx: &CallContext<'_>) -> ToolResult {
+        let started = std::time::Instant::now();
+        let (outcome, attempts) = self.dispatch(call, cx).await;
+        match &outcome {
+            Ok(_) => tracing::info!(tool = %call.tool, step = %call.step, attempts, ms = started.elapsed().as_millis() as u64, "tool called"),
+            Err(e) => tracing::warn!(tool = %call.tool, step = %call.step, attempts, error = %e, "tool failed"),
+        }
+        ToolResult {
+            outcome: outcome.map_err(|e| e.to_string()),
+            attempts,
+        }
+    }
+
+    async fn dispatch(&self, call: &ToolCall, cx: &CallContext<'_>) -> (Result<Facts, ToolError>, u32) {
+        match call.tool.as_str() {
+            "weather.outlook" => (Ok(self.weather(cx).await), 1),
+            "products.recommend" => (self.recommend(call, cx).await, 1),
+            "return.create" => (self.create_return(call, cx).await, 1),
+            "case.open" => (self.open_case(call, cx).await, 1),
+            name => {
+                let Some(spec) = self
+                    .flows
+                    .get(&call.flow)
+                    .and_then(|f| f.spec.tools.get(name))
+                else {
+                    return (Err(ToolError::NotConfigured(format!("unknown tool `{name}`"))), 0);
+                };
+                match spec.kind {
+                    ToolKind::Webhook => developer::webhook(&self.http, spec, call, cx).await,
+                    ToolKind::Grpc => developer::grpc(spec, call, cx).await,
+                }
+            }
+        }
+    }
+
+    async fn weather(&self, cx: &CallContext<'_>) -> Facts {
+        let Some(place) = places::locate(cx.context, cx.caller_phone, cx.lang) else {
+            tracing::info!(conversation = cx.conversation_id, "customer not located; no weather");
+            return weather::no_weather();
+        };
+        match self.weather.outlook(&place, cx.today).await {
+            Ok(o) => weather::outlook_facts(&place, &o, cx.today, cx.lang),
+            Err(e) => {
+                tracing::info!(place = %place.name, error = %e, "no weather; recommending on attributes");
+                weather::no_weather()
+            }
+        }
+    }
+
+    async fn recommend(&self, call: &ToolCall, cx: &CallContext<'_>) -> Result<Facts, ToolError> {
+        let channel = self.crm.clone().ok_or_else(|| ToolError::NotConfigured("no crm".into()))?;
+        let fact = |k: &str| cx.facts.get(k).map(String::as_str).unwrap_or("");
+        let want = recommend::Want::from_reason(call.args.get("reason").map(String::as_str).unwrap_or(""));
+        let size = match want {
+            recommend::Want::Warmer => Some(fact("size").to_owned()),
+            recommend::Want::Bigger => recommend::next_size(fact("size"), 1),
+            recommend::Want::Smaller => recommend::next_size(fact("size"), -1),
+        };
+        let Some(size) = size else {
+            return Ok(recommend::facts(None, ""));
+        };
+        let found = CrmClient::new(channel)
+            .search_products(pb::SearchProductsRequest {
+                category: fact("category").to_owned(),
+                attributes: Default::default(),
+                size: size.clone(),
+            })
+            .await
+            .map_err(|s| ToolError::Service(format!("crm search: {}", s.message())))?
+            .into_inner()
+            .products;
+        let pick = match want {
+            recommend::Want::Warmer => {
+                let coldest = (fact("weather_known") == "true")
+                    .then(|| fact("temp_min_c").parse::<f32>().ok())
+                    .flatten();
+                recommend::warmer(&found, fact("sku"), coldest)
+            }
+            _ => found.iter().find(|p| p.name == fact("product")),
+        };
+        Ok(recommend::facts(pick, &size))
+    }
+
+    async fn create_return(&self, call: &ToolCall, cx: &CallContext<'_>) -> Result<Facts, ToolError> {
+        let channel = self.crm.clone().ok_or_else(|| ToolError::NotConfigured("no crm".into()))?;
+        let arg = |k: &str| call.args.get(k).cloned().unwrap_or_default();
+        let line = arg("line_id");
+        let r = CrmClient::new(channel)
+            .create_return(pb::CreateReturnRequest {
+                order_id: arg("order_id"),
+                line_ids: if line.is_empty() { vec![] } else { vec![line] },
+                reason: arg("reason"),
+                resolution: arg("resolution"),
+                exchange_sku: arg("exchange_sku"),
+                exchange_size: arg("exchange_size"),
+                conversation_id: cx.conversation_id.to_owned(),
+            })
+            .await
+            .map_err(|s| ToolError::Service(format!("crm refused the return: {}", s.message())))?
+            .into_inner();
+        let mut f = Facts::new();
+        f.insert("rma_id".into(), r.rma_id);
+        f.insert("return_status".into(), r.status);
+        f.insert("resolution".into(), r.resolution);
+        Ok(f)
+    }
+
+    async fn open_case(&self, call: &ToolCall, cx: &CallContext<'_>) -> Result<Facts, ToolError> {
+        let channel = self
+            .handoff
+            .clone()
+            .ok_or_else(|| ToolError::NotConfigured("no hand-off queue".into()))?;
+        let skill = self
+            .flows
+            .get(&call.flow)
+            .map(|f| f.spec.policy.case_skill.clone())
+            .unwrap_or_else(|| "cases".into());
+        let reason = call.args.get("reason").cloned().unwrap_or_default();
+        let order = call.args.get("order_id").cloned().unwrap_or_default();
+        let context = pb::ContextPackage {
+            conversation_id: cx.conversation_id.to_owned(),
+            language: match cx.lang {
+                Lang::En => "en",
+                Lang::It => "it",
+            }
+            .into(),
+            customer_id: cx.customer_id.to_owned(),
+            summary: format!("case for order {order}: {reason}"),
+            decision: Some(pb::HandoffDecision {
+                handoff: false,
+                explanation: format!("case opened by flow {} ({reason})", call.flow),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let ticket = HandoffClient::new(channel)
+            .escalate(pb::EscalateRequest {
+                context: Some(context),
+                skill,
+            })
+            .await
+            .map_err(|s| ToolError::Service(format!("case not opened: {}", s.message())))?
+            .into_inner();
+        let mut f = Facts::new();
+        f.insert("case_id".into(), ticket.id);
+        Ok(f)
+    }
+}
