@@ -1,0 +1,301 @@
+//! The conversation side of a call: ASR events (partials, finals,
+//! barge-in decisions), keypad digits, and the dialogue's replies.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use parla_proto::v1 as pb;
+use parla_proto::v1::call_event::Event as Out;
+use parla_proto::v1::converse_request::Request as DlgIn;
+use parla_proto::v1::reply_event::Event as Reply;
+use parla_proto::v1::streaming_recognize_response::Event as AsrOut;
+
+use super::{End, Session};
+use crate::call::speech::{Kind, Synthesis, TurnTiming, Utterance};
+use crate::call::CallError;
+
+impl Session {
+    /// True while the agent is speaking (audio queued or being synthesized).
+    pub(super) fn audible(&self) -> bool {
+        self.playout.is_playing()
+            || self
+                .utterances
+                .iter()
+                .any(|u| !u.cancelled && matches!(u.synthesis, Synthesis::Open { .. }))
+    }
+
+    /// One event of the recognition stream.
+    pub(super) async fn on_asr(
+        &mut self,
+        r: pb::StreamingRecognizeResponse,
+    ) -> Result<Option<End>, CallError> {
+        match r.event {
+            Some(AsrOut::SpeechStarted(s)) => {
+                self.speech_start = Some(u64::from(s.offset_ms));
+                self.prompted = false;
+                self.idle_since = None;
+            }
+            Some(AsrOut::SpeechEnded(_)) | None => {}
+            Some(AsrOut::Partial(p)) => {
+                if !self.emit(Out::CallerPartial(p.text.clone())).await {
+                    return Ok(Some(End::Gone));
+                }
+                let spoken = self
+                    .speech_start
+                    .map(|s| u64::from(p.offset_ms).saturating_sub(s))
+                    .unwrap_or(0);
+                if self.audible()
+                    && !self.closing
+                    && spoken >= u64::from(self.cfg.barge_in_min_ms)
+                    && !self.backchannels.is_backchannel(&p.text)
+                {
+                    tracing::info!(conversation = %self.conversation_id, spoken_ms = spoken, "barge-in on a partial");
+                    if !self.barge_in().await {
+                        return Ok(Some(End::Gone));
+                    }
+                }
+            }
+            Some(AsrOut::Final(f)) => return self.on_final(f).await,
+        }
+        Ok(None)
+    }
+
+    async fn on_final(&mut self, f: pb::FinalResult) -> Result<Option<End>, CallError> {
+        self.speech_start = None;
+        let result = f.result.unwrap_or_default();
+        let text = result.text.trim().to_owned();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        if !self.emit(Out::CallerFinal(text.clone())).await {
+            return Ok(Some(End::Gone));
+        }
+        if self.closing {
+            return Ok(None);
+        }
+        if self.audible() {
+            let long = f.end_ms.saturating_sub(f.start_ms) >= self.cfg.barge_in_min_ms;
+            if !long || self.backchannels.is_backchannel(&text) {
+                self.metrics.backchannels.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(conversation = %self.conversation_id, "backchannel over agent audio; not interrupting");
+                return Ok(None);
+            }
+            tracing::info!(conversation = %self.conversation_id, "barge-in on a final");
+            if !self.barge_in().await {
+                return Ok(Some(End::Gone));
+            }
+        }
+        if !result.language.is_empty() {
+            self.language = result.language.clone();
+        }
+        let speech_end = self.arrival_of(u64::from(f.end_ms));
+        let timing = TurnTiming {
+            speech_end,
+            end_of_turn_ms: f.decided_ms.saturating_sub(f.end_ms),
+            asr_ms: speech_end
+                .map(|t| t.elapsed().as_millis() as u32)
+                .unwrap_or(f.latency_ms),
+            ..Default::default()
+        };
+        self.send_turn(&text, "", result.confidence, result.language, timing)
+            .await?;
+        Ok(None)
+    }
+
+    /// Sends a caller turn to the dialogue and queues its answer.
+    async fn send_turn(
+        &mut self,
+        text: &str,
+        dtmf: &str,
+        confidence: f32,
+        language: String,
+        mut timing: TurnTiming,
+    ) -> Result<(), CallError> {
+        timing.sent_at = Some(Instant::now());
+        let turn = pb::Turn {
+            conversation_id: self.conversation_id.clone(),
+            channel: pb::Channel::Voice as i32,
+            language,
+            text: text.to_owned(),
+            asr_confidence: confidence,
+            dtmf_digits: dtmf.to_owned(),
+            ..Default::default()
+        };
+        self.dlg_tx
+            .send(pb::ConverseRequest {
+                request: Some(DlgIn::Turn(turn)),
+            })
+            .await
+            .map_err(|_| {
+                CallError::upstream(
+                    "dialogue",
+                    &tonic::Status::internal("the conversation stream closed"),
+                )
+            })?;
+        let id = self.next_id();
+        let mut answer = Utterance::answer(id, &self.language, self.tone, timing);
+        answer.turn_index = Some(self.turns_sent);
+        self.turns_sent += 1;
+        self.utterances.push_back(answer);
+        Ok(())
+    }
+
+    /// Keypad digits: collected until `#` or a gap, then one turn.
+    pub(super) async fn on_dtmf(&mut self, digits: &str) -> Result<Option<End>, CallError> {
+        if let Some(bad) = digits
+            .chars()
+            .find(|c| !matches!(c, '0'..='9' | '*' | '#' | 'A'..='D'))
+        {
+            return Err(CallError::Protocol(format!(
+                "`dtmf` may hold only 0-9, *, # and A-D; got {bad:?}"
+            )));
+        }
+        self.idle_since = None;
+        self.prompted = false;
+        for c in digits.chars() {
+            if c == '#' {
+                self.send_dtmf_turn().await?;
+            } else {
+                self.dtmf.push(c);
+            }
+        }
+        self.dtmf_last_ms = self.clock_ms();
+        Ok(None)
+    }
+
+    /// Sends the collected digits as a turn.
+    pub(super) async fn send_dtmf_turn(&mut self) -> Result<(), CallError> {
+        let digits = std::mem::take(&mut self.dtmf);
+        if digits.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(conversation = %self.conversation_id, digits = digits.len(), "keypad digits as a turn");
+        let _ = self.emit(Out::CallerFinal(digits.clone())).await;
+        if self.audible() && !self.barge_in().await {
+            return Ok(());
+        }
+        let timing = TurnTiming {
+            speech_end: Some(Instant::now()),
+            ..Default::default()
+        };
+        let language = if self.setup.language == "auto" {
+            String::new()
+        } else {
+            self.setup.language.clone()
+        };
+        self.send_turn(&digits, &digits, 1.0, language, timing)
+            .await
+    }
+
+    /// The caller spoke over the agent: agent audio stops before the next
+    /// frame, synthesis and generation are cancelled, and the dialogue
+    /// learns how much of its reply was heard. False when the caller is gone.
+    pub(super) async fn barge_in(&mut self) -> bool {
+        let at = self.clock_ms();
+        let heard: Vec<(u32, u32)> = self
+            .utterances
+            .iter()
+            .filter(|u| !u.cancelled && u.kind == Kind::Answer)
+            .filter_map(|u| u.turn_index.map(|t| (t, self.playout.heard_chars(u.id))))
+            .collect();
+        self.stop_speaking(true);
+        self.metrics.barge_ins.fetch_add(1, Ordering::Relaxed);
+        for &(turn_index, heard_chars) in &heard {
+            let _ = self
+                .dlg_tx
+                .send(pb::ConverseRequest {
+                    request: Some(DlgIn::BargeIn(pb::BargeIn {
+                        turn_index,
+                        heard_chars,
+                    })),
+                })
+                .await;
+        }
+        let (turn_index, heard_chars) = heard.first().copied().unwrap_or((0, 0));
+        tracing::info!(conversation = %self.conversation_id, offset_ms = at, turn = turn_index, heard_chars, "agent audio stopped");
+        self.emit(Out::BargeIn(pb::BargeInNotice {
+            heard_chars,
+            offset_ms: at,
+            turn_index,
+        }))
+        .await
+    }
+
+    /// Stops all agent speech now; `interruptible_only` spares closings.
+    pub(super) fn stop_speaking(&mut self, interruptible_only: bool) {
+        self.playout.clear();
+        for u in self.utterances.iter_mut() {
+            if interruptible_only && matches!(u.kind, Kind::Closing(_)) {
+                continue;
+            }
+            u.cancelled = true;
+            u.synthesis = Synthesis::Done;
+        }
+        // Answers still waiting for the dialogue's final stay (cancelled)
+        // so that its remaining events are recognised and dropped.
+        self.utterances
+            .retain(|u| !u.cancelled || (u.kind == Kind::Answer && !u.final_seen));
+    }
+
+    /// One event of the dialogue's reply stream.
+    pub(super) async fn on_reply(&mut self, r: pb::ReplyEvent) -> Result<Option<End>, CallError> {
+        let Some(i) = self
+            .utterances
+            .iter()
+            .position(|u| u.kind == Kind::Answer && !u.final_seen)
+        else {
+            tracing::warn!(conversation = %self.conversation_id, "reply event without a pending turn; dropped");
+            return Ok(None);
+        };
+        let forward = !self.utterances[i].cancelled;
+        match r.event.clone() {
+            Some(Reply::Delta(d)) => {
+                let u = &mut self.utterances[i];
+                u.turn_index = Some(d.turn_index);
+                if u.cancelled {
+                    return Ok(None);
+                }
+                if u.first_delta_at.is_none() {
+                    u.first_delta_at = Some(Instant::now());
+                    u.timing.first_text_at = u.first_delta_at;
+                }
+                u.text.push_str(&d.text);
+            }
+            Some(Reply::Final(f)) => {
+                let u = &mut self.utterances[i];
+                u.final_seen = true;
+                u.turn_index = Some(f.turn_index);
+                if u.cancelled {
+                    self.utterances.remove(i);
+                    return Ok(None);
+                }
+                u.timing.first_text_at.get_or_insert_with(Instant::now);
+                if u.text.is_empty() {
+                    u.text = f.text.clone();
+                }
+                if let Ok(tone) = pb::Tone::try_from(f.tone) {
+                    if tone != pb::Tone::Unspecified {
+                        u.tone = tone;
+                        self.tone = tone;
+                    }
+                }
+                if !f.language.is_empty() {
+                    u.language = f.language.clone();
+                    self.language = f.language.clone();
+                }
+                if let Some(h) = f.handoff.as_ref().filter(|h| h.handoff) {
+                    u.handoff = Some(h.ticket_id.clone());
+                }
+                if u.text.trim().is_empty() {
+                    u.synthesis = Synthesis::Done;
+                    self.playout.finish(u.id);
+                }
+            }
+            None => return Ok(None),
+        }
+        if forward && !self.emit(Out::Reply(r)).await {
+            return Ok(Some(End::Gone));
+        }
+        Ok(None)
+    }
+}
