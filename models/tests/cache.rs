@@ -65,9 +65,14 @@ fn embedded_manifests_parse_and_are_unique() {
             "piper-joe",
             "onnxruntime",
             "vader-lexicon",
-            "pattern-it-sentiment"
+            "pattern-it-sentiment",
+            "qwen2.5-coder-1.5b"
         ]
     );
+    let quality = manifest("quality").unwrap();
+    assert_eq!(quality.name, "qwen2.5-coder-1.5b");
+    assert!(quality.optional);
+    assert_eq!(quality.files[0].parts.len(), 22);
     assert_eq!(
         manifest("whisper-tiny-en").unwrap().ready_file(),
         "ggml-tiny.en.bin"
@@ -256,7 +261,10 @@ fn concurrent_fetches_of_one_model_download_it_once() {
         assert!(result.is_ok(), "{result:?} {events:?}");
     }
     let total: usize = results.iter().map(|(_, e)| downloads(e)).sum();
-    assert_eq!(total, 1, "one download, the others waited and found it ready");
+    assert_eq!(
+        total, 1,
+        "one download, the others waited and found it ready"
+    );
     assert!(matches!(
         cache.verify(silero()).unwrap(),
         ModelStatus::Ready { .. }

@@ -34,6 +34,11 @@ pub struct LlmConfig {
     /// Fast forward: dense weights for prompt batches and Q8_0 for single tokens (`auto` enables
     /// it for models under 1 B parameters, whose dense copy fits in memory).
     pub fast_forward: FastForward,
+    /// Threads for prompt batches (matrix products of 8 rows or more); 0 = every core.
+    /// Single tokens always run on the engine thread alone. On a machine whose cores are busy
+    /// with other work, 1 avoids waiting for descheduled helper threads (`llm-bench`: time to
+    /// first token 1285 ms with 1 thread against 1924 ms with 2 at load average 13 on 2 cores).
+    pub threads: usize,
     /// The OpenAI-compatible backend's settings.
     pub openai: OpenAiConfig,
 }
@@ -48,6 +53,7 @@ impl Default for LlmConfig {
             prefix_cache_mib: 512,
             prefill_chunk: 512,
             fast_forward: FastForward::Auto,
+            threads: 0,
             openai: OpenAiConfig::default(),
         }
     }

@@ -3,7 +3,8 @@
 //! same turn in 4 conversations at once.
 //!
 //! `cargo run --release -p parla-llm --bin llm-bench -- [MODEL] [--concurrency N] [--gen N]`
-//! MODEL is a model cache name or a `.gguf` path (default `smollm2-135m`).
+//! MODEL is a model cache name or a `.gguf` path (default `smollm2-135m`); `--threads N` sets the
+//! threads for prompt batches (default: every core), `--slow` turns the fast forward off.
 
 use std::time::Instant;
 
@@ -47,6 +48,22 @@ fn prefix_messages(model: &CandleModel, target: usize, tag: usize) -> Vec<ChatMe
 const QUESTION: &str = "I bought the Breeze jacket last week for a hiking trip in the mountains, but it turned out \
 to be far too light for the cold evenings up there. Can I still return it, or exchange it for the Summit parka, and \
 how long would the exchange take to reach me in Milan?";
+
+/// CPU time of this process (user + system), in milliseconds.
+fn cpu_ms() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    // Fields 14 and 15 of proc(5), counted after the command name: utime and stime in ticks.
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) * 10.0
+}
 
 fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -113,6 +130,7 @@ fn main() {
             "--concurrency" => concurrency = args.next().and_then(|v| v.parse().ok()).unwrap_or(4),
             "--gen" => gen = args.next().and_then(|v| v.parse().ok()).unwrap_or(128),
             "--slow" => config.fast_forward = parla_llm::FastForward::Off,
+            "--threads" => config.threads = args.next().and_then(|v| v.parse().ok()).unwrap_or(0),
             model => config.model = model.to_owned(),
         }
     }
@@ -134,6 +152,12 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!("load: {:.0} ms", info.load_ms);
+    println!(
+        "load average: {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
 
     let prefix = prefix_messages(&model, 500, 0);
     // Cold prompt: the whole prefix, no cache.
@@ -172,6 +196,25 @@ fn main() {
         t.generated, gen_rate
     );
     println!("peak rss: {:.0} MiB", peak_rss_mib());
+
+    // CPU per generated token: the same turn with 16 and with `gen` tokens, on fresh copies of
+    // the cached prefix; decoding runs on one thread, so this is the rate of an idle core.
+    let mut cpu = Vec::new();
+    for (i, n) in [16, gen.max(32)].into_iter().enumerate() {
+        let conv = format!("bench-cpu{i}");
+        let messages = prime(&model, &conv, &prefix);
+        let before = cpu_ms();
+        let t = turn(&model, &conv, messages, n);
+        cpu.push((cpu_ms() - before, t.generated));
+    }
+    let per_token = (cpu[1].0 - cpu[0].0) / (cpu[1].1 - cpu[0].1).max(1) as f64;
+    println!(
+        "generation cpu: {per_token:.1} ms per token = {:.0} tokens/s on an idle core (load {})",
+        1000.0 / per_token.max(0.001),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
 
     // Concurrent conversations: each primed on its own prefix, then all turns at once.
     let prepared: Vec<(String, Vec<ChatMessage>)> = (0..concurrency)

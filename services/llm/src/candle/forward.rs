@@ -117,11 +117,29 @@ struct Layer {
     down: Proj,
 }
 
-/// Keys and values of one layer, `[token][kv_head][head_dim]`.
+/// Keys and values of one layer: one vector per kv head, `[token][head_dim]`.
 #[derive(Clone, Default)]
 struct LayerKv {
-    k: Vec<f32>,
-    v: Vec<f32>,
+    k: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
+}
+
+impl LayerKv {
+    fn new(heads: usize) -> Self {
+        Self {
+            k: vec![Vec::new(); heads],
+            v: vec![Vec::new(); heads],
+        }
+    }
+
+    /// Appends head-major `[kv_head][token][head_dim]` keys and values.
+    fn append(&mut self, k: &[f32], v: &[f32]) {
+        let per_head = k.len() / self.k.len().max(1);
+        for (g, (hk, hv)) in self.k.iter_mut().zip(self.v.iter_mut()).enumerate() {
+            hk.extend_from_slice(&k[g * per_head..(g + 1) * per_head]);
+            hv.extend_from_slice(&v[g * per_head..(g + 1) * per_head]);
+        }
+    }
 }
 
 /// Keys and values of the tokens a conversation has seen, per layer.
@@ -144,9 +162,9 @@ impl KvCache {
         }
         let len = self.len.max(1);
         for l in self.layers.iter_mut() {
-            let (pk, pv) = (l.k.len() / len, l.v.len() / len);
-            l.k.truncate(n * pk);
-            l.v.truncate(n * pv);
+            for h in l.k.iter_mut().chain(l.v.iter_mut()) {
+                h.truncate(n * (h.len() / len));
+            }
         }
         self.len = n;
         Ok(())
@@ -156,7 +174,8 @@ impl KvCache {
     pub(crate) fn bytes(&self) -> usize {
         self.layers
             .iter()
-            .map(|l| (l.k.capacity() + l.v.capacity()) * 4)
+            .flat_map(|l| l.k.iter().chain(&l.v))
+            .map(|h| h.capacity() * 4)
             .sum()
     }
 }
@@ -327,7 +346,7 @@ impl Transformer {
             )));
         }
         if kv.layers.len() != self.layers.len() {
-            kv.layers = vec![LayerKv::default(); self.layers.len()];
+            kv.layers = vec![LayerKv::new(self.hyper.n_kv_head); self.layers.len()];
         }
         let last = if rows < BATCH_MIN_ROWS {
             let mut x = Vec::new();
@@ -368,9 +387,8 @@ impl Transformer {
             let (k, v) = rest.split_at_mut(kv_len);
             kernels::rope(q, hy.head_dim, cos, sin, hy.rope_neox);
             kernels::rope(k, hy.head_dim, cos, sin, hy.rope_neox);
-            cache.k.extend_from_slice(k);
-            cache.v.extend_from_slice(v);
-            kernels::attend(q, &cache.k, &cache.v, hy.n_kv_head, hy.head_dim, &mut att);
+            cache.append(k, v);
+            kernels::attend(q, &cache.k, &cache.v, hy.head_dim, &mut att);
             for (x, o) in x.iter_mut().zip(layer.out.gemv(&att)) {
                 *x += o;
             }
@@ -441,16 +459,18 @@ impl Transformer {
         };
         let q = rope(&heads(&qkv[0], h.n_head)?)?;
         let k = rope(&heads(&qkv[1], h.n_kv_head)?)?;
-        // Back to `[token][kv_head][head_dim]` for the cache.
-        let token_major = |t: &Tensor| t.transpose(1, 2)?.flatten_all()?.to_vec1::<f32>();
-        cache.k.extend(token_major(&k)?);
-        cache.v.extend(qkv[2].flatten_all()?.to_vec1::<f32>()?);
-        let kv_len = cache.k.len() / (h.n_kv_head * h.head_dim);
-        let head_major = |v: &[f32]| {
-            Tensor::from_slice(v, (kv_len, h.n_kv_head, h.head_dim), &Device::Cpu)?
-                .transpose(0, 1)?
-                .contiguous()?
-                .unsqueeze(0)
+        let v = heads(&qkv[2], h.n_kv_head)?;
+        cache.append(
+            &k.flatten_all()?.to_vec1::<f32>()?,
+            &v.flatten_all()?.to_vec1::<f32>()?,
+        );
+        let kv_len = cache.k.first().map_or(0, |k| k.len()) / h.head_dim;
+        let head_major = |heads: &[Vec<f32>]| {
+            Tensor::from_vec(
+                heads.concat(),
+                (1, h.n_kv_head, kv_len, h.head_dim),
+                &Device::Cpu,
+            )
         };
         let (k, v) = (head_major(&cache.k)?, head_major(&cache.v)?);
         let group = h.n_head / h.n_kv_head;

@@ -208,46 +208,50 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-/// Attention of one new token. `q` holds `n_head` heads; `keys`/`values` hold `len` tokens of
-/// `n_kv_head` heads each (`[token][kv_head][head_dim]`); query head `h` reads kv head
-/// `h / (n_head / n_kv_head)`. Writes `n_head * head_dim` values into `out`.
+/// Attention of one new token. `q` holds `n_head` heads; `keys[g]`/`values[g]` hold the cached
+/// tokens of kv head `g` (`[token][head_dim]`, so a head is read as one contiguous stream);
+/// query head `h` reads kv head `h / (n_head / n_kv_head)`. Writes `n_head * head_dim` values.
+///
+/// The query heads of a group are handled together, so each cached key and value is read once
+/// per token rather than once per query head.
 pub(crate) fn attend(
     q: &[f32],
-    keys: &[f32],
-    values: &[f32],
-    n_kv_head: usize,
+    keys: &[Vec<f32>],
+    values: &[Vec<f32>],
     head_dim: usize,
     out: &mut [f32],
 ) {
     let n_head = q.len() / head_dim;
-    let group = n_head / n_kv_head;
-    let stride = n_kv_head * head_dim;
-    let len = keys.len() / stride;
+    let group = n_head / keys.len().max(1);
+    let len = keys.first().map_or(0, |k| k.len() / head_dim);
     let scale = 1.0 / (head_dim as f32).sqrt();
-    let mut scores = vec![0f32; len];
-    for (h, (qh, oh)) in q
-        .chunks_exact(head_dim)
-        .zip(out.chunks_exact_mut(head_dim))
-        .enumerate()
-    {
-        let off = (h / group) * head_dim;
-        let mut max = f32::NEG_INFINITY;
-        for (t, s) in scores.iter_mut().enumerate() {
-            let k = &keys[t * stride + off..t * stride + off + head_dim];
-            *s = dot(qh, k) * scale;
-            max = max.max(*s);
+    // scores[j * len + t]: query head j of the group, token t.
+    let mut scores = vec![0f32; len * group];
+    for (g, (kg, vg)) in keys.iter().zip(values).enumerate() {
+        let qg = &q[g * group * head_dim..(g + 1) * group * head_dim];
+        for (t, k) in kg.chunks_exact(head_dim).enumerate() {
+            for (j, qh) in qg.chunks_exact(head_dim).enumerate() {
+                scores[j * len + t] = dot(qh, k) * scale;
+            }
         }
-        let mut total = 0.0;
-        for s in scores.iter_mut() {
-            *s = (*s - max).exp();
-            total += *s;
+        for row in scores.chunks_exact_mut(len.max(1)) {
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut total = 0.0;
+            for s in row.iter_mut() {
+                *s = (*s - max).exp();
+                total += *s;
+            }
+            let inv = 1.0 / total;
+            row.iter_mut().for_each(|s| *s *= inv);
         }
-        oh.fill(0.0);
-        for (t, &s) in scores.iter().enumerate() {
-            let p = s / total;
-            let v = &values[t * stride + off..t * stride + off + head_dim];
-            for (o, &vv) in oh.iter_mut().zip(v) {
-                *o += p * vv;
+        let og = &mut out[g * group * head_dim..(g + 1) * group * head_dim];
+        og.fill(0.0);
+        for (t, v) in vg.chunks_exact(head_dim).enumerate() {
+            for (j, oh) in og.chunks_exact_mut(head_dim).enumerate() {
+                let p = scores[j * len + t];
+                for (o, &vv) in oh.iter_mut().zip(v) {
+                    *o += p * vv;
+                }
             }
         }
     }
@@ -283,10 +287,10 @@ mod tests {
     #[test]
     fn attention_over_one_token_returns_its_value() {
         let q = vec![1.0; 4 * 2];
-        let k = vec![0.5; 2 * 2];
-        let v = vec![3.0, 4.0, 5.0, 6.0];
+        let k = vec![vec![0.5; 2], vec![0.5; 2]];
+        let v = vec![vec![3.0, 4.0], vec![5.0, 6.0]];
         let mut out = vec![0.0; 8];
-        attend(&q, &k, &v, 2, 2, &mut out);
+        attend(&q, &k, &v, 2, &mut out);
         assert_eq!(out, vec![3.0, 4.0, 3.0, 4.0, 5.0, 6.0, 5.0, 6.0]);
     }
 }

@@ -123,10 +123,24 @@ impl CandleModel {
             },
             other => other,
         })?;
+        // The engine runs on the first thread of its own pool, so candle's tensor operations
+        // (prompt batches) use exactly `threads` threads, whatever else runs in the process.
+        let threads = match config.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("llm-engine-{i}"))
+            .build()
+            .map_err(|e| LlmError::Inference(format!("cannot start the engine threads: {e}")))?;
         // The int8 kernels repack their weights on first use: pay that now, on both paths.
-        let mut warm = KvCache::default();
-        model.forward(&[1; 8], &mut warm)?;
-        model.forward(&[1], &mut warm)?;
+        pool.install(|| -> Result<(), LlmError> {
+            let mut warm = KvCache::default();
+            model.forward(&[1; 8], &mut warm)?;
+            model.forward(&[1], &mut warm)?;
+            Ok(())
+        })?;
         let decode_mib = model.decode_weight_bytes() >> 20;
         let name = gguf::metadata_string(&file.content, "general.name").unwrap_or_default();
         let info = ModelInfo {
@@ -159,9 +173,9 @@ impl CandleModel {
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("llm-engine".into())
-            .spawn(move || engine.run(rx))
+            .spawn(move || pool.install(move || engine.run(rx)))
             .map_err(|e| LlmError::Inference(format!("cannot start the engine thread: {e}")))?;
-        tracing::info!(path = %info.path.display(), architecture = %info.architecture, parameters, fast_forward = fast, decode_mib, load_ms = info.load_ms, "language model loaded");
+        tracing::info!(path = %info.path.display(), architecture = %info.architecture, parameters, fast_forward = fast, threads, decode_mib, load_ms = info.load_ms, "language model loaded");
         Ok(Self {
             commands: Mutex::new(tx),
             stats,
