@@ -228,6 +228,12 @@ pub struct GenerationUsage {
     pub time_to_first_token_ms: f64,
     /// Milliseconds from submission to the end.
     pub total_ms: f64,
+    /// Oldest non-system messages dropped because the prompt did not fit the context window.
+    #[serde(default)]
+    pub dropped_messages: usize,
+    /// Tokens cut from the start of the prompt when one message alone did not fit.
+    #[serde(default)]
+    pub dropped_prompt_tokens: usize,
 }
 
 /// The result of a finished generation.

@@ -214,31 +214,6 @@ async fn second_turn_processes_only_its_new_tokens() {
 }
 
 #[tokio::test]
-async fn too_long_prompt_drops_the_oldest_turns() {
-    let config = LlmConfig {
-        context_tokens: 256,
-        ..LlmConfig::default()
-    };
-    let model = load(&config);
-    let mut messages = vec![ChatMessage::system("You are a support agent.")];
-    for i in 0..40 {
-        messages.push(ChatMessage::user(format!(
-            "This is message number {i} about my order of hiking socks."
-        )));
-        messages.push(ChatMessage::assistant("Thank you, I have noted that."));
-    }
-    messages.push(ChatMessage::user("What did I order?"));
-    let out = model
-        .generate(request("long", messages, GenerationParams::greedy(16)))
-        .unwrap()
-        .finish()
-        .await
-        .unwrap();
-    assert!(out.usage.prompt_tokens <= 256 - 16, "{:?}", out.usage);
-    assert!(out.usage.completion_tokens > 0);
-}
-
-#[tokio::test]
 async fn bad_requests_and_files_give_clear_errors() {
     let bad = GenerationParams {
         top_p: 0.0,

@@ -8,8 +8,8 @@ use std::sync::OnceLock;
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 use candle_transformers::models::quantized_qwen2::ModelWeights;
-use parla_llm::{CandleModel, ChatMessage, GenerationParams, GenerationRequest, LanguageModel};
 use parla_llm::LlmConfig;
+use parla_llm::{CandleModel, ChatMessage, GenerationParams, GenerationRequest, LanguageModel};
 use parla_models::{manifest, ModelCache, ModelStatus};
 
 const MODEL: &str = "qwen2.5-coder-1.5b";
@@ -63,7 +63,10 @@ async fn quality_model_answers_from_the_facts_and_reuses_its_prefix() {
     let info = model.info();
     assert_eq!(info.architecture, "qwen2");
     assert!(info.parameters > 1_000_000_000);
-    assert!(!info.fast_forward, "1.5 B parameters: the file's own quantized weights");
+    assert!(
+        !info.fast_forward,
+        "1.5 B parameters: the file's own quantized weights"
+    );
 
     let mut messages = shop_chat("I bought the Breeze jacket last week. Can I still return it?");
     let req = GenerationRequest {

@@ -159,27 +159,17 @@ impl Engine {
             }
             None => None,
         };
-        let budget = self
-            .context_tokens
-            .saturating_sub(request.params.max_tokens)
-            .max(self.context_tokens / 2);
-        let mut messages = request.messages.clone();
-        let mut tokens = self.tokenize(&messages)?;
-        while tokens.len() > budget {
-            let Some(oldest) = messages.iter().position(|m| m.role != crate::Role::System) else {
-                break;
-            };
-            if oldest + 1 >= messages.len() {
-                break;
-            }
-            messages.remove(oldest);
-            tokens = self.tokenize(&messages)?;
-            tracing::warn!(conversation_id = %request.conversation_id, prompt_tokens = tokens.len(), budget, "prompt too long: dropped the oldest turn");
+        let fitted = fit_prompt(
+            &self.template,
+            &self.tokenizer,
+            self.context_tokens,
+            &request.messages,
+            request.params.max_tokens,
+        )?;
+        if fitted.dropped_messages > 0 || fitted.dropped_tokens > 0 {
+            tracing::warn!(conversation_id = %request.conversation_id, prompt_tokens = fitted.tokens.len(), dropped_messages = fitted.dropped_messages, dropped_tokens = fitted.dropped_tokens, "prompt too long for the context window: dropped the oldest turns");
         }
-        if tokens.len() > budget {
-            tracing::warn!(conversation_id = %request.conversation_id, prompt_tokens = tokens.len(), budget, "prompt too long: keeping only its last tokens");
-            tokens.drain(..tokens.len() - budget);
-        }
+        let tokens = fitted.tokens;
         let (mut kv, common) = self.cache.take(&request.conversation_id, &tokens);
         // At least one token must run to produce logits.
         let reuse = common.min(tokens.len() - 1);
@@ -188,6 +178,8 @@ impl Engine {
             prompt_tokens: tokens.len(),
             cached_prompt_tokens: reuse,
             processed_prompt_tokens: tokens.len() - reuse,
+            dropped_messages: fitted.dropped_messages,
+            dropped_prompt_tokens: fitted.dropped_tokens,
             ..Default::default()
         };
         self.stats
@@ -209,15 +201,6 @@ impl Engine {
             events,
             submitted,
         })
-    }
-
-    fn tokenize(&self, messages: &[crate::ChatMessage]) -> Result<Vec<u32>, LlmError> {
-        let prompt = self.template.render(messages)?;
-        let enc = self
-            .tokenizer
-            .encode(prompt, false)
-            .map_err(|e| LlmError::Template(format!("tokenizer: {e}")))?;
-        Ok(enc.get_ids().to_vec())
     }
 
     /// One prompt chunk or one generated token.
@@ -365,6 +348,61 @@ impl Engine {
             .cache_bytes
             .store(self.cache.bytes(), Ordering::Relaxed);
     }
+}
+
+/// A prompt that fits the context window.
+pub(crate) struct FittedPrompt {
+    pub tokens: Vec<u32>,
+    pub dropped_messages: usize,
+    pub dropped_tokens: usize,
+}
+
+/// Renders and tokenizes `messages`, leaving room for `max_tokens` (at most half the window):
+/// the oldest non-system messages go first, the last message always stays; if it alone is
+/// still too long, its oldest tokens are cut.
+pub(crate) fn fit_prompt(
+    template: &ChatTemplate,
+    tokenizer: &Tokenizer,
+    context_tokens: usize,
+    messages: &[crate::ChatMessage],
+    max_tokens: usize,
+) -> Result<FittedPrompt, LlmError> {
+    let tokenize = |messages: &[crate::ChatMessage]| -> Result<Vec<u32>, LlmError> {
+        let prompt = template.render(messages)?;
+        let enc = tokenizer
+            .encode(prompt, false)
+            .map_err(|e| LlmError::Template(format!("tokenizer: {e}")))?;
+        Ok(enc.get_ids().to_vec())
+    };
+    let budget = context_tokens
+        .saturating_sub(max_tokens)
+        .max(context_tokens / 2);
+    let mut messages = messages.to_vec();
+    let mut tokens = tokenize(&messages)?;
+    let mut dropped_messages = 0;
+    while tokens.len() > budget {
+        let Some(oldest) = messages.iter().position(|m| m.role != crate::Role::System) else {
+            break;
+        };
+        if oldest + 1 >= messages.len() {
+            break;
+        }
+        messages.remove(oldest);
+        dropped_messages += 1;
+        // Keep turns whole: a reply without its question goes with it.
+        if oldest + 1 < messages.len() && messages[oldest].role == crate::Role::Assistant {
+            messages.remove(oldest);
+            dropped_messages += 1;
+        }
+        tokens = tokenize(&messages)?;
+    }
+    let dropped_tokens = tokens.len().saturating_sub(budget);
+    tokens.drain(..dropped_tokens);
+    Ok(FittedPrompt {
+        tokens,
+        dropped_messages,
+        dropped_tokens,
+    })
 }
 
 fn ms(since: Instant) -> f64 {

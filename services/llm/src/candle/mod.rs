@@ -206,6 +206,24 @@ impl CandleModel {
         Ok(enc.get_ids().to_vec())
     }
 
+    /// The prompt tokens a generation with `max_tokens` would run for `messages`, after the
+    /// oldest turns were dropped to fit the context window (see [`crate::GenerationUsage`]'s
+    /// `dropped_messages`).
+    pub fn fitted_prompt_tokens(
+        &self,
+        messages: &[ChatMessage],
+        max_tokens: usize,
+    ) -> Result<Vec<u32>, LlmError> {
+        engine::fit_prompt(
+            &self.template,
+            &self.tokenizer,
+            self.info.context_tokens,
+            messages,
+            max_tokens,
+        )
+        .map(|f| f.tokens)
+    }
+
     /// The text of `tokens` (special tokens skipped).
     pub fn decode(&self, tokens: &[u32]) -> String {
         self.tokenizer.decode(tokens, true).unwrap_or_default()
