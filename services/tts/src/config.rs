@@ -139,8 +139,13 @@ pub struct TtsConfig {
     pub piper_voice: String,
     /// ONNX Runtime shared library: a model name ("onnxruntime") or a path.
     pub onnxruntime: String,
-    /// Piper sessions (sentences synthesized at once), one thread each.
+    /// Piper sessions (sentences synthesized at once).
     pub piper_sessions: usize,
+    /// ONNX Runtime intra-op threads of each Piper session. 1 (default)
+    /// keeps `piper_sessions` sentences on as many cores without
+    /// oversubscription; 2 halves a lone sentence's time on an idle 2-core
+    /// machine but makes concurrent streams compete for the cores.
+    pub piper_threads: usize,
     /// eSpeak NG voices offered.
     pub espeak_voices: Vec<EspeakVoiceConfig>,
     /// Audio eSpeak NG hands back per callback, in ms (smaller: earlier
@@ -162,6 +167,7 @@ impl Default for TtsConfig {
             piper_voice: "joe".to_owned(),
             onnxruntime: "onnxruntime".to_owned(),
             piper_sessions: 2,
+            piper_threads: 1,
             espeak_voices: espeak::default_voices(),
             espeak_buffer_ms: 20,
             max_text_chars: 5000,
@@ -202,6 +208,7 @@ impl TtsConfig {
         range("tts.chunk_ms", self.chunk_ms, 5, 1000)?;
         range("tts.max_text_chars", self.max_text_chars, 1, 1_000_000)?;
         range("tts.piper_sessions", self.piper_sessions, 1, 16)?;
+        range("tts.piper_threads", self.piper_threads, 1, 16)?;
         range("tts.espeak_buffer_ms", self.espeak_buffer_ms, 10, 1000)?;
         if self.espeak_voices.is_empty() {
             return Err(ConfigProblem {

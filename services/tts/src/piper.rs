@@ -4,9 +4,15 @@
 //! sentence.
 //!
 //! Concurrency: `Session::run` needs exclusive access, so the voice keeps
-//! `sessions` sessions (each single-threaded) and a request takes a free
-//! one; with two sessions on two cores, two sentences are synthesized at
-//! once. Pitch has no control in the model: it is raised or lowered by
+//! `sessions` sessions (each with `threads` intra-op threads, 1 by default)
+//! and a request takes a free one; with two sessions on two cores, two
+//! sentences are synthesized at once. Each session runs once at load, so
+//! the first caller does not pay ONNX Runtime's first-run setup.
+//!
+//! First audio: the model returns a whole run at once, so a sentence with
+//! a clause break (`,`, `;`, `:`) is synthesized in two runs, the first
+//! clause alone, and its audio is handed on before the rest is computed.
+//! Pitch has no control in the model: it is raised or lowered by
 //! synthesizing with a proportionally longer or shorter length scale and
 //! resampling the result, which keeps the intended duration.
 
@@ -81,13 +87,15 @@ pub struct PiperVoice {
 
 impl PiperVoice {
     /// Loads `model` (`.onnx`, with its `.onnx.json` beside it) into
-    /// `sessions` single-threaded sessions. Blocking (about 0.3 s a session).
+    /// `sessions` sessions of `threads` intra-op threads each, and runs each
+    /// once. Blocking (about 0.5 s a session).
     pub fn load(
         name: &str,
         gender: Gender,
         model: &Path,
         onnxruntime: &Path,
         sessions: usize,
+        threads: usize,
         espeak: Arc<EspeakEngine>,
     ) -> Result<Self, TtsError> {
         let json_path = model.with_extension("onnx.json");
@@ -99,7 +107,7 @@ impl PiperVoice {
         let mut free = Vec::new();
         for _ in 0..sessions.max(1) {
             let session = Session::builder(&env)
-                .and_then(|b| b.with_intra_threads(1).map_err(Into::into))
+                .and_then(|b| b.with_intra_threads(threads.max(1)).map_err(Into::into))
                 .and_then(|mut b| b.commit_from_file(model))
                 .map_err(|e| startup(format!("{}: {e}", model.display())))?;
             free.push(session);
@@ -122,8 +130,7 @@ impl PiperVoice {
             .next()
             .unwrap_or("en")
             .to_owned();
-        tracing::info!(voice = name, model = %model.display(), sessions = free.len(), "piper voice ready");
-        Ok(Self {
+        let voice = Self {
             name: name.to_owned(),
             language,
             gender,
@@ -134,9 +141,22 @@ impl PiperVoice {
             noise_scale: file.inference.noise_scale,
             length_scale: file.inference.length_scale,
             noise_w: file.inference.noise_w,
-            free: Mutex::new(free),
+            free: Mutex::new(Vec::new()),
             returned: Condvar::new(),
-        })
+        };
+        let count = free.len();
+        let warm = voice.phoneme_ids("həlˈoʊ.");
+        for mut session in free {
+            run_session(&mut session, &voice, warm.clone(), voice.length_scale)
+                .map_err(|e| startup(format!("warm-up run: {e}")))?;
+            voice
+                .free
+                .lock()
+                .map_err(|_| startup("session pool poisoned"))?
+                .push(session);
+        }
+        tracing::info!(voice = name, model = %model.display(), sessions = count, threads, "piper voice ready");
+        Ok(voice)
     }
 
     /// Phoneme ids: `^`, each phoneme followed by the pad, then `$`.
@@ -173,25 +193,58 @@ impl PiperVoice {
                     .map_err(|_| err("session pool poisoned"))?;
             }
         };
-        let n = ids.len();
-        let result = (|| {
-            let input = Tensor::from_array(([1usize, n], ids)).map_err(err)?;
-            let lengths = Tensor::from_array(([1usize], vec![n as i64])).map_err(err)?;
-            let scales =
-                Tensor::from_array(([3usize], vec![self.noise_scale, length_scale, self.noise_w]))
-                    .map_err(err)?;
-            let outputs = session
-                .run(ort::inputs!["input" => input, "input_lengths" => lengths, "scales" => scales])
-                .map_err(err)?;
-            let (_, audio) = outputs[0].try_extract_tensor::<f32>().map_err(err)?;
-            Ok(audio.to_vec())
-        })();
+        let result = run_session(&mut session, self, ids, length_scale);
         if let Ok(mut free) = self.free.lock() {
             free.push(session);
             self.returned.notify_one();
         }
         result
     }
+}
+
+/// One model run: phoneme ids in, 22,050 Hz float audio out.
+fn run_session(
+    session: &mut Session,
+    voice: &PiperVoice,
+    ids: Vec<i64>,
+    length_scale: f32,
+) -> Result<Vec<f32>, TtsError> {
+    let n = ids.len();
+    let input = Tensor::from_array(([1usize, n], ids)).map_err(err)?;
+    let lengths = Tensor::from_array(([1usize], vec![n as i64])).map_err(err)?;
+    let scales = Tensor::from_array((
+        [3usize],
+        vec![voice.noise_scale, length_scale, voice.noise_w],
+    ))
+    .map_err(err)?;
+    let outputs = session
+        .run(ort::inputs!["input" => input, "input_lengths" => lengths, "scales" => scales])
+        .map_err(err)?;
+    let (_, audio) = outputs[0].try_extract_tensor::<f32>().map_err(err)?;
+    Ok(audio.to_vec())
+}
+
+/// Words a part of a sentence needs on each side of a clause break before
+/// the sentence is synthesized in two runs.
+const MIN_CLAUSE_WORDS: usize = 3;
+
+/// Cuts a phonemized sentence after its first clause break (`,`, `;`,
+/// `:`) when both sides have at least [`MIN_CLAUSE_WORDS`] words, so the
+/// first clause can be heard while the rest is synthesized.
+pub fn split_first_clause(phonemes: &str) -> (&str, &str) {
+    let words = |s: &str| s.split_whitespace().count();
+    for (i, c) in phonemes.char_indices() {
+        if matches!(c, ',' | ';' | ':') {
+            let (head, tail) = phonemes.split_at(i + c.len_utf8());
+            if words(head) >= MIN_CLAUSE_WORDS && words(tail) >= MIN_CLAUSE_WORDS {
+                return (head, tail.trim_start());
+            }
+            if words(head) >= MIN_CLAUSE_WORDS {
+                break;
+            }
+        }
+    }
+    (phonemes, "")
 }
 
 impl Synthesizer for PiperVoice {
@@ -233,20 +286,52 @@ impl Synthesizer for PiperVoice {
         let shifted_rate = ((self.sample_rate as f32 * pitch / 50.0).round() as u32 * 50).max(50);
         let pitch = shifted_rate as f32 / self.sample_rate as f32;
         let length_scale = self.length_scale / prosody.rate.clamp(0.25, 4.0) * pitch;
-        let audio = self.run(self.phoneme_ids(&phonemes), length_scale)?;
-        let audio = if shifted_rate != self.sample_rate {
-            parla_audio::resample(&audio, shifted_rate, self.sample_rate).map_err(err)?
-        } else {
-            audio
-        };
-        // Piper's own output step: normalize the peak, then apply the volume.
-        let peak = audio.iter().fold(0.01f32, |m, x| m.max(x.abs()));
-        let gain = 0.9 * prosody.volume.clamp(0.0, 2.0) / peak;
-        let pcm: Vec<i16> = audio
-            .iter()
-            .map(|x| (x * gain * 32767.0).clamp(-32768.0, 32767.0) as i16)
-            .collect();
-        sink(&pcm);
+        let (head, tail) = split_first_clause(&phonemes);
+        // The first run's peak sets the gain of both, so the level does
+        // not jump between the clauses.
+        let mut gain = None;
+        for part in [head, tail] {
+            if part.trim().is_empty() {
+                continue;
+            }
+            let audio = self.run(self.phoneme_ids(part), length_scale)?;
+            let audio = if shifted_rate != self.sample_rate {
+                parla_audio::resample(&audio, shifted_rate, self.sample_rate).map_err(err)?
+            } else {
+                audio
+            };
+            // Piper's own output step: normalize the peak, then apply the
+            // volume.
+            let gain = *gain.get_or_insert_with(|| {
+                let peak = audio.iter().fold(0.01f32, |m, x| m.max(x.abs()));
+                0.9 * prosody.volume.clamp(0.0, 2.0) / peak
+            });
+            let pcm: Vec<i16> = audio
+                .iter()
+                .map(|x| (x * gain * 32767.0).clamp(-32768.0, 32767.0) as i16)
+                .collect();
+            sink(&pcm);
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_first_clause;
+
+    #[test]
+    fn first_clause_is_cut_when_both_sides_are_long_enough() {
+        assert_eq!(
+            split_first_clause("aɪv ɪʃuːd ə ɹɪfʌnd, wɪtʃ juː wɪl siː"),
+            ("aɪv ɪʃuːd ə ɹɪfʌnd,", "wɪtʃ juː wɪl siː")
+        );
+        // Too short a head or tail: one run.
+        assert_eq!(split_first_clause("jɛs, ʃʊɹ"), ("jɛs, ʃʊɹ", ""));
+        assert_eq!(
+            split_first_clause("aɪ æm sɒɹi tuː, juː"),
+            ("aɪ æm sɒɹi tuː, juː", "")
+        );
+        assert_eq!(split_first_clause("nəʊ bɹeɪk hɪə"), ("nəʊ bɹeɪk hɪə", ""));
     }
 }

