@@ -148,8 +148,9 @@ fn main() {
         info.fast_forward
     );
     println!(
-        "threads: {}",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        "cores: {}, threads for prompt batches: {} (0 = every core)",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        config.threads
     );
     println!("load: {:.0} ms", info.load_ms);
     println!(

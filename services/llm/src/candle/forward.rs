@@ -10,14 +10,16 @@
 //!   on the engine thread alone (no thread pool to wait for on a busy machine);
 //! - q/k/v and gate/up are fused into one matrix each on the fast path;
 //! - grouped-query attention reads the shared key/value heads in place (no KV-head copies);
-//! - the KV cache is a value ([`KvCache`]) of plain vectors owned by the caller: appending a
-//!   token writes only that token, and a clone is an independent snapshot.
+//! - the KV cache is a value ([`KvCache`], `kv.rs`) of plain vectors owned by the caller:
+//!   appending a token writes only that token, and a clone is an independent snapshot.
 
 use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor, D};
 
 use super::gguf::{Hyper, ModelFile};
 use super::kernels::{self, QRows};
+pub(crate) use super::kv::KvCache;
+use super::kv::LayerKv;
 use crate::LlmError;
 
 /// Rows from which a prompt batch runs as tensors rather than token by token.
@@ -115,69 +117,6 @@ struct Layer {
     out: Proj,
     gate_up: Proj,
     down: Proj,
-}
-
-/// Keys and values of one layer: one vector per kv head, `[token][head_dim]`.
-#[derive(Clone, Default)]
-struct LayerKv {
-    k: Vec<Vec<f32>>,
-    v: Vec<Vec<f32>>,
-}
-
-impl LayerKv {
-    fn new(heads: usize) -> Self {
-        Self {
-            k: vec![Vec::new(); heads],
-            v: vec![Vec::new(); heads],
-        }
-    }
-
-    /// Appends head-major `[kv_head][token][head_dim]` keys and values.
-    fn append(&mut self, k: &[f32], v: &[f32]) {
-        let per_head = k.len() / self.k.len().max(1);
-        for (g, (hk, hv)) in self.k.iter_mut().zip(self.v.iter_mut()).enumerate() {
-            hk.extend_from_slice(&k[g * per_head..(g + 1) * per_head]);
-            hv.extend_from_slice(&v[g * per_head..(g + 1) * per_head]);
-        }
-    }
-}
-
-/// Keys and values of the tokens a conversation has seen, per layer.
-#[derive(Clone, Default)]
-pub(crate) struct KvCache {
-    layers: Vec<LayerKv>,
-    len: usize,
-}
-
-impl KvCache {
-    /// Tokens cached.
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Keeps the first `n` tokens.
-    pub(crate) fn truncate(&mut self, n: usize) -> candle_core::Result<()> {
-        if n >= self.len {
-            return Ok(());
-        }
-        let len = self.len.max(1);
-        for l in self.layers.iter_mut() {
-            for h in l.k.iter_mut().chain(l.v.iter_mut()) {
-                h.truncate(n * (h.len() / len));
-            }
-        }
-        self.len = n;
-        Ok(())
-    }
-
-    /// Bytes held (f32 keys and values).
-    pub(crate) fn bytes(&self) -> usize {
-        self.layers
-            .iter()
-            .flat_map(|l| l.k.iter().chain(&l.v))
-            .map(|h| h.capacity() * 4)
-            .sum()
-    }
 }
 
 /// The weights of a loaded model, shared by every conversation.

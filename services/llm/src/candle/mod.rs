@@ -4,6 +4,7 @@ mod engine;
 mod forward;
 mod gguf;
 mod kernels;
+mod kv;
 mod prefix_cache;
 
 use std::path::{Path, PathBuf};
