@@ -1,0 +1,356 @@
+//! SIP/RTP phone calls. SIP parsing, transactions and dialogs come from
+//! `rsipstack` (maintained, small dependency tree, UDP and TCP transports;
+//! see /work/shared/TELEPHONY.md); SDP and RTP for G.711 are ours
+//! (`sdp.rs`, `rtp.rs`). Each answered call drives the same pipeline as
+//! `Conversation.Call` (`crate::call`); a hand-off transfers the caller to
+//! the configured agent URI with REFER, then hangs up.
+
+mod media;
+pub mod rtp;
+pub mod sdp;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use rsipstack::dialog::dialog::{Dialog, DialogState, DialogStateReceiver, DialogStateSender};
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::sip::prelude::HeadersExt;
+use rsipstack::sip::{Header, Method, StatusCode};
+use rsipstack::transport::udp::UdpConnection;
+use rsipstack::transport::TransportLayer;
+use rsipstack::EndpointBuilder;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::call::{CallService, CallSetup, Format};
+use media::{Media, MediaControl};
+
+/// SIP settings (`[gateway.sip]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SipConfig {
+    /// UDP address to answer SIP calls on, e.g. "127.0.0.1:5070"; empty: off.
+    pub listen: String,
+    /// Language of phone calls ("auto" to detect).
+    pub language: String,
+    /// Where a hand-off transfers the caller (REFER), e.g.
+    /// "sip:agents@pbx.example.com"; empty: the call ends after the reply.
+    pub transfer_uri: String,
+    /// Jitter buffer delay, in 20 ms frames.
+    pub jitter_frames: usize,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        Self {
+            listen: String::new(),
+            language: "en".into(),
+            transfer_uri: String::new(),
+            jitter_frames: 3,
+        }
+    }
+}
+
+/// What went wrong starting the SIP listener.
+#[derive(Debug, thiserror::Error)]
+pub enum SipError {
+    /// The listen address is not an address.
+    #[error("`gateway.sip.listen` is {0:?}: give an address such as 127.0.0.1:5070")]
+    BadAddress(String),
+    /// The stack could not start.
+    #[error("sip: {0}")]
+    Stack(String),
+}
+
+struct Shared {
+    calls: CallService,
+    config: SipConfig,
+    layer: Arc<DialogLayer>,
+    state_tx: DialogStateSender,
+    ip: IpAddr,
+    /// Media controls of answered calls, and offers awaiting an answer.
+    controls: Mutex<HashMap<String, mpsc::Sender<MediaControl>>>,
+    offers: Mutex<HashMap<String, sdp::Offer>>,
+    /// RTP ports of answered calls.
+    ports: Mutex<HashMap<String, u16>>,
+}
+
+/// Starts answering SIP calls on `config.listen`; returns the bound address.
+pub async fn start(config: SipConfig, calls: CallService) -> Result<SocketAddr, SipError> {
+    let addr: SocketAddr = config
+        .listen
+        .parse()
+        .map_err(|_| SipError::BadAddress(config.listen.clone()))?;
+    let token = rsipstack::platform::CancellationToken::new();
+    let transport = TransportLayer::new(token.clone());
+    let udp = UdpConnection::create_connection(addr, None, Some(token.child_token()))
+        .await
+        .map_err(|e| SipError::Stack(e.to_string()))?;
+    let bound = udp.get_addr().get_socketaddr().map_err(|e| SipError::Stack(e.to_string()))?;
+    transport.add_transport(udp.into());
+    let endpoint = EndpointBuilder::new()
+        .with_cancel_token(token)
+        .with_transport_layer(transport)
+        .build();
+    let incoming = endpoint
+        .incoming_transactions()
+        .map_err(|e| SipError::Stack(e.to_string()))?;
+    let layer = Arc::new(DialogLayer::new(endpoint.inner.clone()));
+    let (state_tx, state_rx) = layer.new_dialog_state_channel();
+    let shared = Arc::new(Shared {
+        calls,
+        config,
+        layer,
+        state_tx,
+        ip: bound.ip(),
+        controls: Mutex::new(HashMap::new()),
+        offers: Mutex::new(HashMap::new()),
+        ports: Mutex::new(HashMap::new()),
+    });
+    let inner = endpoint.inner.clone();
+    tokio::spawn(async move {
+        let _keep = endpoint;
+        if let Err(e) = inner.serve().await {
+            tracing::error!(error = %e, "sip endpoint stopped");
+        }
+    });
+    tokio::spawn(transactions(Arc::clone(&shared), incoming, bound));
+    tokio::spawn(states(shared, state_rx));
+    tracing::info!(address = %bound, "answering SIP calls (udp)");
+    Ok(bound)
+}
+
+async fn transactions(
+    shared: Arc<Shared>,
+    mut incoming: rsipstack::transaction::TransactionReceiver,
+    bound: SocketAddr,
+) {
+    let contact = rsipstack::sip::Uri::try_from(format!("sip:parla@{bound}").as_str()).ok();
+    while let Some(mut tx) = incoming.recv().await {
+        if let Some(Dialog::Invite(mut dialog)) = shared.layer.match_dialog(&tx) {
+            tokio::spawn(async move {
+                if let Err(e) = dialog.handle(&mut tx).await {
+                    tracing::debug!(error = %e, "in-dialog request failed");
+                }
+            });
+            continue;
+        }
+        match tx.original.method {
+            Method::Invite => {
+                let body = String::from_utf8_lossy(&tx.original.body).into_owned();
+                let offer = match sdp::parse(&body) {
+                    Ok(o) if o.codec.is_some() => o,
+                    Ok(_) => {
+                        tracing::info!("sip call refused: no PCMU/PCMA in the offer (488)");
+                        let _ = tx.reply(StatusCode::NotAcceptableHere).await;
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::info!(error = %e, "sip call refused: unreadable SDP (488)");
+                        let _ = tx.reply(StatusCode::NotAcceptableHere).await;
+                        continue;
+                    }
+                };
+                let dialog = match shared.layer.get_or_create_server_invite(
+                    &tx,
+                    shared.state_tx.clone(),
+                    None,
+                    contact.clone(),
+                ) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        tracing::info!(error = %e, "sip call refused: bad INVITE");
+                        let _ = tx.reply(StatusCode::BadRequest).await;
+                        continue;
+                    }
+                };
+                if let Ok(mut offers) = shared.offers.lock() {
+                    offers.insert(dialog.id().to_string(), offer);
+                }
+                let mut dialog = dialog;
+                tokio::spawn(async move {
+                    if let Err(e) = dialog.handle(&mut tx).await {
+                        tracing::debug!(error = %e, "invite transaction ended");
+                    }
+                });
+            }
+            Method::Options => {
+                let _ = tx.reply(StatusCode::OK).await;
+            }
+            Method::Ack => {}
+            Method::Bye | Method::Cancel | Method::Info | Method::Refer | Method::Notify => {
+                let _ = tx.reply(StatusCode::CallTransactionDoesNotExist).await;
+            }
+            _ => {
+                let _ = tx.reply(StatusCode::MethodNotAllowed).await;
+            }
+        }
+    }
+}
+
+async fn states(shared: Arc<Shared>, mut states: DialogStateReceiver) {
+    while let Some(state) = states.recv().await {
+        match state {
+            DialogState::Calling(id) => {
+                let shared = Arc::clone(&shared);
+                tokio::spawn(async move { answer(shared, id.to_string()).await });
+            }
+            DialogState::Updated(id, request, handle) => {
+                let body = String::from_utf8_lossy(&request.body).into_owned();
+                let control = shared
+                    .controls
+                    .lock()
+                    .ok()
+                    .and_then(|c| c.get(&id.to_string()).cloned());
+                match (sdp::parse(&body), control) {
+                    (Ok(offer), Some(control)) if offer.codec.is_some() => {
+                        let hold = offer.on_hold();
+                        let _ = control
+                            .send(MediaControl::Update {
+                                remote: SocketAddr::new(offer.addr, offer.port),
+                                hold,
+                            })
+                            .await;
+                        let port = shared.rtp_port(&id.to_string());
+                        let codec = offer.codec.unwrap_or(sdp::Codec::Pcmu);
+                        let sdp = sdp::answer(shared.ip, port, codec, offer.dtmf, offer.direction.answer(), 2);
+                        let _ = handle
+                            .respond(StatusCode::OK, Some(vec![sdp_header()]), Some(sdp.into_bytes()))
+                            .await;
+                    }
+                    _ => {
+                        let _ = handle.reply(StatusCode::NotAcceptableHere).await;
+                    }
+                }
+            }
+            DialogState::Info(_, _, handle)
+            | DialogState::Options(_, _, handle)
+            | DialogState::Notify(_, _, handle)
+            | DialogState::Message(_, _, handle) => {
+                let _ = handle.reply(StatusCode::OK).await;
+            }
+            DialogState::Terminated(id, reason) => {
+                tracing::info!(dialog = %id, ?reason, "sip dialog ended");
+                let key = id.to_string();
+                let control = shared.controls.lock().ok().and_then(|mut c| c.remove(&key));
+                if let Some(control) = control {
+                    let _ = control.send(MediaControl::Hangup).await;
+                }
+                if let Ok(mut offers) = shared.offers.lock() {
+                    offers.remove(&key);
+                }
+                shared.layer.remove_dialog(&id);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn sdp_header() -> Header {
+    Header::ContentType("application/sdp".into())
+}
+
+impl Shared {
+    fn rtp_port(&self, id: &str) -> u16 {
+        self.ports
+            .lock()
+            .ok()
+            .and_then(|p| p.get(id).copied())
+            .unwrap_or(0)
+    }
+}
+
+/// Answers a new call: binds its RTP socket, starts the pipeline, sends
+/// 200 OK with the SDP answer, runs the media, and ends the dialog (REFER
+/// on hand-off, BYE otherwise).
+async fn answer(shared: Arc<Shared>, key: String) {
+    let Some(offer) = shared.offers.lock().ok().and_then(|mut o| o.remove(&key)) else {
+        return;
+    };
+    let Some(Dialog::Invite(dialog)) = shared.layer.get_dialog_with(&key) else {
+        return;
+    };
+    let codec = offer.codec.unwrap_or(sdp::Codec::Pcmu);
+    let socket = match tokio::net::UdpSocket::bind(SocketAddr::new(shared.ip, 0)).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "no RTP port; call refused");
+            let _ = dialog.reject(Some(StatusCode::ServiceUnavailable), None);
+            return;
+        }
+    };
+    let port = socket.local_addr().map(|a| a.port()).unwrap_or(0);
+    let caller_id = dialog
+        .initial_request()
+        .from_header()
+        .ok()
+        .and_then(|f| f.uri().ok())
+        .and_then(|u| u.auth.map(|a| a.user))
+        .unwrap_or_default();
+    let setup = CallSetup {
+        caller_id,
+        language: shared.config.language.clone(),
+        format: Format {
+            encoding: match codec {
+                sdp::Codec::Pcmu => parla_proto::v1::AudioEncoding::Mulaw,
+                sdp::Codec::Pcma => parla_proto::v1::AudioEncoding::Alaw,
+            },
+            rate: 8000,
+        },
+        conversation_id: String::new(),
+        transfer_to: shared.config.transfer_uri.clone(),
+        edge: "sip",
+    };
+    let call = match shared.calls.start_call(setup).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "sip call refused: pipeline did not start");
+            let _ = dialog.reject(Some(StatusCode::ServiceUnavailable), None);
+            return;
+        }
+    };
+    let sdp = sdp::answer(shared.ip, port, codec, offer.dtmf, offer.direction.answer(), 1);
+    if let Err(e) = dialog.accept(Some(vec![sdp_header()]), Some(sdp.into_bytes())) {
+        tracing::warn!(error = %e, "sip accept failed");
+        return;
+    }
+    let (control_tx, control_rx) = mpsc::channel(8);
+    if let Ok(mut c) = shared.controls.lock() {
+        c.insert(key.clone(), control_tx);
+    }
+    if let Ok(mut p) = shared.ports.lock() {
+        p.insert(key.clone(), port);
+    }
+    tracing::info!(dialog = %key, codec = ?codec, rtp_port = port, "sip call answered");
+    let media = Media {
+        socket,
+        remote: SocketAddr::new(offer.addr, offer.port),
+        codec,
+        dtmf: offer.dtmf,
+        jitter_frames: shared.config.jitter_frames,
+        hold: offer.on_hold(),
+    };
+    let end = media::run(media, call, control_rx, key.clone()).await;
+    if let Ok(mut p) = shared.ports.lock() {
+        p.remove(&key);
+    }
+    let still_open = shared.controls.lock().ok().and_then(|mut c| c.remove(&key)).is_some();
+    if !still_open {
+        return; // the caller hung up
+    }
+    let transfer = end
+        .ended
+        .as_ref()
+        .filter(|e| e.reason == "transferred" && !e.transfer_to.is_empty())
+        .map(|e| e.transfer_to.clone());
+    if let Some(target) = transfer {
+        tracing::info!(dialog = %key, "transferring the caller (REFER)");
+        if let Err(e) = dialog.refer(target.as_str(), None, None).await {
+            tracing::warn!(error = %e, "REFER failed; hanging up");
+        }
+    }
+    if let Err(e) = dialog.bye().await {
+        tracing::debug!(error = %e, "BYE failed");
+    }
+}
