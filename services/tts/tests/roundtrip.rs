@@ -9,8 +9,10 @@ use common::{speak, transcribe, wer};
 use parla_tts::output::{Encoder, Encoding, OutputFormat};
 use parla_tts::Tone;
 
+/// The clause break makes Piper synthesize "Your refund has been approved,"
+/// in a run of its own (first-audio split), so the join is heard too.
 const EN: &str =
-    "Your refund has been approved. The money will be back on your card within five business days.";
+    "Your refund has been approved, so the money will be back on your card within five business days.";
 const IT_SHORT: &str = "Buongiorno, come posso aiutarla oggi? Il suo ordine è stato spedito ieri.";
 const IT: &str =
     "Il tuo rimborso è stato approvato. Riceverai il denaro entro cinque giorni lavorativi.";
