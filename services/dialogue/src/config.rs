@@ -3,14 +3,39 @@
 
 use serde::{Deserialize, Serialize};
 
+use parla_llm::{LlmBackend, OpenAiConfig};
+
 use crate::{HandoffPolicy, TonePolicy};
+
+/// Who words the replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Phrasing {
+    /// The model phrases replies when it is capable (an `openai` backend, or a local model of
+    /// at least 1 B parameters such as the quality profile); templates otherwise.
+    #[default]
+    Auto,
+    /// Always the templates.
+    Templates,
+    /// The configured model phrases every reply (still grounding-checked).
+    Model,
+}
 
 /// Settings of the dialogue manager (`[dialogue]` in `parla.toml`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DialogueConfig {
-    /// Language model: a provisioned model name or a path to a GGUF file.
+    /// Language model: a provisioned model name or a path to a GGUF file (`candle` backend);
+    /// empty for none (templates only, no tie-breaking).
     pub llm_model: String,
+    /// `candle` (the GGUF file above, on this machine) or `openai` (`[dialogue.openai]`).
+    pub llm_backend: LlmBackend,
+    /// The OpenAI-compatible endpoint, when `llm_backend = "openai"`.
+    pub openai: OpenAiConfig,
+    /// Who words the replies: `auto`, `templates` or `model`.
+    pub phrasing: Phrasing,
+    /// Milliseconds a phrasing may take before the template is used instead.
+    pub phrasing_budget_ms: u64,
     /// Directory of reply and prompt templates (`replies/<lang>.yaml` inside);
     /// empty for the templates shipped in `prompts/`, built into the binary.
     pub prompts_dir: String,
@@ -26,6 +51,10 @@ impl Default for DialogueConfig {
     fn default() -> Self {
         Self {
             llm_model: "smollm2-135m".to_owned(),
+            llm_backend: LlmBackend::Candle,
+            openai: OpenAiConfig::default(),
+            phrasing: Phrasing::Auto,
+            phrasing_budget_ms: 4_000,
             prompts_dir: String::new(),
             trend_decay: 0.7,
             tone: TonePolicy::default(),

@@ -6,6 +6,8 @@
 //! (default `../shared/eval` relative to the repository). `--fetch` provisions the lexicons first;
 //! `--cv K` instead runs K-fold cross-validation over the built-in training examples, fits the
 //! intent softmax temperature and scans the sentiment blend (how the shipped defaults were chosen).
+//! `--tiebreak MARGIN [--llm MODEL]` asks the language model (default `smollm2-135m`) to choose
+//! between the two best intents whenever the margin is below MARGIN, and prints both accuracies.
 
 mod cv;
 
@@ -62,6 +64,24 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     {
         return cv::run(&cache, k.parse()?);
     }
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let tiebreak: Option<f32> = flag("--tiebreak").map(|m| m.parse()).transpose()?;
+    let llm = match tiebreak {
+        Some(_) => {
+            let config = parla_llm::LlmConfig {
+                model: flag("--llm").unwrap_or_else(|| "smollm2-135m".into()),
+                ..Default::default()
+            };
+            Some(parla_llm::CandleModel::load(&config, &cache)?)
+        }
+        None => None,
+    };
+    let mut broken = (0usize, 0usize, 0usize); // (asked, right before, right after)
     let t0 = Instant::now();
     let nlu = Understanding::load(&cache)?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
@@ -83,6 +103,19 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let a = nlu.analyze(&case.text, lang);
         let micros = t.elapsed().as_secs_f64() * 1e6;
         times.push(micros);
+        let mut a = a;
+        if let (Some(m), Some(model)) = (tiebreak, llm.as_ref()) {
+            if a.margin < m && !a.asked_for_human && !a.injection {
+                let chosen = parla_dialogue::tiebreak::choose(model, "nlu-eval", &case.text, lang, &a)?;
+                broken.0 += 1;
+                broken.1 += (a.intent.as_str() == case.intent) as usize;
+                broken.2 += (chosen.as_str() == case.intent) as usize;
+                if show_errors && chosen != a.intent {
+                    println!("  tie-break {} → {} (truth {}): {}", a.intent, chosen, case.intent, case.text);
+                }
+                a.intent = chosen;
+            }
+        }
         if show_errors && micros > 2000.0 {
             println!("  slow ({micros:.0} µs): {}", case.text);
         }
@@ -142,6 +175,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 100.0 * *ok as f64 / *n as f64
             );
         }
+    }
+    if let Some(m) = tiebreak {
+        println!(
+            "\ntie-break below margin {m}: {} utterances asked; right before {}, after {}",
+            broken.0, broken.1, broken.2
+        );
     }
     let mean = times.iter().sum::<f64>() / times.len().max(1) as f64;
     println!(

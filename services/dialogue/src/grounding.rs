@@ -1,0 +1,354 @@
+//! Grounding check: every number, id, amount, date, temperature and known product name in a reply
+//! must come from the facts of the turn (template variables, CRM context, flow results and the
+//! wording the reply was built from). A reply that states anything else is rejected; the caller
+//! then falls back to the template. Rejections are counted process-wide and logged.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::text::fold;
+
+/// Replies rejected by the grounding check since the process started.
+static REJECTED: AtomicU64 = AtomicU64::new(0);
+
+/// Replies rejected by the grounding check since the process started (a metric).
+pub fn rejected_total() -> u64 {
+    REJECTED.load(Ordering::Relaxed)
+}
+
+/// Counts one rejected reply (and logs why, without the reply text).
+pub fn count_rejection(conversation: &str, source: &str, violations: &[String]) {
+    REJECTED.fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(
+        conversation,
+        source,
+        violations = %violations.join(", "),
+        total = rejected_total(),
+        "reply rejected by the grounding check"
+    );
+}
+
+/// What a reply may state at one turn.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// Normalised numeric values (amounts, days, years, temperatures) allowed in the reply.
+    numbers: BTreeSet<String>,
+    /// Normalised ids (letters and digits mixed, e.g. `A1042`, `RMA-77`) allowed in the reply.
+    ids: BTreeSet<String>,
+    /// Product names given as facts (folded).
+    products: BTreeSet<String>,
+    /// Product names Parla knows of (catalogue, orders), folded: naming one that is not a fact
+    /// is a violation.
+    known_products: BTreeSet<String>,
+}
+
+impl Facts {
+    /// No facts at all: any number or id is a violation.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Allows every number and id written in `text` (a fact value or the wording a reply was
+    /// built from).
+    pub fn allow_text(&mut self, text: &str) -> &mut Self {
+        // A date written with a month name also allows the month's number ("15/11/2026").
+        for word in text.split(|c: char| !c.is_alphabetic()) {
+            if let Some(m) = month_number(&fold(word)) {
+                self.numbers.insert(m.to_string());
+            }
+        }
+        for claim in claims(text) {
+            match claim {
+                Claim::Number(n) => {
+                    self.numbers.insert(n);
+                }
+                Claim::Id(id) => {
+                    self.ids.insert(id);
+                }
+            }
+        }
+        self
+    }
+
+    /// Allows a product name (and the numbers in it).
+    pub fn allow_product(&mut self, name: &str) -> &mut Self {
+        let folded = fold(name.trim());
+        if !folded.is_empty() {
+            self.products.insert(folded.clone());
+            self.known_products.insert(folded);
+        }
+        self.allow_text(name)
+    }
+
+    /// Declares a product name as known (so a reply naming it without it being a fact fails).
+    pub fn know_product(&mut self, name: &str) -> &mut Self {
+        let folded = fold(name.trim());
+        if folded.chars().count() >= 3 {
+            self.known_products.insert(folded);
+        }
+        self
+    }
+
+    /// The facts' violations in `reply`: each number, id or product name that is not a fact.
+    /// Empty when the reply is grounded. SSML markup is ignored.
+    pub fn check(&self, reply: &str) -> Vec<String> {
+        let plain = strip_markup(reply);
+        let mut bad = Vec::new();
+        for claim in claims(&plain) {
+            let ok = match &claim {
+                Claim::Number(n) => self.numbers.contains(n) || self.ids.contains(n),
+                Claim::Id(id) => self.ids.contains(id),
+            };
+            if !ok {
+                bad.push(match claim {
+                    Claim::Number(n) => format!("number {n}"),
+                    Claim::Id(id) => format!("id {id}"),
+                });
+            }
+        }
+        let folded = fold(&plain);
+        for product in &self.known_products {
+            if !self.products.contains(product) && contains_phrase(&folded, product) {
+                bad.push(format!("product {product}"));
+            }
+        }
+        bad
+    }
+}
+
+/// Something checkable stated in a text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Claim {
+    /// A number, normalised (`89.00` → `89`, `1.250,50` → `1250.5`).
+    Number(String),
+    /// An identifier mixing letters and digits, upper-cased without separators.
+    Id(String),
+}
+
+/// Numbers and ids in `text`, including small numbers written as words (EN, IT).
+fn claims(text: &str) -> Vec<Claim> {
+    let mut out = Vec::new();
+    for raw in text.split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | '"' | '«' | '»')) {
+        let token = raw.trim_matches(|c: char| !c.is_alphanumeric());
+        if token.is_empty() {
+            continue;
+        }
+        let has_digit = token.chars().any(|c| c.is_ascii_digit());
+        let has_alpha = token.chars().any(char::is_alphabetic);
+        if has_digit && has_alpha {
+            // "15°C", "89EUR", "3rd" are numbers with a unit; "A1042", "RMA-77" are ids.
+            let digits_then_unit = token
+                .find(|c: char| !c.is_ascii_digit() && c != '.' && c != ',')
+                .is_some_and(|i| {
+                    i > 0 && token[i..].chars().all(|c| !c.is_ascii_digit())
+                });
+            if digits_then_unit {
+                let i = token
+                    .find(|c: char| !c.is_ascii_digit() && c != '.' && c != ',')
+                    .unwrap_or(token.len());
+                if let Some(n) = normalise_number(&token[..i]) {
+                    out.push(Claim::Number(n));
+                }
+            } else {
+                out.push(Claim::Id(normalise_id(token)));
+            }
+        } else if has_digit {
+            // Dates and times (15/11/2026, 2026-11-15, 10:30) are split into their numbers.
+            if token.contains(['/', '-', ':']) {
+                for part in token.split(['/', '-', ':']) {
+                    if let Some(n) = normalise_number(part) {
+                        out.push(Claim::Number(n));
+                    }
+                }
+            } else if let Some(n) = normalise_number(token) {
+                out.push(Claim::Number(n));
+            }
+        } else if let Some(n) = word_number(&token.to_lowercase()) {
+            out.push(Claim::Number(n.to_string()));
+        }
+    }
+    out
+}
+
+/// `A1042` / `rma-77` → `A1042` / `RMA77`.
+fn normalise_id(token: &str) -> String {
+    token
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_uppercase)
+        .collect()
+}
+
+/// A numeric string in canonical form; `None` when it is not a number.
+fn normalise_number(s: &str) -> Option<String> {
+    let s = s.trim_matches(|c: char| c == '.' || c == ',');
+    if s.is_empty() || !s.chars().all(|c| c.is_ascii_digit() || c == '.' || c == ',') {
+        return None;
+    }
+    // The last separator followed by one or two digits is decimal; others group thousands.
+    let last_sep = s.rfind(['.', ',']);
+    let (int_part, frac) = match last_sep {
+        Some(i) if s.len() - i - 1 <= 2 => (&s[..i], &s[i + 1..]),
+        _ => (s, ""),
+    };
+    let int: String = int_part.chars().filter(char::is_ascii_digit).collect();
+    let int = int.trim_start_matches('0');
+    let int = if int.is_empty() { "0" } else { int };
+    let frac = frac.trim_end_matches('0');
+    Some(if frac.is_empty() {
+        int.to_owned()
+    } else {
+        format!("{int}.{frac}")
+    })
+}
+
+/// Small numbers written as words, in English and Italian.
+fn word_number(w: &str) -> Option<u32> {
+    const EN: [&str; 21] = [
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+        "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
+        "eighteen", "nineteen", "twenty",
+    ];
+    const IT: [&str; 21] = [
+        "zero",
+        "uno",
+        "due",
+        "tre",
+        "quattro",
+        "cinque",
+        "sei",
+        "sette",
+        "otto",
+        "nove",
+        "dieci",
+        "undici",
+        "dodici",
+        "tredici",
+        "quattordici",
+        "quindici",
+        "sedici",
+        "diciassette",
+        "diciotto",
+        "diciannove",
+        "venti",
+    ];
+    const TENS: [(&str, u32); 14] = [
+        ("thirty", 30),
+        ("forty", 40),
+        ("fifty", 50),
+        ("sixty", 60),
+        ("seventy", 70),
+        ("eighty", 80),
+        ("ninety", 90),
+        ("hundred", 100),
+        ("trenta", 30),
+        ("quaranta", 40),
+        ("cinquanta", 50),
+        ("sessanta", 60),
+        ("cento", 100),
+        ("thousand", 1000),
+    ];
+    // "one"/"uno" and "a" are too common as articles to count as claims.
+    if matches!(w, "one" | "uno" | "zero") {
+        return None;
+    }
+    let pos = |list: &[&str]| list.iter().position(|x| *x == w).map(|i| i as u32);
+    pos(&EN)
+        .or_else(|| pos(&IT))
+        .or_else(|| TENS.iter().find(|(x, _)| *x == w).map(|(_, n)| *n))
+}
+
+/// 1–12 for an English or Italian month name (folded).
+fn month_number(word: &str) -> Option<u32> {
+    const EN: [&str; 12] = [
+        "january", "february", "march", "april", "may", "june", "july", "august", "september",
+        "october", "november", "december",
+    ];
+    const IT: [&str; 12] = [
+        "gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto",
+        "settembre", "ottobre", "novembre", "dicembre",
+    ];
+    EN.iter()
+        .position(|m| *m == word)
+        .or_else(|| IT.iter().position(|m| *m == word))
+        .map(|i| i as u32 + 1)
+}
+
+/// Removes `<...>` tags (SSML) from a reply.
+fn strip_markup(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut inside = false;
+    for c in text.chars() {
+        match c {
+            '<' => inside = true,
+            '>' if inside => {
+                inside = false;
+                out.push(' ');
+            }
+            _ if !inside => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Whether `phrase` occurs in `text` on word boundaries (both folded).
+fn contains_phrase(text: &str, phrase: &str) -> bool {
+    text.match_indices(phrase).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + phrase.len()..].chars().next();
+        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts() -> Facts {
+        let mut f = Facts::new();
+        f.allow_text("A1042")
+            .allow_text("89.00 EUR")
+            .allow_text("15 November 2026")
+            .allow_product("Breeze light jacket")
+            .know_product("Alpine down parka")
+            .allow_text("within 5 working days");
+        f
+    }
+
+    #[test]
+    fn grounded_replies_pass() {
+        let f = facts();
+        for reply in [
+            "Your order A1042 arrived on 15 November 2026.",
+            "The refund of 89 EUR (89,00 €) reaches you within five working days.",
+            "Order <say-as interpret-as=\"characters\">A1042</say-as>: the Breeze light jacket.",
+            "On 15/11/2026 we delivered order a1042.",
+            "I can help you with one thing at a time.",
+        ] {
+            assert_eq!(f.check(reply), Vec::<String>::new(), "{reply}");
+        }
+    }
+
+    #[test]
+    fn invented_facts_fail() {
+        let f = facts();
+        assert_eq!(f.check("Your refund of 120.00 EUR is on its way."), ["number 120"]);
+        assert_eq!(f.check("Order A1043 was delivered."), ["id A1043"]);
+        assert_eq!(f.check("It will be 15°C tomorrow."), Vec::<String>::new());
+        assert_eq!(f.check("It will be 18°C tomorrow."), ["number 18"]);
+        assert_eq!(f.check("Your refund arrives in seven days."), ["number 7"]);
+        assert_eq!(f.check("I suggest the Alpine down parka."), ["product alpine down parka"]);
+        assert_eq!(f.check("Il rimborso di 90,50 euro."), ["number 90.5"]);
+        assert_eq!(f.check("Your return RMA-7781 is open."), ["id RMA7781"]);
+    }
+
+    #[test]
+    fn numbers_normalise() {
+        assert_eq!(normalise_number("89.00").as_deref(), Some("89"));
+        assert_eq!(normalise_number("1.250,50").as_deref(), Some("1250.5"));
+        assert_eq!(normalise_number("1,250").as_deref(), Some("1250"));
+        assert_eq!(normalise_number("007").as_deref(), Some("7"));
+        assert_eq!(normalise_number("x"), None);
+    }
+}

@@ -1,0 +1,247 @@
+//! The last step of a turn, after the template reply is chosen: the grounding check, and the
+//! wording by a capable language model when one is configured. Facts always come from the CRM
+//! and flow results (the template's variables and the customer's context), never from the model:
+//! a model draft naming any number, id, amount, date or product that is not a fact is rejected,
+//! regenerated once, then replaced by the template. A model that is down costs the customer an
+//! honest short answer and a hand-off, never silence.
+
+use std::time::Duration;
+
+use parla_llm::{ChatMessage, GenerationParams, GenerationRequest, LlmError, StopReason};
+
+use crate::converse::facts::{format_date, Vars};
+use crate::converse::{ConversationState, TurnOutcome};
+use crate::grounding::{self, Facts};
+use crate::{
+    confidence, Channel, DialogueConfig, Engine, HandoffDecision, HandoffReason, Language,
+    RenderRequest, Tone,
+};
+
+/// Steps whose fixed wording is never handed to a model (safety and hand-off messages).
+const FIXED_STEPS: [&str; 3] = ["handoff", "injection", "apology_error"];
+
+/// Everything a reply may state at this turn: the template's variables, the literal wording of
+/// the step's templates (policy figures such as "5 working days"), and the customer's CRM
+/// context (orders, their products, prices and dates, open returns).
+pub fn turn_facts(engine: &Engine, state: &ConversationState, o: &TurnOutcome) -> Facts {
+    let mut facts = Facts::new();
+    for (key, value) in &o.facts {
+        if key == "product" {
+            facts.allow_product(value);
+        } else {
+            facts.allow_text(value);
+        }
+    }
+    for (_, _, wording) in engine.templates.wordings(o.language, o.step) {
+        facts.allow_text(wording);
+    }
+    if let Some(ctx) = state.context.as_ref() {
+        for order in &ctx.recent_orders {
+            facts.allow_text(&order.id).allow_text(&order.carrier);
+            facts.allow_text(&minor(order.total_minor));
+            for t in [&order.placed_at, &order.delivered_at, &order.expected_delivery]
+                .into_iter()
+                .flatten()
+            {
+                facts.allow_text(&format_date(t.seconds, o.language));
+            }
+            for line in &order.lines {
+                facts.allow_product(&line.name).allow_text(&line.size);
+                facts.allow_text(&minor(line.unit_price_minor));
+            }
+        }
+        for r in &ctx.open_returns {
+            facts.allow_text(&r.rma_id).allow_text(&r.order_id);
+        }
+    }
+    facts
+}
+
+/// "8900" minor units → "89.00".
+fn minor(v: i64) -> String {
+    format!("{}.{:02}", v / 100, (v % 100).abs())
+}
+
+/// Checks the template reply, lets a capable model word it, and records the outcome in `o`
+/// (reply, `rejected_replies`, `model_phrased`, confidence, and a hand-off when the model is down).
+pub async fn finish(
+    engine: &Engine,
+    config: &DialogueConfig,
+    state: &mut ConversationState,
+    customer_text: &str,
+    o: &mut TurnOutcome,
+) {
+    let facts = turn_facts(engine, state, o);
+    let violations = facts.check(&o.reply);
+    if !violations.is_empty() {
+        grounding::count_rejection(&state.id, "template", &violations);
+        o.rejected_replies += 1;
+        let fallback = if o.decision.handoff {
+            "handoff"
+        } else {
+            "clarify"
+        };
+        o.reply = render(engine, state, o, fallback).unwrap_or_else(|| honest(o.language));
+        o.step = fallback;
+    }
+    let phrase = engine.llm.as_ref().filter(|m| m.phrases);
+    if let Some(llm) = phrase.filter(|_| !FIXED_STEPS.contains(&o.step) && o.rejected_replies == 0)
+    {
+        let draft = strip_markup(&o.reply);
+        for attempt in 0..2u64 {
+            match generate(llm, config, state, customer_text, o, &draft, attempt).await {
+                Ok(Some(text)) => {
+                    let violations = facts.check(&text);
+                    if violations.is_empty() {
+                        o.reply = text;
+                        o.model_phrased = true;
+                        break;
+                    }
+                    grounding::count_rejection(&state.id, "model", &violations);
+                    o.rejected_replies += 1;
+                }
+                Ok(None) => break,
+                Err(e) if model_down(&e) => {
+                    tracing::warn!(conversation = %state.id, error = %e, "language model down; apologising and handing off");
+                    model_is_down(engine, state, o);
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(conversation = %state.id, error = %e, "phrasing failed; template kept");
+                    break;
+                }
+            }
+        }
+    }
+    if o.rejected_replies > 0 {
+        o.confidence *= confidence::REJECTED_FACTOR;
+    }
+    if let Some(last) = state.transcript.last_mut() {
+        *last = format!("parla: {}", o.reply);
+    }
+}
+
+/// One model draft; `None` when it ran out of time or said nothing.
+async fn generate(
+    llm: &crate::DialogueModel,
+    config: &DialogueConfig,
+    state: &ConversationState,
+    customer_text: &str,
+    o: &TurnOutcome,
+    draft: &str,
+    attempt: u64,
+) -> Result<Option<String>, LlmError> {
+    let (language, style) = match (o.language, state.channel) {
+        (Language::En, Channel::Voice) => ("English", "spoken on the phone: two or three short sentences, no lists, no markup"),
+        (Language::En, Channel::Chat) => ("English", "for a web chat: concise"),
+        (Language::It, Channel::Voice) => ("Italian", "spoken on the phone: two or three short sentences, no lists, no markup, formal \"Lei\""),
+        (Language::It, Channel::Chat) => ("Italian", "for a web chat: concise, formal \"Lei\""),
+    };
+    let system = format!(
+        "You are Parla, the customer support agent of an online clothing shop. Rewrite the draft \
+         reply in {language}, in a {tone} tone, {style}. Keep its meaning. Use only the facts in \
+         the draft: never add a number, date, amount, order id, product name or promise that is \
+         not in it. Answer with the reply only.",
+        tone = tone_word(o.tone)
+    );
+    let mut messages = vec![ChatMessage::system(system)];
+    messages.push(ChatMessage::user(format!(
+        "Customer: {}\nDraft reply: {draft}",
+        crate::converse::model_input(customer_text)
+    )));
+    let request = GenerationRequest {
+        params: GenerationParams {
+            temperature: 0.3,
+            top_p: 0.9,
+            max_tokens: 160,
+            seed: 7 + attempt * 7919 + u64::from(o.index),
+            time_budget: Some(Duration::from_millis(config.phrasing_budget_ms)),
+            ..GenerationParams::default()
+        },
+        ..GenerationRequest::new(format!("{}#phrase", state.id), messages)
+    };
+    let out = llm.model.generate(request)?.finish().await?;
+    let text = out.text.trim();
+    if text.is_empty() || matches!(out.stop_reason, StopReason::TimeBudget | StopReason::Cancelled)
+    {
+        tracing::info!(conversation = %state.id, stop = ?out.stop_reason, "phrasing gave nothing usable; template kept");
+        return Ok(None);
+    }
+    Ok(Some(text.to_owned()))
+}
+
+/// Errors that mean the model cannot answer at all (as opposed to a bad request).
+fn model_down(e: &LlmError) -> bool {
+    matches!(
+        e,
+        LlmError::Endpoint { .. }
+            | LlmError::Overloaded { .. }
+            | LlmError::Disconnected { .. }
+            | LlmError::EngineStopped
+            | LlmError::Inference(_)
+    )
+}
+
+/// The honest short answer and a hand-off.
+fn model_is_down(engine: &Engine, state: &mut ConversationState, o: &mut TurnOutcome) {
+    o.step = "apology_error";
+    o.tone = Tone::Apologetic;
+    o.reply = render(engine, state, o, "apology_error").unwrap_or_else(|| honest(o.language));
+    if !o.decision.handoff {
+        o.decision = HandoffDecision {
+            handoff: true,
+            reason: Some(HandoffReason::NoProgress),
+            explanation: "the language model is unavailable".into(),
+        };
+    }
+    state.handed_off = true;
+}
+
+fn render(engine: &Engine, state: &ConversationState, o: &TurnOutcome, step: &str) -> Option<String> {
+    engine
+        .templates
+        .render(&RenderRequest {
+            lang: o.language,
+            step,
+            tone: o.tone,
+            channel: state.channel,
+            vars: &Vars::new(),
+            seed: u64::from(o.index),
+            ssml: state.channel == Channel::Voice,
+        })
+        .ok()
+}
+
+fn honest(lang: Language) -> String {
+    match lang {
+        Language::En => "I'm sorry, I can't help with that right now. I'll find you a colleague.",
+        Language::It => "Mi dispiace, ora non riesco ad aiutarla. Le passo un collega.",
+    }
+    .to_owned()
+}
+
+fn tone_word(t: Tone) -> &'static str {
+    match t {
+        Tone::Neutral => "neutral, clear",
+        Tone::Warm => "warm, friendly",
+        Tone::Empathetic => "empathetic (acknowledge the customer's feelings first)",
+        Tone::Apologetic => "apologetic (apologise for the company's mistake)",
+        Tone::Upbeat => "upbeat, cheerful",
+        Tone::Calm => "calm, short",
+    }
+}
+
+/// Plain text of a reply (SSML tags removed).
+fn strip_markup(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut inside = false;
+    for c in text.chars() {
+        match c {
+            '<' => inside = true,
+            '>' if inside => inside = false,
+            _ if !inside => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
