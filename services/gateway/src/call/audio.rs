@@ -100,7 +100,7 @@ impl Format {
                 chunk.data.len()
             )));
         }
-        if chunk.data.len() % self.sample_bytes() != 0 {
+        if !chunk.data.len().is_multiple_of(self.sample_bytes()) {
             return Err(CallError::BadAudio(format!(
                 "chunk {} has {} bytes, not a whole number of 16-bit samples",
                 chunk.sequence,

@@ -29,7 +29,7 @@ impl Backchannels {
             // Longest phrase first.
             for take in (1..=words.len() - i).rev() {
                 let candidate = words[i..i + take].join(" ");
-                if self.phrases.iter().any(|p| *p == candidate) {
+                if self.phrases.contains(&candidate) {
                     i += take;
                     continue 'outer;
                 }

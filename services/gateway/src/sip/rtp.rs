@@ -189,7 +189,7 @@ mod tests {
     fn dtmf_once_per_event() {
         let mut d = DtmfReceiver::default();
         assert_eq!(d.push(100, &[4, 0, 0, 160]), Some('4'));
-        assert_eq!(d.push(100, &[4, 0x80, 0, 320]), None);
+        assert_eq!(d.push(100, &[4, 0x80, 1, 64]), None);
         assert_eq!(d.push(900, &[11, 0, 0, 160]), Some('#'));
     }
 }
