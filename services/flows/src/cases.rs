@@ -15,8 +15,26 @@ use crate::FlowError;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CaseFile {
+    /// Today's date (`YYYY-MM-DD`) the cases assume (return windows, late deliveries); the
+    /// clock when unset.
+    #[serde(default)]
+    pub today: Option<String>,
+    /// Weather provider the cases assume (`offline`, `none`, `open-meteo`, `auto`).
+    #[serde(default)]
+    pub weather: Option<crate::WeatherProviderKind>,
     /// The cases.
     pub cases: Vec<Case>,
+}
+
+/// The cases of a directory with the settings their files ask for.
+#[derive(Debug, Clone, Default)]
+pub struct Suite {
+    /// Cases with their file.
+    pub cases: Vec<(String, Case)>,
+    /// `today` of the first file that sets it.
+    pub today: Option<String>,
+    /// `weather` of the first file that sets it.
+    pub weather: Option<crate::WeatherProviderKind>,
 }
 
 /// One conversation to test.
@@ -177,7 +195,7 @@ pub fn check(expect: &Expect, seen: &Observed) -> Vec<String> {
 }
 
 /// Every case in the `*.yaml` files directly in `dir`, with its file.
-pub fn load_dir(dir: &Path) -> Result<Vec<(String, Case)>, FlowError> {
+pub fn load_dir(dir: &Path) -> Result<Suite, FlowError> {
     let invalid = |file: &Path, line: usize, reason: String| FlowError::Invalid {
         file: file.display().to_string(),
         line,
@@ -189,20 +207,27 @@ pub fn load_dir(dir: &Path) -> Result<Vec<(String, Case)>, FlowError> {
         .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
         .collect();
     paths.sort();
-    let mut out = Vec::new();
+    let mut out = Suite::default();
     for p in paths {
         let text = std::fs::read_to_string(&p).map_err(|e| invalid(&p, 0, e.to_string()))?;
         let file: CaseFile = serde_yaml::from_str(&text).map_err(|e| {
             invalid(&p, e.location().map(|l| l.line()).unwrap_or(0), e.to_string())
         })?;
+        if let Some(t) = &file.today {
+            if crate::facts::parse_day(t).is_none() {
+                return Err(invalid(&p, 1, format!("today {t:?} is not a date YYYY-MM-DD")));
+            }
+        }
+        out.today = out.today.or(file.today);
+        out.weather = out.weather.or(file.weather);
         for c in file.cases {
             if c.turns.is_empty() {
                 return Err(invalid(&p, 0, format!("case `{}` has no turns", c.name)));
             }
-            out.push((p.display().to_string(), c));
+            out.cases.push((p.display().to_string(), c));
         }
     }
-    if out.is_empty() {
+    if out.cases.is_empty() {
         return Err(invalid(dir, 0, "no test cases (*.yaml with `cases:`)".into()));
     }
     Ok(out)

@@ -2,8 +2,8 @@
 //! loaded (so a typo fails the start, not a conversation) and evaluated by the runner.
 //!
 //! `name` holds when the fact exists and is not empty, `"false"` or `"0"`; `!name` is its
-//! negation; `name OP x` compares with `x`, which is a fact's value when a fact of that name
-//! exists, else the literal text. `<`, `<=`, `>`, `>=` compare numbers (false when either side is
+//! negation; `name OP x` compares with `x`, the literal text, or with the value of fact `n` when
+//! written `{n}`. `<`, `<=`, `>`, `>=` compare numbers (false when either side is
 //! not a number); `==` and `!=` compare text case-insensitively; `a && b` holds when both do.
 
 use std::collections::BTreeMap;
@@ -23,7 +23,7 @@ pub enum Condition {
         left: String,
         /// Operator.
         op: Op,
-        /// Fact name or literal on the right.
+        /// Literal, or `{fact}` on the right.
         right: String,
     },
 }
@@ -118,7 +118,13 @@ impl Condition {
                 let Some(l) = facts.get(left) else {
                     return *op == Op::Ne;
                 };
-                let r = facts.get(right).map(String::as_str).unwrap_or(right);
+                let r = match right.strip_prefix('{').and_then(|x| x.strip_suffix('}')) {
+                    Some(name) => match facts.get(name) {
+                        Some(v) => v.as_str(),
+                        None => return *op == Op::Ne,
+                    },
+                    None => right.as_str(),
+                };
                 match op {
                     Op::Eq => l.eq_ignore_ascii_case(r),
                     Op::Ne => !l.eq_ignore_ascii_case(r),
@@ -151,7 +157,9 @@ mod tests {
         let c = |s: &str| Condition::parse(s).expect(s);
         assert!(c("eligibility == final_sale").holds(&f));
         assert!(c("eligibility != eligible").holds(&f));
-        assert!(c("days_late >= policy.handoff_after_days_late").holds(&f));
+        assert!(c("days_late >= {policy.handoff_after_days_late}").holds(&f));
+        f.insert("final_sale".to_owned(), "true".to_owned());
+        assert!(c("eligibility == final_sale").holds(&f), "a literal, not the fact");
         assert!(!c("days_late < 3").holds(&f));
         assert!(!c("found").holds(&f));
         assert!(c("!found").holds(&f));

@@ -104,13 +104,14 @@ pub fn return_eligibility(policy: &Policy, facts: &Facts, today: i64, lang: Lang
         None => "not_delivered",
         Some(_) if final_sale => "final_sale",
         Some(at) => {
+            // Calendar days (UTC): the window closes at the end of the deadline's day.
             let deadline = at + i64::from(policy.return_window_days) * DAY;
             f.insert("deadline".into(), format_date(deadline, lang));
             f.insert(
                 "days_since_delivery".into(),
-                ((today - at).div_euclid(DAY)).to_string(),
+                (day(today) - day(at)).to_string(),
             );
-            if today > deadline + DAY - 1 {
+            if day(today) > day(deadline) {
                 "out_of_window"
             } else {
                 "eligible"
@@ -128,7 +129,7 @@ pub fn delivery_check(policy: &Policy, facts: &Facts, today: i64) -> Facts {
     let verdict = if num("delivered_at").is_some() {
         "delivered"
     } else if let Some(expected) = num("expected_at") {
-        let late = (today - expected).div_euclid(DAY);
+        let late = day(today) - day(expected);
         f.insert("days_late".into(), late.max(0).to_string());
         if late >= i64::from(policy.late_after_days) {
             "late"
@@ -140,6 +141,11 @@ pub fn delivery_check(policy: &Policy, facts: &Facts, today: i64) -> Facts {
     };
     f.insert("delivery".into(), verdict.into());
     f
+}
+
+/// The UTC calendar day of Unix seconds.
+fn day(unix_seconds: i64) -> i64 {
+    unix_seconds.div_euclid(DAY)
 }
 
 /// "89.00 EUR" from minor units.

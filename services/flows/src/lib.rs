@@ -15,6 +15,7 @@
 pub mod cases;
 pub mod cond;
 mod config;
+mod engine;
 pub mod events;
 pub mod facts;
 mod loader;
@@ -25,6 +26,7 @@ pub mod tools;
 pub mod weather;
 
 pub use config::{FlowsConfig, WeatherConfig, WeatherProviderKind};
+pub use engine::{weather_provider, FlowEngine, Who};
 pub use events::{EventBus, EventsService};
 pub use loader::{Flow, FlowSet, BUILTIN_ACTIONS, BUILTIN_TOOLS, SHIPPED};
 pub use runner::{

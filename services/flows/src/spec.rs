@@ -176,7 +176,7 @@ pub struct StepSpec {
 #[serde(deny_unknown_fields)]
 pub struct Transition {
     /// Condition over facts: `name`, `!name`, `name == value`, `name != value`, `name < x`,
-    /// `name <= x`, `name > x`, `name >= x` (x a fact name or a literal).
+    /// `name <= x`, `name > x`, `name >= x`, `a && b` (x a literal, or `{fact}`).
     #[serde(default)]
     pub when: Option<String>,
     /// Step to go to.
