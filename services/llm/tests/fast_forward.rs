@@ -1,5 +1,6 @@
 //! The hybrid forward (dense prompt batches, Q8_0 decoding, fused projections, GQA without
-//! KV-head copies) must write the same greedy text as candle's stock `quantized_llama`.
+//! KV-head copies) and the forward on the file's own Q4_1 blocks (`fast_forward = off`) must
+//! both write the same greedy text as candle's stock `quantized_llama`.
 
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
@@ -29,7 +30,17 @@ async fn hybrid_forward_writes_the_reference_greedy_text() {
         params: GenerationParams::greedy(24),
         ..GenerationRequest::new("ref", messages.clone())
     };
-    let hybrid = model.generate(req).unwrap().finish().await.unwrap();
+    let hybrid = model.generate(req.clone()).unwrap().finish().await.unwrap();
+    let file_blocks = CandleModel::load(
+        &LlmConfig {
+            fast_forward: FastForward::Off,
+            ..LlmConfig::default()
+        },
+        &ModelCache::from_env().unwrap(),
+    )
+    .unwrap();
+    assert!(!file_blocks.info().fast_forward);
+    let quantized = file_blocks.generate(req).unwrap().finish().await.unwrap();
 
     // The stock path, on the same prompt tokens.
     let prompt = model.prompt_tokens(&messages).unwrap();
@@ -71,4 +82,5 @@ async fn hybrid_forward_writes_the_reference_greedy_text() {
     let reference = model.decode(&reference);
     assert!(!reference.is_empty());
     assert_eq!(hybrid.text, reference);
+    assert_eq!(quantized.text, reference);
 }
