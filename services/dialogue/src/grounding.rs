@@ -128,7 +128,8 @@ enum Claim {
 /// Numbers and ids in `text`, including small numbers written as words (EN, IT).
 fn claims(text: &str) -> Vec<Claim> {
     let mut out = Vec::new();
-    for raw in text.split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | '"' | '«' | '»')) {
+    for raw in text.split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | '"' | '«' | '»'))
+    {
         let token = raw.trim_matches(|c: char| !c.is_alphanumeric());
         if token.is_empty() {
             continue;
@@ -139,9 +140,7 @@ fn claims(text: &str) -> Vec<Claim> {
             // "15°C", "89EUR", "3rd" are numbers with a unit; "A1042", "RMA-77" are ids.
             let digits_then_unit = token
                 .find(|c: char| !c.is_ascii_digit() && c != '.' && c != ',')
-                .is_some_and(|i| {
-                    i > 0 && token[i..].chars().all(|c| !c.is_ascii_digit())
-                });
+                .is_some_and(|i| i > 0 && token[i..].chars().all(|c| !c.is_ascii_digit()));
             if digits_then_unit {
                 let i = token
                     .find(|c: char| !c.is_ascii_digit() && c != '.' && c != ',')
@@ -182,7 +181,11 @@ fn normalise_id(token: &str) -> String {
 /// A numeric string in canonical form; `None` when it is not a number.
 fn normalise_number(s: &str) -> Option<String> {
     let s = s.trim_matches(|c: char| c == '.' || c == ',');
-    if s.is_empty() || !s.chars().all(|c| c.is_ascii_digit() || c == '.' || c == ',') {
+    if s.is_empty()
+        || !s
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '.' || c == ',')
+    {
         return None;
     }
     // The last separator followed by one or two digits is decimal; others group thousands.
@@ -205,9 +208,27 @@ fn normalise_number(s: &str) -> Option<String> {
 /// Small numbers written as words, in English and Italian.
 fn word_number(w: &str) -> Option<u32> {
     const EN: [&str; 21] = [
-        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-        "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
-        "eighteen", "nineteen", "twenty",
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
+        "nineteen",
+        "twenty",
     ];
     const IT: [&str; 21] = [
         "zero",
@@ -261,12 +282,32 @@ fn word_number(w: &str) -> Option<u32> {
 /// 1–12 for an English or Italian month name (folded).
 fn month_number(word: &str) -> Option<u32> {
     const EN: [&str; 12] = [
-        "january", "february", "march", "april", "may", "june", "july", "august", "september",
-        "october", "november", "december",
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
     ];
     const IT: [&str; 12] = [
-        "gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto",
-        "settembre", "ottobre", "novembre", "dicembre",
+        "gennaio",
+        "febbraio",
+        "marzo",
+        "aprile",
+        "maggio",
+        "giugno",
+        "luglio",
+        "agosto",
+        "settembre",
+        "ottobre",
+        "novembre",
+        "dicembre",
     ];
     EN.iter()
         .position(|m| *m == word)
@@ -333,12 +374,18 @@ mod tests {
     #[test]
     fn invented_facts_fail() {
         let f = facts();
-        assert_eq!(f.check("Your refund of 120.00 EUR is on its way."), ["number 120"]);
+        assert_eq!(
+            f.check("Your refund of 120.00 EUR is on its way."),
+            ["number 120"]
+        );
         assert_eq!(f.check("Order A1043 was delivered."), ["id A1043"]);
         assert_eq!(f.check("It will be 15°C tomorrow."), Vec::<String>::new());
         assert_eq!(f.check("It will be 18°C tomorrow."), ["number 18"]);
         assert_eq!(f.check("Your refund arrives in seven days."), ["number 7"]);
-        assert_eq!(f.check("I suggest the Alpine down parka."), ["product alpine down parka"]);
+        assert_eq!(
+            f.check("I suggest the Alpine down parka."),
+            ["product alpine down parka"]
+        );
         assert_eq!(f.check("Il rimborso di 90,50 euro."), ["number 90.5"]);
         assert_eq!(f.check("Your return RMA-7781 is open."), ["id RMA7781"]);
     }

@@ -39,9 +39,13 @@ pub fn turn_facts(engine: &Engine, state: &ConversationState, o: &TurnOutcome) -
         for order in &ctx.recent_orders {
             facts.allow_text(&order.id).allow_text(&order.carrier);
             facts.allow_text(&minor(order.total_minor));
-            for t in [&order.placed_at, &order.delivered_at, &order.expected_delivery]
-                .into_iter()
-                .flatten()
+            for t in [
+                &order.placed_at,
+                &order.delivered_at,
+                &order.expected_delivery,
+            ]
+            .into_iter()
+            .flatten()
             {
                 facts.allow_text(&format_date(t.seconds, o.language));
             }
@@ -162,7 +166,11 @@ async fn generate(
     };
     let out = llm.model.generate(request)?.finish().await?;
     let text = out.text.trim();
-    if text.is_empty() || matches!(out.stop_reason, StopReason::TimeBudget | StopReason::Cancelled)
+    if text.is_empty()
+        || matches!(
+            out.stop_reason,
+            StopReason::TimeBudget | StopReason::Cancelled
+        )
     {
         tracing::info!(conversation = %state.id, stop = ?out.stop_reason, "phrasing gave nothing usable; template kept");
         return Ok(None);
@@ -197,7 +205,12 @@ fn model_is_down(engine: &Engine, state: &mut ConversationState, o: &mut TurnOut
     state.handed_off = true;
 }
 
-fn render(engine: &Engine, state: &ConversationState, o: &TurnOutcome, step: &str) -> Option<String> {
+fn render(
+    engine: &Engine,
+    state: &ConversationState,
+    o: &TurnOutcome,
+    step: &str,
+) -> Option<String> {
     engine
         .templates
         .render(&RenderRequest {

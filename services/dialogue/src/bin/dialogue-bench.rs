@@ -37,14 +37,28 @@ fn main() {
 fn stats(name: &str, v: &mut [f64]) {
     v.sort_by(f64::total_cmp);
     let p = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
-    println!("| {name} | {} | {:.2} | {:.2} | {:.2} |", v.len(), p(0.5), p(0.95), p(1.0));
+    println!(
+        "| {name} | {} | {:.2} | {:.2} | {:.2} |",
+        v.len(),
+        p(0.5),
+        p(0.95),
+        p(1.0)
+    );
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let flag = |n: &str| args.iter().position(|a| a == n).and_then(|i| args.get(i + 1)).cloned();
+    let flag = |n: &str| {
+        args.iter()
+            .position(|a| a == n)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     let server = flag("--server").ok_or("--server URL is required")?;
-    let rounds: usize = flag("--turns").map(|t| t.parse()).transpose()?.unwrap_or(40);
+    let rounds: usize = flag("--turns")
+        .map(|t| t.parse())
+        .transpose()?
+        .unwrap_or(40);
     let cache = parla_models::ModelCache::from_env()?;
     let nlu = Understanding::load(&cache)?;
     let mut understanding = Vec::new();
@@ -55,7 +69,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         std::hint::black_box(nlu.analyze(text, lang));
         understanding.push(t.elapsed().as_secs_f64() * 1e3);
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let (mut crm, mut first, mut full) = rt.block_on(remote(&server, rounds))?;
     println!("| step | n | p50 ms | p95 ms | max ms |");
     println!("|---|---|---|---|---|");
@@ -69,19 +85,26 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 type Timings = (Vec<f64>, Vec<f64>, Vec<f64>);
 
 async fn remote(server: &str, rounds: usize) -> Result<Timings, Box<dyn std::error::Error>> {
-    let channel = tonic::transport::Channel::from_shared(server.to_owned())?.connect().await?;
+    let channel = tonic::transport::Channel::from_shared(server.to_owned())?
+        .connect()
+        .await?;
     let mut crm = pb::crm_client::CrmClient::new(channel.clone());
     let mut lookups = Vec::new();
     for _ in 0..rounds {
         let t = Instant::now();
         let c = crm
             .identify_customer(pb::IdentifyCustomerRequest {
-                hint: Some(pb::CustomerHint { hint: Some(Hint::PhoneNumber("+39 02 5551 2345".into())) }),
+                hint: Some(pb::CustomerHint {
+                    hint: Some(Hint::PhoneNumber("+39 02 5551 2345".into())),
+                }),
             })
             .await?
             .into_inner();
-        crm.get_customer_context(pb::GetCustomerContextRequest { customer_id: c.id, recent_interactions: 3 })
-            .await?;
+        crm.get_customer_context(pb::GetCustomerContextRequest {
+            customer_id: c.id,
+            recent_interactions: 3,
+        })
+        .await?;
         lookups.push(t.elapsed().as_secs_f64() * 1e3);
     }
     let mut dialogue = pb::dialogue_client::DialogueClient::new(channel);
@@ -94,17 +117,26 @@ async fn remote(server: &str, rounds: usize) -> Result<Timings, Box<dyn std::err
                 conversation_id: format!("bench-{}-{c}", std::process::id()),
                 channel: pb::Channel::Voice as i32,
                 language: String::new(),
-                customer: Some(pb::CustomerHint { hint: Some(Hint::PhoneNumber("+39 02 5551 2345".into())) }),
+                customer: Some(pb::CustomerHint {
+                    hint: Some(Hint::PhoneNumber("+39 02 5551 2345".into())),
+                }),
             })),
         })
         .await?;
-        let mut events = dialogue.converse(ReceiverStream::new(rx)).await?.into_inner();
+        let mut events = dialogue
+            .converse(ReceiverStream::new(rx))
+            .await?
+            .into_inner();
         let offset = (c % 2) * 4;
         for i in 0..per_conversation {
             let (lang, text) = TURNS[offset + i];
             let sent = Instant::now();
             tx.send(pb::ConverseRequest {
-                request: Some(In::Turn(pb::Turn { text: text.into(), language: lang.into(), ..Default::default() })),
+                request: Some(In::Turn(pb::Turn {
+                    text: text.into(),
+                    language: lang.into(),
+                    ..Default::default()
+                })),
             })
             .await?;
             let mut got_first: Option<Duration> = None;

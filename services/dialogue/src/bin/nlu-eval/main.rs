@@ -106,12 +106,16 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let mut a = a;
         if let (Some(m), Some(model)) = (tiebreak, llm.as_ref()) {
             if a.margin < m && !a.asked_for_human && !a.injection {
-                let chosen = parla_dialogue::tiebreak::choose(model, "nlu-eval", &case.text, lang, &a)?;
+                let chosen =
+                    parla_dialogue::tiebreak::choose(model, "nlu-eval", &case.text, lang, &a)?;
                 broken.0 += 1;
                 broken.1 += (a.intent.as_str() == case.intent) as usize;
                 broken.2 += (chosen.as_str() == case.intent) as usize;
                 if show_errors && chosen != a.intent {
-                    println!("  tie-break {} → {} (truth {}): {}", a.intent, chosen, case.intent, case.text);
+                    println!(
+                        "  tie-break {} → {} (truth {}): {}",
+                        a.intent, chosen, case.intent, case.text
+                    );
                 }
                 a.intent = chosen;
             }
