@@ -1,0 +1,176 @@
+//! Flows inside a conversation (issue 5): after the turn is understood, an intent that starts a
+//! flow (or a flow waiting for the customer) takes the turn. The flow's steps decide every action
+//! (returns through the CRM, cases in the queue, the developer's tools); the reply is the flow's
+//! message — a reply template of the same key when one exists (with its tones), else the flow
+//! file's own wording, filled only from the turn's facts. A hand-off decided by the policy wins
+//! over any flow. Turns, actions, tool calls, hand-offs and outcomes go to the event bus.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Mutex, OnceLock};
+
+use parla_flows::{events, FlowReply, Lang, TurnInput, Who};
+use parla_proto::v1 as pb;
+
+use super::{ConversationState, DialogueService, TurnOutcome};
+use crate::{Channel, Engine, HandoffDecision, HandoffReason, RenderRequest, Tone};
+
+/// A `'static` name for a flow message key (keys are few: one per message in the flow files).
+fn intern(key: &str) -> &'static str {
+    static KEYS: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut keys = KEYS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(k) = keys.get(key) {
+        return k;
+    }
+    let leaked: &'static str = Box::leak(key.to_owned().into_boxed_str());
+    keys.insert(leaked);
+    leaked
+}
+
+impl DialogueService {
+    /// Lets a flow take the turn: replaces the reply, step and facts, adds actions, flow state
+    /// and, when the flow says so, a hand-off.
+    pub(super) async fn run_flow(
+        &self,
+        engine: &Engine,
+        state: &mut ConversationState,
+        text: &str,
+        o: &mut TurnOutcome,
+    ) {
+        let Some(flows) = self.flows.clone() else {
+            return;
+        };
+        if o.decision.handoff || state.crm_down || o.analysis.injection {
+            if state.flow.active() {
+                state.flow.done = true;
+                state.flow.outcome = "handoff".into();
+            }
+            o.flow_state = Some(state.flow.to_pb());
+            return;
+        }
+        let mut slots = BTreeMap::new();
+        for s in &o.analysis.slots {
+            slots
+                .entry(s.kind.as_str().to_owned())
+                .or_insert_with(|| s.value.clone());
+        }
+        let lang = Lang::from_code(o.language.code());
+        let input = TurnInput {
+            text,
+            intent: o.analysis.intent.as_str(),
+            confidence: o.analysis.confidence,
+            slots: &slots,
+            lang,
+            context: state.context.as_ref(),
+            today: flows.today(),
+        };
+        let who = Who {
+            conversation_id: &state.id,
+            customer_id: &state.customer_id,
+            caller_phone: state.caller_phone.as_deref(),
+            turn_index: o.index,
+        };
+        let reply = flows.turn(&mut state.flow, &input, who).await;
+        o.flow_state = Some(state.flow.to_pb());
+        let Some(reply) = reply else {
+            return;
+        };
+        apply(engine, state, o, &reply);
+    }
+
+    /// Publishes the turn (and its hand-off) for `Events.Subscribe`.
+    pub(super) fn publish_turn(&self, state: &ConversationState, final_: &pb::ReplyFinal) {
+        let Some(flows) = self.flows.as_ref() else {
+            return;
+        };
+        let base = pb::ConversationEvent {
+            conversation_id: state.id.clone(),
+            customer_id: state.customer_id.clone(),
+            turn_index: final_.turn_index,
+            ..Default::default()
+        };
+        if let Some(h) = final_.handoff.as_ref().filter(|h| h.handoff) {
+            flows.events.publish(pb::ConversationEvent {
+                r#type: pb::EventType::Handoff as i32,
+                handoff: Some(h.clone()),
+                ..base.clone()
+            });
+        }
+        flows.events.publish(pb::ConversationEvent {
+            r#type: pb::EventType::Turn as i32,
+            turn: Some(final_.clone()),
+            ..base
+        });
+    }
+}
+
+/// Puts the flow's reply into the turn's outcome.
+fn apply(engine: &Engine, state: &mut ConversationState, o: &mut TurnOutcome, reply: &FlowReply) {
+    let mut vars = o.facts.clone();
+    vars.extend(
+        reply
+            .facts
+            .iter()
+            .filter(|(k, _)| !k.starts_with("policy."))
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
+    let seed = o.index as u64 ^ 0x5eed;
+    let mut parts = Vec::new();
+    for (i, said) in reply.said.iter().enumerate() {
+        let rendered = engine
+            .templates
+            .render(&RenderRequest {
+                lang: o.language,
+                step: &said.key,
+                tone: o.tone,
+                channel: state.channel,
+                vars: &vars,
+                seed,
+                ssml: state.channel == Channel::Voice,
+            })
+            .ok();
+        let text = match rendered {
+            Some(t) => t,
+            None => {
+                let prefix = (i == 0)
+                    .then(|| match o.tone {
+                        Tone::Empathetic => reply.tone_prefix.get("empathetic"),
+                        Tone::Apologetic => reply.tone_prefix.get("apologetic"),
+                        _ => None,
+                    })
+                    .flatten();
+                match prefix {
+                    Some(p) => format!("{p} {}", said.text),
+                    None => said.text.clone(),
+                }
+            }
+        };
+        parts.push(text);
+    }
+    if parts.is_empty() {
+        return;
+    }
+    o.reply = parts.join(" ");
+    if let Some(last) = reply.said.last() {
+        o.step = intern(&last.key);
+    }
+    // The reply is built from the flow's facts and wording only; the grounding check may take it
+    // as a whole (a model that rewords it may state nothing else).
+    vars.insert("flow_reply".into(), o.reply.clone());
+    o.facts = vars;
+    o.actions = reply.actions().map(events::action).collect();
+    state.failed_attempts = 0;
+    if reply.handoff && !o.decision.handoff {
+        o.decision = HandoffDecision {
+            handoff: true,
+            reason: Some(HandoffReason::NoProgress),
+            explanation: reply.handoff_reason.clone(),
+        };
+        state.handed_off = true;
+    }
+    if let Some(last) = state.transcript.last_mut() {
+        *last = format!("parla: {}", o.reply);
+    }
+}
