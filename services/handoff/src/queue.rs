@@ -8,7 +8,26 @@ use std::sync::Arc;
 use parla_proto::v1::ContextPackage;
 use tokio::sync::broadcast;
 
-use crate::store::{StoreError, Ticket, TicketFilter, TicketState, TicketStore};
+use crate::store::{StoreError, Ticket, TicketFilter, TicketMessage, TicketState, TicketStore};
+
+/// A change announced to watchers: a ticket's new state, or a new message
+/// in its thread.
+#[derive(Debug, Clone)]
+pub enum QueueChange {
+    /// The ticket as it is now.
+    Ticket(Ticket),
+    /// A message was added to the ticket's thread.
+    Message(Ticket, TicketMessage),
+}
+
+impl QueueChange {
+    /// The ticket concerned.
+    pub fn ticket(&self) -> &Ticket {
+        match self {
+            QueueChange::Ticket(t) | QueueChange::Message(t, _) => t,
+        }
+    }
+}
 
 /// Longest agent message accepted, in characters.
 pub const MAX_AGENT_MESSAGE_CHARS: usize = 4000;
@@ -37,7 +56,7 @@ pub enum QueueError {
 #[derive(Clone)]
 pub struct HandoffQueue {
     store: Arc<dyn TicketStore>,
-    changes: broadcast::Sender<Ticket>,
+    changes: broadcast::Sender<QueueChange>,
 }
 
 impl HandoffQueue {
@@ -48,7 +67,7 @@ impl HandoffQueue {
     }
 
     /// Every change to any ticket, as it is committed.
-    pub fn subscribe(&self) -> broadcast::Receiver<Ticket> {
+    pub fn subscribe(&self) -> broadcast::Receiver<QueueChange> {
         self.changes.subscribe()
     }
 
@@ -64,15 +83,16 @@ impl HandoffQueue {
 
     fn announce(&self, ticket: &Ticket) {
         // No console watching is not an error.
-        let _ = self.changes.send(ticket.clone());
+        let _ = self.changes.send(QueueChange::Ticket(ticket.clone()));
     }
 
     /// Puts a conversation in the queue.
     pub async fn escalate(
         &self,
-        context: ContextPackage,
+        mut context: ContextPackage,
         skill: String,
     ) -> Result<Ticket, QueueError> {
+        crate::priority::complete_context(&mut context);
         if context.conversation_id.trim().is_empty() {
             return Err(QueueError::InvalidArgument(
                 "context.conversation_id is empty: a hand-off needs the conversation it continues"
@@ -94,9 +114,21 @@ impl HandoffQueue {
 
     /// Gives a waiting ticket to `agent_id`.
     pub async fn claim(&self, ticket_id: String, agent_id: String) -> Result<Ticket, QueueError> {
+        self.claim_within(ticket_id, agent_id, None).await
+    }
+
+    /// Gives a waiting ticket to `agent_id` if they hold fewer than
+    /// `capacity` tickets.
+    pub async fn claim_within(
+        &self,
+        ticket_id: String,
+        agent_id: String,
+        capacity: Option<u32>,
+    ) -> Result<Ticket, QueueError> {
         require("agent_id", &agent_id)?;
         let ticket = self
             .blocking(move |s| {
+                at_capacity(s, &agent_id, capacity)?;
                 match s.transition(
                     &ticket_id,
                     &[TicketState::Waiting],
@@ -113,24 +145,98 @@ impl HandoffQueue {
         Ok(ticket)
     }
 
-    /// Stores a message from the agent holding the ticket.
+    /// Stores a message from the agent holding the ticket and announces it.
     pub async fn reply(
         &self,
         ticket_id: String,
         agent_id: String,
+        agent_name: String,
         text: String,
-    ) -> Result<String, QueueError> {
-        let chars = text.chars().count();
-        if text.trim().is_empty() || chars > MAX_AGENT_MESSAGE_CHARS {
-            return Err(QueueError::InvalidArgument(format!(
-                "text must hold 1 to {MAX_AGENT_MESSAGE_CHARS} characters; it holds {chars}"
-            )));
-        }
+    ) -> Result<TicketMessage, QueueError> {
+        check_text(&text)?;
+        let (ticket, message) = self
+            .blocking(move |s| {
+                let ticket = held_by(s, &ticket_id, &agent_id)?;
+                let m = s.add_message(&ticket_id, "agent", (&agent_id, &agent_name), &text)?;
+                Ok((ticket, m))
+            })
+            .await?;
+        let _ = self.changes.send(QueueChange::Message(ticket, message.clone()));
+        Ok(message)
+    }
+
+    /// Stores a customer's message on a waiting or claimed ticket and
+    /// announces it to the console.
+    pub async fn customer_message(&self, ticket_id: String, text: String) -> Result<TicketMessage, QueueError> {
+        check_text(&text)?;
+        let (ticket, message) = self
+            .blocking(move |s| {
+                let ticket = s.get(&ticket_id)?.ok_or_else(|| QueueError::NotFound(ticket_id.clone()))?;
+                if !matches!(ticket.state, TicketState::Waiting | TicketState::Claimed) {
+                    return Err(QueueError::Conflict(format!("ticket {ticket_id} is {:?}; the conversation is back with Parla", ticket.state)));
+                }
+                let m = s.add_message(&ticket_id, "customer", ("", ""), &text)?;
+                Ok((ticket, m))
+            })
+            .await?;
+        let _ = self.changes.send(QueueChange::Message(ticket, message.clone()));
+        Ok(message)
+    }
+
+    /// A ticket and its thread.
+    pub async fn detail(&self, ticket_id: String) -> Result<(Ticket, Vec<TicketMessage>), QueueError> {
         self.blocking(move |s| {
-            held_by(s, &ticket_id, &agent_id)?;
-            Ok(s.add_message(&ticket_id, &agent_id, &text)?)
+            let t = s.get(&ticket_id)?.ok_or_else(|| QueueError::NotFound(ticket_id.clone()))?;
+            Ok((t, s.messages(&ticket_id)?))
         })
         .await
+    }
+
+    /// Tickets held by `agent_id` now.
+    pub async fn held_count(&self, agent_id: String) -> Result<u32, QueueError> {
+        self.blocking(move |s| Ok(s.held_count(&agent_id)?)).await
+    }
+
+    /// Moves a claimed ticket to `to_agent` (by its holder, or anyone when
+    /// `by` is `None`: a supervisor), within the new agent's capacity.
+    pub async fn transfer(
+        &self,
+        ticket_id: String,
+        by: Option<String>,
+        to_agent: String,
+        capacity: Option<u32>,
+    ) -> Result<Ticket, QueueError> {
+        require("to_agent_id", &to_agent)?;
+        let ticket = self
+            .blocking(move |s| {
+                if let Some(by) = &by {
+                    held_by(s, &ticket_id, by)?;
+                }
+                at_capacity(s, &to_agent, capacity)?;
+                match s.transition(&ticket_id, &[TicketState::Claimed], TicketState::Claimed, Some(&to_agent))? {
+                    Some(t) => Ok(t),
+                    None => Err(refusal(s, &ticket_id, "transferred")?),
+                }
+            })
+            .await?;
+        tracing::info!(ticket = %ticket.id, "ticket transferred");
+        self.announce(&ticket);
+        Ok(ticket)
+    }
+
+    /// A supervisor takes a waiting or claimed ticket.
+    pub async fn take_over(&self, ticket_id: String, supervisor: String) -> Result<Ticket, QueueError> {
+        let ticket = self
+            .blocking(move |s| {
+                match s.transition(&ticket_id, &[TicketState::Waiting, TicketState::Claimed], TicketState::Claimed, Some(&supervisor))? {
+                    Some(t) => Ok(t),
+                    None => Err(refusal(s, &ticket_id, "taken over")?),
+                }
+            })
+            .await?;
+        tracing::info!(ticket = %ticket.id, "ticket taken over by a supervisor");
+        self.announce(&ticket);
+        Ok(ticket)
     }
 
     /// Ends the agent's part: back to Parla, or closed.
@@ -160,6 +266,28 @@ impl HandoffQueue {
         self.announce(&ticket);
         Ok(ticket)
     }
+}
+
+fn check_text(text: &str) -> Result<(), QueueError> {
+    let chars = text.chars().count();
+    if text.trim().is_empty() || chars > MAX_AGENT_MESSAGE_CHARS {
+        return Err(QueueError::InvalidArgument(format!(
+            "text must hold 1 to {MAX_AGENT_MESSAGE_CHARS} characters; it holds {chars}"
+        )));
+    }
+    Ok(())
+}
+
+fn at_capacity(store: &dyn TicketStore, agent_id: &str, capacity: Option<u32>) -> Result<(), QueueError> {
+    if let Some(capacity) = capacity {
+        let held = store.held_count(agent_id)?;
+        if held >= capacity {
+            return Err(QueueError::Conflict(format!(
+                "agent {agent_id:?} already holds {held} conversations (capacity {capacity})"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn require(field: &str, value: &str) -> Result<(), QueueError> {

@@ -1,40 +1,65 @@
 //! The gRPC face of the queue: converts between `parla.v1` messages and
-//! the queue, and queue errors into statuses.
+//! the queue, checks agent sessions, and turns queue errors into statuses.
+//! Agent calls (list, claim, reply, release, transfer, take over) carry
+//! `authorization: Bearer <token>` from `AgentLogin` when sign-in is
+//! required; escalation, customer messages and the queue feed are for
+//! Parla's own services.
 
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 
+use parla_proto::v1::crm_client::CrmClient;
 use parla_proto::v1::handoff_server::{Handoff, HandoffServer};
 use parla_proto::v1::{
-    self as pb, AgentReplyRequest, AgentReplyResponse, ClaimRequest, EscalateRequest,
-    ListTicketsRequest, ListTicketsResponse, QueueEvent, ReleaseRequest, WatchQueueRequest,
+    self as pb, AgentLoginRequest, AgentReplyRequest, AgentReplyResponse, AgentSession,
+    ClaimRequest, CustomerMessageRequest, EscalateRequest, GetTicketRequest, ListAgentsRequest,
+    ListAgentsResponse, ListTicketsRequest, ListTicketsResponse, QueueEvent, ReleaseRequest,
+    SetPresenceRequest, TakeOverRequest, TicketDetail, TransferRequest, WatchQueueRequest,
 };
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::{Stream, StreamExt};
+use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
-use crate::queue::{HandoffQueue, QueueError};
-use crate::store::{Ticket, TicketFilter, TicketState};
+use crate::agents::{AgentAccount, AgentDirectory};
+use crate::convert::{agent_to_pb, message_to_pb, now_ms, state_from_pb, ticket_to_pb, timestamp};
+use crate::queue::{HandoffQueue, QueueChange, QueueError};
+use crate::store::{TicketFilter, TicketState};
 
 /// `parla.v1.Handoff` over a [`HandoffQueue`].
 #[derive(Clone)]
 pub struct HandoffService {
     queue: Arc<OnceLock<HandoffQueue>>,
+    agents: Option<Arc<AgentDirectory>>,
+    require_login: bool,
+    crm: Option<Channel>,
 }
 
 impl HandoffService {
-    /// The service for a ready `queue`.
+    /// The service for a ready `queue`, without agent sign-in (agents are
+    /// named by the `agent_id` of each request).
     pub fn new(queue: HandoffQueue) -> Self {
-        Self {
-            queue: Arc::new(OnceLock::from(queue)),
-        }
+        Self { queue: Arc::new(OnceLock::from(queue)), agents: None, require_login: false, crm: None }
     }
 
     /// A service whose queue is set later (when its database has opened);
     /// calls until then get UNAVAILABLE.
     pub fn pending(queue: Arc<OnceLock<HandoffQueue>>) -> Self {
-        Self { queue }
+        Self { queue, agents: None, require_login: false, crm: None }
+    }
+
+    /// Agent accounts; with `require_login`, agent calls need a session.
+    pub fn with_agents(mut self, agents: Arc<AgentDirectory>, require_login: bool) -> Self {
+        self.agents = Some(agents);
+        self.require_login = require_login;
+        self
+    }
+
+    /// The CRM, where wrap-ups are written to the conversation's timeline.
+    pub fn with_crm(mut self, crm: Option<Channel>) -> Self {
+        self.crm = crm;
+        self
     }
 
     /// The tonic server for this service.
@@ -46,6 +71,72 @@ impl HandoffService {
         self.queue.get().ok_or_else(|| {
             Status::unavailable("the hand-off queue is still opening its database; retry shortly")
         })
+    }
+
+    fn directory(&self) -> Option<&AgentDirectory> {
+        self.agents.as_deref()
+    }
+
+    /// The signed-in agent, if the request carries a session.
+    fn caller<T>(&self, request: &Request<T>) -> Result<Option<AgentAccount>, Status> {
+        let header = request.metadata().get("authorization").and_then(|v| v.to_str().ok());
+        match (header, self.directory()) {
+            (Some(h), Some(dir)) => {
+                let token = h.strip_prefix("Bearer ").unwrap_or(h).trim();
+                dir.session(token).cloned().map(Some).map_err(|e| {
+                    tracing::info!("agent session refused");
+                    Status::unauthenticated(e.to_string())
+                })
+            }
+            _ if self.require_login => Err(Status::unauthenticated(
+                "agent calls need a console session: call AgentLogin and send `authorization: Bearer <token>`",
+            )),
+            _ => Ok(None),
+        }
+    }
+
+    /// The agent acting: the session's, or the request's when sign-in is off.
+    fn acting(caller: &Option<AgentAccount>, given: &str) -> Result<String, Status> {
+        match caller {
+            Some(a) if !given.is_empty() && given != a.id => Err(Status::permission_denied(format!(
+                "signed in as {:?}; cannot act as {given:?}",
+                a.id
+            ))),
+            Some(a) => Ok(a.id.clone()),
+            None => Ok(given.to_owned()),
+        }
+    }
+
+    fn capacity(&self, agent_id: &str) -> Option<u32> {
+        self.directory().and_then(|d| d.get(agent_id)).map(AgentAccount::capacity)
+    }
+
+    fn name_of(&self, agent_id: &str) -> String {
+        self.directory()
+            .and_then(|d| d.get(agent_id))
+            .map(|a| a.name.clone())
+            .unwrap_or_else(|| agent_id.to_owned())
+    }
+
+    fn to_pb(&self, t: crate::Ticket) -> pb::Ticket {
+        ticket_to_pb(t, self.directory())
+    }
+
+    /// Writes the agent's wrap-up to the CRM timeline (logged on failure).
+    async fn wrap_up(&self, ticket: &pb::Ticket, agent: &str, outcome: &str, note: &str) {
+        let (Some(crm), Some(c)) = (self.crm.clone(), ticket.context.as_ref()) else { return };
+        let text = format!("wrap-up by {}: {}{}", self.name_of(agent), if outcome.is_empty() { "no outcome given" } else { outcome }, if note.is_empty() { String::new() } else { format!(". Note: {note}") });
+        let request = pb::AppendInteractionRequest {
+            conversation_id: c.conversation_id.clone(),
+            customer_id: c.customer_id.clone(),
+            channel: c.channel,
+            turn: Some(pb::TimelineTurn { speaker: "agent".into(), text, at: Some(timestamp(now_ms())), ..Default::default() }),
+            summary: String::new(),
+            outcome: outcome.to_owned(),
+        };
+        if let Err(s) = CrmClient::new(crm).append_interaction(request).await {
+            tracing::warn!(ticket = %ticket.id, error = %s.message(), "wrap-up not written to the crm timeline");
+        }
     }
 }
 
@@ -61,44 +152,6 @@ fn status(error: QueueError) -> Status {
     }
 }
 
-fn state_to_pb(state: TicketState) -> pb::TicketState {
-    match state {
-        TicketState::Waiting => pb::TicketState::Waiting,
-        TicketState::Claimed => pb::TicketState::Claimed,
-        TicketState::Returned => pb::TicketState::Returned,
-        TicketState::Closed => pb::TicketState::Closed,
-    }
-}
-
-fn state_from_pb(state: i32) -> Result<Option<TicketState>, Status> {
-    Ok(match pb::TicketState::try_from(state) {
-        Ok(pb::TicketState::Unspecified) => None,
-        Ok(pb::TicketState::Waiting) => Some(TicketState::Waiting),
-        Ok(pb::TicketState::Claimed) => Some(TicketState::Claimed),
-        Ok(pb::TicketState::Returned) => Some(TicketState::Returned),
-        Ok(pb::TicketState::Closed) => Some(TicketState::Closed),
-        Err(_) => {
-            return Err(Status::invalid_argument(format!(
-                "unknown ticket state {state}"
-            )))
-        }
-    })
-}
-
-fn ticket_to_pb(ticket: Ticket) -> pb::Ticket {
-    pb::Ticket {
-        id: ticket.id,
-        state: state_to_pb(ticket.state) as i32,
-        context: Some(ticket.context),
-        agent_id: ticket.agent_id.unwrap_or_default(),
-        skill: ticket.skill,
-        created_at: Some(prost_types::Timestamp {
-            seconds: ticket.created_at_ms.div_euclid(1000),
-            nanos: (ticket.created_at_ms.rem_euclid(1000) * 1_000_000) as i32,
-        }),
-    }
-}
-
 fn non_empty(value: &str) -> Option<String> {
     Some(value.to_owned()).filter(|v| !v.is_empty())
 }
@@ -107,99 +160,182 @@ type QueueStream = Pin<Box<dyn Stream<Item = Result<QueueEvent, Status>> + Send>
 
 #[tonic::async_trait]
 impl Handoff for HandoffService {
-    async fn escalate(
-        &self,
-        request: Request<EscalateRequest>,
-    ) -> Result<Response<pb::Ticket>, Status> {
+    async fn escalate(&self, request: Request<EscalateRequest>) -> Result<Response<pb::Ticket>, Status> {
         let request = request.into_inner();
-        let context = request
-            .context
-            .ok_or_else(|| Status::invalid_argument("context is missing"))?;
-        let ticket = self
-            .queue()?
-            .escalate(context, request.skill)
-            .await
-            .map_err(status)?;
-        Ok(Response::new(ticket_to_pb(ticket)))
+        let context = request.context.ok_or_else(|| Status::invalid_argument("context is missing"))?;
+        let ticket = self.queue()?.escalate(context, request.skill).await.map_err(status)?;
+        Ok(Response::new(self.to_pb(ticket)))
     }
 
-    async fn list_tickets(
-        &self,
-        request: Request<ListTicketsRequest>,
-    ) -> Result<Response<ListTicketsResponse>, Status> {
+    async fn list_tickets(&self, request: Request<ListTicketsRequest>) -> Result<Response<ListTicketsResponse>, Status> {
+        let caller = self.caller(&request)?;
         let request = request.into_inner();
-        let filter = TicketFilter {
-            state: state_from_pb(request.state)?,
-            language: non_empty(&request.language),
-            skill: None,
-        };
+        let filter = TicketFilter { state: state_from_pb(request.state)?, language: non_empty(&request.language), skill: None };
         let tickets = self.queue()?.list(filter).await.map_err(status)?;
-        Ok(Response::new(ListTicketsResponse {
-            tickets: tickets.into_iter().map(ticket_to_pb).collect(),
-        }))
+        // Routing: an agent sees waiting tickets in their languages and
+        // skills, and the tickets they hold; supervisors see everything.
+        let visible = tickets.into_iter().filter(|t| match &caller {
+            None => true,
+            Some(a) if a.is_supervisor() => true,
+            Some(a) => match t.state {
+                TicketState::Waiting => a.routes(&t.context.language, &t.skill),
+                _ => t.agent_id.as_deref() == Some(a.id.as_str()),
+            },
+        });
+        Ok(Response::new(ListTicketsResponse { tickets: visible.map(|t| self.to_pb(t)).collect() }))
     }
 
     async fn claim(&self, request: Request<ClaimRequest>) -> Result<Response<pb::Ticket>, Status> {
+        let caller = self.caller(&request)?;
         let request = request.into_inner();
-        let ticket = self
-            .queue()?
-            .claim(request.ticket_id, request.agent_id)
-            .await
-            .map_err(status)?;
-        Ok(Response::new(ticket_to_pb(ticket)))
+        let agent = Self::acting(&caller, &request.agent_id)?;
+        let capacity = self.capacity(&agent);
+        let ticket = self.queue()?.claim_within(request.ticket_id, agent, capacity).await.map_err(status)?;
+        Ok(Response::new(self.to_pb(ticket)))
     }
 
-    async fn agent_reply(
-        &self,
-        request: Request<AgentReplyRequest>,
-    ) -> Result<Response<AgentReplyResponse>, Status> {
+    async fn agent_reply(&self, request: Request<AgentReplyRequest>) -> Result<Response<AgentReplyResponse>, Status> {
+        let caller = self.caller(&request)?;
         let request = request.into_inner();
-        let message_id = self
-            .queue()?
-            .reply(request.ticket_id, request.agent_id, request.text)
-            .await
-            .map_err(status)?;
-        Ok(Response::new(AgentReplyResponse { message_id }))
+        let agent = Self::acting(&caller, &request.agent_id)?;
+        let name = self.name_of(&agent);
+        let message = self.queue()?.reply(request.ticket_id, agent, name, request.text).await.map_err(status)?;
+        Ok(Response::new(AgentReplyResponse { message_id: message.id }))
     }
 
-    async fn release(
-        &self,
-        request: Request<ReleaseRequest>,
-    ) -> Result<Response<pb::Ticket>, Status> {
+    async fn release(&self, request: Request<ReleaseRequest>) -> Result<Response<pb::Ticket>, Status> {
+        let caller = self.caller(&request)?;
         let request = request.into_inner();
+        let agent = Self::acting(&caller, &request.agent_id)?;
         let ticket = self
             .queue()?
-            .release(request.ticket_id, request.agent_id, request.return_to_bot)
+            .release(request.ticket_id, agent.clone(), request.return_to_bot)
             .await
             .map_err(status)?;
-        Ok(Response::new(ticket_to_pb(ticket)))
+        let ticket = self.to_pb(ticket);
+        self.wrap_up(&ticket, &agent, &request.outcome, &request.note).await;
+        Ok(Response::new(ticket))
     }
 
     type WatchQueueStream = QueueStream;
 
-    async fn watch_queue(
-        &self,
-        request: Request<WatchQueueRequest>,
-    ) -> Result<Response<Self::WatchQueueStream>, Status> {
+    async fn watch_queue(&self, request: Request<WatchQueueRequest>) -> Result<Response<Self::WatchQueueStream>, Status> {
         let skill = non_empty(&request.into_inner().skill);
-        let stream =
-            BroadcastStream::new(self.queue()?.subscribe()).filter_map(
-                move |change| match change {
-                    Ok(ticket) if skill.as_ref().is_none_or(|s| *s == ticket.skill) => {
-                        Some(Ok(QueueEvent {
-                            ticket: Some(ticket_to_pb(ticket)),
-                        }))
+        let me = self.clone();
+        let stream = BroadcastStream::new(self.queue()?.subscribe()).filter_map(move |change| match change {
+            Ok(change) if skill.as_ref().is_none_or(|s| *s == change.ticket().skill) => {
+                let event = match change {
+                    QueueChange::Ticket(t) => QueueEvent { ticket: Some(me.to_pb(t)), message: None },
+                    QueueChange::Message(t, m) => {
+                        let cid = t.context.conversation_id.clone();
+                        QueueEvent { ticket: Some(me.to_pb(t)), message: Some(message_to_pb(m, &cid)) }
                     }
-                    Ok(_) => None,
-                    Err(BroadcastStreamRecvError::Lagged(missed)) => {
-                        tracing::warn!(
-                            missed,
-                            "queue watcher fell behind; it should list tickets again"
-                        );
-                        None
-                    }
-                },
-            );
+                };
+                Some(Ok(event))
+            }
+            Ok(_) => None,
+            Err(BroadcastStreamRecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "queue watcher fell behind; it should list tickets again");
+                None
+            }
+        });
         Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn agent_login(&self, request: Request<AgentLoginRequest>) -> Result<Response<AgentSession>, Status> {
+        let dir = self.agents.clone().ok_or_else(|| Status::failed_precondition("no agent accounts are configured (`[[handoff.agents]]`)"))?;
+        let r = request.into_inner();
+        if r.username.len() > 128 || r.password.len() > 1024 {
+            return Err(Status::invalid_argument("username or password too long"));
+        }
+        let d = Arc::clone(&dir);
+        let (token, account, ttl) = tokio::task::spawn_blocking(move || d.login(&r.username, &r.password))
+            .await
+            .map_err(|e| Status::internal(format!("login task failed: {e}")))?
+            .map_err(|e| {
+                tracing::info!("agent login refused");
+                Status::unauthenticated(e.to_string())
+            })?;
+        tracing::info!(agent = %account.id, "agent signed in");
+        let active = self.queue()?.held_count(account.id.clone()).await.map_err(status)?;
+        Ok(Response::new(AgentSession {
+            token,
+            agent: Some(agent_to_pb(&account, true, active)),
+            expires_at: Some(timestamp(now_ms() + ttl.as_millis() as i64)),
+        }))
+    }
+
+    async fn set_presence(&self, request: Request<SetPresenceRequest>) -> Result<Response<pb::Agent>, Status> {
+        let caller = self.caller(&request)?.ok_or_else(|| Status::unauthenticated("sign in first"))?;
+        let available = request.into_inner().available;
+        if let Some(d) = self.directory() {
+            d.set_available(&caller.id, available);
+        }
+        let active = self.queue()?.held_count(caller.id.clone()).await.map_err(status)?;
+        Ok(Response::new(agent_to_pb(&caller, available, active)))
+    }
+
+    async fn list_agents(&self, request: Request<ListAgentsRequest>) -> Result<Response<ListAgentsResponse>, Status> {
+        self.caller(&request)?;
+        let Some(dir) = self.directory() else { return Ok(Response::new(ListAgentsResponse::default())) };
+        let mut agents = Vec::new();
+        for a in dir.all() {
+            let active = self.queue()?.held_count(a.id.clone()).await.map_err(status)?;
+            agents.push(agent_to_pb(a, dir.available(&a.id), active));
+        }
+        agents.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(Response::new(ListAgentsResponse { agents }))
+    }
+
+    async fn get_ticket(&self, request: Request<GetTicketRequest>) -> Result<Response<TicketDetail>, Status> {
+        let caller = self.caller(&request)?;
+        let (ticket, messages) = self.queue()?.detail(request.into_inner().ticket_id).await.map_err(status)?;
+        if let Some(a) = &caller {
+            let mine = ticket.agent_id.as_deref() == Some(a.id.as_str());
+            let open = ticket.state == TicketState::Waiting && a.routes(&ticket.context.language, &ticket.skill);
+            if !(a.is_supervisor() || mine || open) {
+                return Err(Status::permission_denied(format!("ticket {} is not routed to you", ticket.id)));
+            }
+        }
+        let cid = ticket.context.conversation_id.clone();
+        Ok(Response::new(TicketDetail {
+            ticket: Some(self.to_pb(ticket)),
+            messages: messages.into_iter().map(|m| message_to_pb(m, &cid)).collect(),
+        }))
+    }
+
+    async fn transfer(&self, request: Request<TransferRequest>) -> Result<Response<pb::Ticket>, Status> {
+        let caller = self.caller(&request)?;
+        let r = request.into_inner();
+        if let Some(dir) = self.directory() {
+            if dir.get(&r.to_agent_id).is_none() {
+                return Err(Status::not_found(format!("no agent {:?}", r.to_agent_id)));
+            }
+        }
+        // The holder transfers; a supervisor may move anyone's ticket.
+        let by = match &caller {
+            Some(a) if a.is_supervisor() => None,
+            Some(a) => Some(a.id.clone()),
+            None => None,
+        };
+        let capacity = self.capacity(&r.to_agent_id);
+        let ticket = self.queue()?.transfer(r.ticket_id, by, r.to_agent_id, capacity).await.map_err(status)?;
+        Ok(Response::new(self.to_pb(ticket)))
+    }
+
+    async fn take_over(&self, request: Request<TakeOverRequest>) -> Result<Response<pb::Ticket>, Status> {
+        let caller = self.caller(&request)?.ok_or_else(|| Status::unauthenticated("sign in as a supervisor first"))?;
+        if !caller.is_supervisor() {
+            return Err(Status::permission_denied("only supervisors can take a conversation over"));
+        }
+        let ticket = self.queue()?.take_over(request.into_inner().ticket_id, caller.id).await.map_err(status)?;
+        Ok(Response::new(self.to_pb(ticket)))
+    }
+
+    async fn customer_message(&self, request: Request<CustomerMessageRequest>) -> Result<Response<pb::TicketMessage>, Status> {
+        let r = request.into_inner();
+        let (ticket, _) = self.queue()?.detail(r.ticket_id.clone()).await.map_err(status)?;
+        let m = self.queue()?.customer_message(r.ticket_id, r.text).await.map_err(status)?;
+        Ok(Response::new(message_to_pb(m, &ticket.context.conversation_id)))
     }
 }

@@ -65,6 +65,25 @@ pub struct Ticket {
     pub created_at_ms: i64,
 }
 
+/// A message in a handed-off conversation's thread.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TicketMessage {
+    /// Message id (`M` and a number).
+    pub id: String,
+    /// Ticket id.
+    pub ticket_id: String,
+    /// "customer" or "agent".
+    pub speaker: String,
+    /// Agent id, for agent messages.
+    pub agent_id: String,
+    /// Agent's display name, for agent messages.
+    pub agent_name: String,
+    /// Text.
+    pub text: String,
+    /// When, in milliseconds since the Unix epoch.
+    pub at_ms: i64,
+}
+
 /// Which tickets to list.
 #[derive(Debug, Clone, Default)]
 pub struct TicketFilter {
@@ -104,18 +123,24 @@ pub trait TicketStore: Send + Sync + 'static {
         to: TicketState,
         agent_id: Option<&str>,
     ) -> Result<Option<Ticket>, StoreError>;
-    /// Stores an agent's message; returns its id.
+    /// Stores a message of the ticket's thread (`speaker` "agent" or
+    /// "customer").
     fn add_message(
         &self,
         ticket_id: &str,
-        agent_id: &str,
+        speaker: &str,
+        agent: (&str, &str),
         text: &str,
-    ) -> Result<String, StoreError>;
+    ) -> Result<TicketMessage, StoreError>;
+    /// The ticket's thread, oldest first.
+    fn messages(&self, ticket_id: &str) -> Result<Vec<TicketMessage>, StoreError>;
+    /// How many tickets `agent_id` holds now.
+    fn held_count(&self, agent_id: &str) -> Result<u32, StoreError>;
 }
 
 /// Schema versions, applied in order; the `user_version` pragma records
 /// how many have run.
-const MIGRATIONS: [&str; 1] = ["CREATE TABLE tickets (
+const MIGRATIONS: [&str; 2] = ["CREATE TABLE tickets (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         id TEXT NOT NULL UNIQUE,
         state TEXT NOT NULL,
@@ -133,7 +158,12 @@ const MIGRATIONS: [&str; 1] = ["CREATE TABLE tickets (
         agent_id TEXT NOT NULL,
         text TEXT NOT NULL,
         at_ms INTEGER NOT NULL
-    );"];
+    );",
+    // Session 2: customer messages in the thread, agent display names.
+    "ALTER TABLE agent_messages ADD COLUMN speaker TEXT NOT NULL DEFAULT 'agent';
+     ALTER TABLE agent_messages ADD COLUMN agent_name TEXT NOT NULL DEFAULT '';
+     CREATE INDEX agent_messages_ticket ON agent_messages(ticket_id);
+     CREATE INDEX tickets_agent ON tickets(agent_id, state);"];
 
 /// Tickets in a SQLite file.
 pub struct SqliteTicketStore {
@@ -307,14 +337,53 @@ impl TicketStore for SqliteTicketStore {
     fn add_message(
         &self,
         ticket_id: &str,
-        agent_id: &str,
+        speaker: &str,
+        agent: (&str, &str),
         text: &str,
-    ) -> Result<String, StoreError> {
+    ) -> Result<TicketMessage, StoreError> {
         let conn = self.conn();
+        let at_ms = now_ms();
         conn.execute(
-            "INSERT INTO agent_messages (ticket_id, agent_id, text, at_ms) VALUES (?1, ?2, ?3, ?4)",
-            params![ticket_id, agent_id, text, now_ms()],
+            "INSERT INTO agent_messages (ticket_id, agent_id, text, at_ms, speaker, agent_name)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![ticket_id, agent.0, text, at_ms, speaker, agent.1],
         )?;
-        Ok(format!("M{:06}", conn.last_insert_rowid()))
+        Ok(TicketMessage {
+            id: format!("M{:06}", conn.last_insert_rowid()),
+            ticket_id: ticket_id.to_owned(),
+            speaker: speaker.to_owned(),
+            agent_id: agent.0.to_owned(),
+            agent_name: agent.1.to_owned(),
+            text: text.to_owned(),
+            at_ms,
+        })
+    }
+
+    fn messages(&self, ticket_id: &str) -> Result<Vec<TicketMessage>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT seq, speaker, agent_id, agent_name, text, at_ms FROM agent_messages
+             WHERE ticket_id = ?1 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([ticket_id], |r| {
+            Ok(TicketMessage {
+                id: format!("M{:06}", r.get::<_, i64>(0)?),
+                ticket_id: ticket_id.to_owned(),
+                speaker: r.get(1)?,
+                agent_id: r.get(2)?,
+                agent_name: r.get(3)?,
+                text: r.get(4)?,
+                at_ms: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn held_count(&self, agent_id: &str) -> Result<u32, StoreError> {
+        Ok(self.conn().query_row(
+            "SELECT COUNT(*) FROM tickets WHERE agent_id = ?1 AND state = 'claimed'",
+            [agent_id],
+            |r| r.get(0),
+        )?)
     }
 }

@@ -1,0 +1,229 @@
+//! Where chats live: conversations (owner, customer, language, hand-off
+//! ticket) and each conversation's events, numbered 1, 2, 3… so a client
+//! resumes after the last id it saw. SQLite, WAL; every append commits and
+//! is then announced to live streams under the same lock, so live order is
+//! id order.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use parla_proto::v1::ChatEvent;
+use prost::Message;
+use rusqlite::{params, Connection, OptionalExtension};
+use tokio::sync::broadcast;
+
+/// What can go wrong in the chat store.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatStoreError {
+    /// The database failed.
+    #[error("chat database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    /// A stored event cannot be decoded.
+    #[error("chat database holds an unreadable event: {0}")]
+    Corrupt(String),
+    /// The directory cannot be created.
+    #[error("cannot create {0}")]
+    Io(String),
+}
+
+/// A chat conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conversation {
+    /// Conversation id.
+    pub id: String,
+    /// Who may read and write it: a customer id, or `anon:…`.
+    pub owner: String,
+    /// The verified CRM customer id (empty while anonymous).
+    pub customer_id: String,
+    /// Language of the chat.
+    pub language: String,
+    /// Hand-off ticket, once handed off.
+    pub ticket_id: String,
+    /// "bot", "waiting", "agent" or "closed".
+    pub mode: String,
+}
+
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS conversations (
+        id TEXT PRIMARY KEY, owner TEXT NOT NULL, customer_id TEXT NOT NULL,
+        language TEXT NOT NULL, ticket_id TEXT NOT NULL DEFAULT '',
+        mode TEXT NOT NULL DEFAULT 'bot', created_at_ms INTEGER NOT NULL);
+    CREATE INDEX IF NOT EXISTS conversations_ticket ON conversations(ticket_id);
+    CREATE TABLE IF NOT EXISTS events (
+        conversation_id TEXT NOT NULL, id INTEGER NOT NULL, body BLOB NOT NULL,
+        PRIMARY KEY (conversation_id, id)) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS client_messages (
+        conversation_id TEXT NOT NULL, client_message_id TEXT NOT NULL,
+        event_id INTEGER NOT NULL, PRIMARY KEY (conversation_id, client_message_id)) WITHOUT ROWID;";
+
+/// Conversations and their events in a SQLite file, with live fan-out.
+pub struct ChatStore {
+    conn: Mutex<Connection>,
+    live: Mutex<HashMap<String, broadcast::Sender<ChatEvent>>>,
+}
+
+impl ChatStore {
+    /// Opens (creating if needed) the file.
+    pub fn open(path: &Path) -> Result<Self, ChatStoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| ChatStoreError::Io(format!("{}: {e}", dir.display())))?;
+        }
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+            live: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Live events of a conversation from now on.
+    pub fn subscribe(&self, conversation_id: &str) -> broadcast::Receiver<ChatEvent> {
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        live.entry(conversation_id.to_owned())
+            .or_insert_with(|| broadcast::channel(512).0)
+            .subscribe()
+    }
+
+    /// Creates a conversation.
+    pub fn create(&self, c: &Conversation) -> Result<(), ChatStoreError> {
+        self.conn().execute(
+            "INSERT INTO conversations (id, owner, customer_id, language, ticket_id, mode, created_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![c.id, c.owner, c.customer_id, c.language, c.ticket_id, c.mode, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// The conversation with this id.
+    pub fn get(&self, id: &str) -> Result<Option<Conversation>, ChatStoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT id, owner, customer_id, language, ticket_id, mode FROM conversations WHERE id = ?1",
+                [id],
+                row,
+            )
+            .optional()?)
+    }
+
+    /// The conversation handed off with this ticket.
+    pub fn by_ticket(&self, ticket_id: &str) -> Result<Option<Conversation>, ChatStoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT id, owner, customer_id, language, ticket_id, mode FROM conversations WHERE ticket_id = ?1",
+                [ticket_id],
+                row,
+            )
+            .optional()?)
+    }
+
+    /// Updates owner, customer, ticket and mode.
+    pub fn update(&self, c: &Conversation) -> Result<(), ChatStoreError> {
+        self.conn().execute(
+            "UPDATE conversations SET owner = ?2, customer_id = ?3, ticket_id = ?4, mode = ?5, language = ?6 WHERE id = ?1",
+            params![c.id, c.owner, c.customer_id, c.ticket_id, c.mode, c.language],
+        )?;
+        Ok(())
+    }
+
+    /// The event id already stored for a client message id.
+    pub fn client_message(&self, cid: &str, client_id: &str) -> Result<Option<u64>, ChatStoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT event_id FROM client_messages WHERE conversation_id = ?1 AND client_message_id = ?2",
+                [cid, client_id],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()?
+            .map(|v| v as u64))
+    }
+
+    /// Appends an event (its id and time are set here), records the client
+    /// message id if given, commits, then announces it.
+    pub fn append(
+        &self,
+        conversation_id: &str,
+        mut event: ChatEvent,
+        client_message_id: Option<&str>,
+    ) -> Result<ChatEvent, ChatStoreError> {
+        let conn = self.conn();
+        let tx = conn.unchecked_transaction()?;
+        let id: i64 = tx.query_row(
+            "SELECT COALESCE(MAX(id), 0) + 1 FROM events WHERE conversation_id = ?1",
+            [conversation_id],
+            |r| r.get(0),
+        )?;
+        let ms = now_ms();
+        event.id = id as u64;
+        event.at = Some(prost_types::Timestamp {
+            seconds: ms.div_euclid(1000),
+            nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
+        });
+        tx.execute(
+            "INSERT INTO events (conversation_id, id, body) VALUES (?1, ?2, ?3)",
+            params![conversation_id, id, event.encode_to_vec()],
+        )?;
+        if let Some(client_id) = client_message_id.filter(|c| !c.is_empty()) {
+            tx.execute(
+                "INSERT INTO client_messages (conversation_id, client_message_id, event_id) VALUES (?1, ?2, ?3)",
+                params![conversation_id, client_id, id],
+            )?;
+        }
+        tx.commit()?;
+        // Announced while the connection lock is held: live order = id order.
+        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = live.get(conversation_id) {
+            let _ = tx.send(event.clone());
+        }
+        Ok(event)
+    }
+
+    /// Events after `after`, in order (at most `limit`).
+    pub fn after(&self, conversation_id: &str, after: u64, limit: usize) -> Result<Vec<ChatEvent>, ChatStoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT body FROM events WHERE conversation_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![conversation_id, after as i64, limit as i64], |r| {
+            r.get::<_, Vec<u8>>(0)
+        })?;
+        rows.map(|b| {
+            ChatEvent::decode(b?.as_slice()).map_err(|e| ChatStoreError::Corrupt(e.to_string()))
+        })
+        .collect()
+    }
+
+    /// Drops live channels nobody listens to.
+    pub fn prune_live(&self) {
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        live.retain(|_, tx| tx.receiver_count() > 0);
+    }
+}
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Conversation> {
+    Ok(Conversation {
+        id: r.get(0)?,
+        owner: r.get(1)?,
+        customer_id: r.get(2)?,
+        language: r.get(3)?,
+        ticket_id: r.get(4)?,
+        mode: r.get(5)?,
+    })
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,129 @@
+// Browser test of the chat widget and the agent console, driven by
+// tests/chat_browser.rs (which starts `parla serve` and mints the token).
+// Debian's chromium through playwright-core. Environment: PARLA_URL,
+// SHOP_PORT (the shop page's port, allowed by CORS), SHOP_TOKEN (the shop
+// backend's token for customer C100), SHOTS (screenshot directory).
+import { createServer } from "node:http";
+import { mkdirSync } from "node:fs";
+import { chromium } from "playwright-core";
+
+const parla = process.env.PARLA_URL;
+const shots = process.env.SHOTS || "screenshots";
+mkdirSync(shots, { recursive: true });
+let passed = 0, failed = 0;
+function check(what, ok, detail = "") {
+  if (ok) { passed++; console.log(`ok   ${what}`); }
+  else { failed++; console.log(`FAIL ${what} ${detail}`); }
+}
+
+// The shop: a page on another origin that embeds the widget with one tag.
+const page = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title></head>
+<body><h1>Breeze jackets</h1><p>Our shop page.</p>
+<script src="${parla}/widget.js" data-token="${process.env.SHOP_TOKEN}" defer></script></body></html>`;
+const shop = createServer((_, res) => { res.setHeader("content-type", "text/html"); res.end(page); });
+await new Promise((r) => shop.listen(Number(process.env.SHOP_PORT), "127.0.0.1", r));
+const shopUrl = `http://127.0.0.1:${process.env.SHOP_PORT}/`;
+
+const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
+try {
+  const customer = await (await browser.newContext({ locale: "en-US", viewport: { width: 1000, height: 700 } })).newPage();
+  customer.on("pageerror", (e) => console.log("page error:", e.message));
+  await customer.goto(shopUrl);
+  const launch = customer.getByRole("button", { name: "Chat with us" });
+  await launch.focus();
+  await customer.keyboard.press("Enter"); // keyboard only
+  check("panel opens from the keyboard and focuses the input", await customer.evaluate(() => document.querySelector("#parla-chat").shadowRoot.activeElement?.id === "parla-input"));
+  check("log is an aria-live region", (await customer.locator("[role=log]").getAttribute("aria-live")) === "polite");
+
+  const say = async (text) => {
+    await customer.locator("#parla-input").fill(text);
+    await customer.keyboard.press("Enter");
+  };
+  // 1. An order question, answered in a stream.
+  await say("Where is my order A1042?");
+  const answer = customer.locator(".msg.parla .text").first();
+  await answer.waitFor();
+  await customer.waitForFunction(() => document.querySelector("#parla-chat").shadowRoot.querySelector(".typing").textContent === "", null, { timeout: 15000 });
+  const text = await answer.textContent();
+  check("streamed answer names the order", text.includes("A1042"), text);
+  const metrics = await customer.evaluate(() => window.ParlaChat.metrics);
+  for (const m of metrics) console.log(`figure: first streamed token shown ${m.shownMs - m.serverMs} ms after the server stored it (turn ${m.turn})`);
+  await customer.screenshot({ path: `${shots}/widget-answer.png` });
+
+  // 2. Anger hands off to a person.
+  const angry = [
+    "This is unacceptable, I am furious, your service is useless and terrible!",
+    "I'm so angry, this is the worst experience ever, absolutely disgusting!",
+    "Still nothing. This is a disgrace, I am furious!",
+  ];
+  for (const a of angry) {
+    await say(a);
+    const before = await customer.locator(".msg.parla").count();
+    await customer.waitForFunction((n) => document.querySelector("#parla-chat").shadowRoot.querySelectorAll(".msg.parla").length > n
+      && document.querySelector("#parla-chat").shadowRoot.querySelector(".typing").textContent === "", before, { timeout: 15000 });
+    if (await customer.getByText("passing you to a colleague").count()) break;
+  }
+  check("anger triggers a hand-off", (await customer.getByText("passing you to a colleague").count()) === 1);
+
+  // 3. The agent console.
+  const agent = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+  agent.on("pageerror", (e) => console.log("console error:", e.message));
+  await agent.goto(`${parla}/console`);
+  await agent.getByLabel("Username").fill("anna");
+  await agent.getByLabel("Password").fill("correct horse");
+  await agent.getByRole("button", { name: "Sign in" }).click();
+  const ticket = agent.locator("#queue button").filter({ hasText: "Giulia Rossi" }).first();
+  await ticket.waitFor({ timeout: 10000 });
+  await ticket.click();
+  await agent.locator("#sentiment-chart").waitFor();
+  const transcript = await agent.locator("#transcript").textContent();
+  check("context package: transcript", transcript.includes("furious"), transcript);
+  check("context package: summary, order, next step", (await agent.getByText("A1042").count()) > 0 && (await agent.locator("#next-step").textContent()).length > 20);
+  check("context package: sentiment chart points", (await agent.locator("#sentiment-chart circle").count()) >= 2);
+  await agent.getByRole("button", { name: "Accept" }).click();
+  await agent.locator("#reply").waitFor();
+  await agent.locator("#reply").fill("Hi Giulia, I'm Anna. I'm sorry about the delay, I'm checking with the courier now.");
+  await agent.getByRole("button", { name: "Send" }).click();
+
+  // 4. The person joins the customer's thread and answers there.
+  await customer.locator(".joined").waitFor({ timeout: 10000 });
+  const joined = await customer.locator(".joined").textContent();
+  check("the widget says a person joined", joined.includes("Anna") && joined.includes("person"), joined);
+  const agentMsg = customer.locator(".msg.agent .text");
+  await agentMsg.waitFor({ timeout: 10000 });
+  check("the agent's reply appears in the widget", (await agentMsg.textContent()).includes("courier"));
+  check("the header shows the person", (await customer.locator("header .who").textContent()).includes("Anna"));
+
+  // 5. Markup in a message is text, never executed.
+  const evil = `<script>window.__xss=1</script><img src=x onerror="window.__xss=2">`;
+  await say(evil);
+  const mine = customer.locator(".msg.customer .text").filter({ hasText: "<script>" });
+  await mine.waitFor();
+  check("<script> shown as text in the widget", (await mine.textContent()) === evil);
+  check("no element injected in the widget", (await customer.evaluate(() => document.querySelector("#parla-chat").shadowRoot.querySelectorAll(".log script, .log img").length)) === 0);
+  await agent.locator("#thread").getByText("<script>", { exact: false }).waitFor({ timeout: 10000 });
+  check("<script> shown as text in the console", (await agent.locator("#thread img, #thread script").count()) === 0);
+  check("nothing executed", (await customer.evaluate(() => window.__xss)) === undefined && (await agent.evaluate(() => window.__xss)) === undefined);
+  await customer.screenshot({ path: `${shots}/widget-agent.png` });
+  await agent.screenshot({ path: `${shots}/console.png`, fullPage: true });
+
+  // 6. The conversation survives a page load.
+  const count = await customer.locator(".msg").count();
+  await customer.reload();
+  await customer.getByRole("button", { name: "Chat with us" }).click();
+  await customer.waitForFunction((n) => document.querySelector("#parla-chat").shadowRoot.querySelectorAll(".msg").length >= n, count, { timeout: 10000 });
+  check("the thread is back after a reload", (await customer.locator(".msg").count()) === count);
+
+  // 7. Italian browsers get Italian.
+  const it = await (await browser.newContext({ locale: "it-IT" })).newPage();
+  await it.goto(shopUrl);
+  check("Italian browser, Italian widget", (await it.getByRole("button", { name: "Scrivici" }).count()) === 1);
+} catch (e) {
+  failed++;
+  console.log("FAIL", e.stack || e);
+} finally {
+  await browser.close();
+  shop.close();
+}
+console.log(`browser: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
