@@ -5,7 +5,7 @@
 //! for 1 and for 4 concurrent calls, and the server's RSS per call.
 //!
 //! `cargo bench -p parla-gateway --bench voice` (the `parla` binary must be
-//! built: `cargo build --release --bin parla`; `PARLA_BIN` overrides its
+//! built: `cargo build --release --bin parla`; `BENCH_PARLA_BIN` overrides its
 //! path). Options after `--`: `--turns N` (turns per setting, default 20),
 //! `--soak-mins M` (instead: M minutes of back-to-back calls, RSS sampled
 //! each minute).
@@ -42,7 +42,7 @@ impl Drop for Server {
 }
 
 fn binary() -> PathBuf {
-    if let Ok(p) = std::env::var("PARLA_BIN") {
+    if let Ok(p) = std::env::var("BENCH_PARLA_BIN") {
         return p.into();
     }
     let target = std::env::var("CARGO_TARGET_DIR")
