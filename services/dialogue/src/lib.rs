@@ -13,26 +13,35 @@
 //! # Ok(()) }
 //! ```
 
+mod bargein;
+pub mod confidence;
 mod config;
 mod conversation;
 pub mod converse;
+mod engine;
+pub mod grounding;
 mod handoff;
+pub mod history;
 pub mod intent;
 mod language;
+mod llm;
+pub mod phrasing;
 mod redact;
 mod sensitive;
 pub mod sentiment;
 pub mod slots;
 mod templates;
 pub mod text;
+pub mod tiebreak;
 mod tone;
 mod understanding;
 
-pub use config::{DialogueConfig, InvalidSetting};
+pub use config::{DialogueConfig, InvalidSetting, Phrasing};
 pub use conversation::ConversationMood;
 pub use converse::{DialogueService, Engine};
 pub use handoff::{HandoffDecision, HandoffPolicy, HandoffReason, HandoffSignals};
 pub use intent::Intent;
+pub use llm::{DialogueModel, CAPABLE_PARAMETERS};
 pub use redact::{codice_fiscale_valid, iban_valid, luhn_valid, redact, PiiKind, Redacted};
 pub use sensitive::{detect as detect_sensitive, SensitiveTopic};
 pub use sentiment::{Sentiment, SentimentLabel, SentimentTrend, TrendSummary};
@@ -103,6 +112,9 @@ pub enum DialogueError {
     /// A model or lexicon is not provisioned or is corrupt.
     #[error(transparent)]
     Model(#[from] parla_models::ModelError),
+    /// The language model could not be loaded.
+    #[error(transparent)]
+    Llm(#[from] parla_llm::LlmError),
     /// A resource file could not be read or parsed.
     #[error("cannot use {path}: {reason}")]
     Resource {
