@@ -288,6 +288,8 @@ pub fn turn_from(t: &pb::TimelineTurn) -> TimelineTurn {
             explanation: h.explanation.clone(),
             ticket_id: h.ticket_id.clone(),
         }),
+        interrupted: t.interrupted,
+        heard_chars: t.heard_chars,
     }
 }
 
@@ -325,6 +327,8 @@ fn turn_to(t: &TimelineTurn) -> pb::TimelineTurn {
             explanation: h.explanation.clone(),
             ticket_id: h.ticket_id.clone(),
         }),
+        interrupted: t.interrupted,
+        heard_chars: t.heard_chars,
     }
 }
 

@@ -370,6 +370,12 @@ pub struct TimelineTurn {
     pub actions: Vec<Action>,
     /// Hand-off decided.
     pub handoff: Option<Handoff>,
+    /// Barge-in: a reply the customer interrupted (`text` is the part heard).
+    #[serde(default)]
+    pub interrupted: bool,
+    /// Characters of the interrupted reply the customer heard.
+    #[serde(default)]
+    pub heard_chars: u32,
 }
 
 /// Speakers a turn may have.

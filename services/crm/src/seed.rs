@@ -394,6 +394,7 @@ pub fn load(store: &dyn Store, fixtures: &[Fixture]) -> Result<Loaded> {
                         }),
                         actions: Vec::new(),
                         handoff: None,
+                        ..Default::default()
                     },
                     summary: if k == last {
                         i.summary.clone()

@@ -30,6 +30,14 @@ struct TurnDetail {
     actions: Vec<Action>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     handoff: Option<Handoff>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    interrupted: bool,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    heard_chars: u32,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
 }
 
 pub(super) fn append<D: Database>(store: &SqlStore<D>, a: &Append) -> Result<u64> {
@@ -55,6 +63,8 @@ pub(super) fn append<D: Database>(store: &SqlStore<D>, a: &Append) -> Result<u64
         intent: turn.intent.clone(),
         actions: turn.actions.clone(),
         handoff: turn.handoff.clone(),
+        interrupted: turn.interrupted,
+        heard_chars: turn.heard_chars,
     };
     let sealed_text = c.seal(&turn.text)?;
     let sealed_detail = c.seal(&to_json(&detail)?)?;
@@ -137,6 +147,8 @@ fn interaction<D: Database>(
             intent: detail.intent,
             actions: detail.actions,
             handoff: detail.handoff,
+            interrupted: detail.interrupted,
+            heard_chars: detail.heard_chars,
         });
     }
     Ok(Interaction {
