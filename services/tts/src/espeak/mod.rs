@@ -241,11 +241,39 @@ fn run_speak(
     Ok(())
 }
 
+/// Cuts `text` after each clause mark (`,` `;` `:`) that a space follows:
+/// eSpeak NG's `espeak_TextToPhonemes` returns a whole sentence as one
+/// clause and drops its commas, so clauses are phonemized one by one.
+pub fn clauses(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if matches!(c, ',' | ';' | ':') && chars.peek().is_some_and(|(_, n)| n.is_whitespace()) {
+            out.push(&text[start..i + 1]);
+            start = i + 1;
+        }
+    }
+    out.push(&text[start..]);
+    out.into_iter().filter(|p| !p.trim().is_empty()).collect()
+}
+
 fn run_phonemize(voice: &CStr, text: &str) -> Result<String, String> {
     // SAFETY: engine thread only.
     if unsafe { ffi::espeak_SetVoiceByName(voice.as_ptr()) } != ffi::EE_OK {
         return Err(format!("eSpeak NG has no voice {voice:?}"));
     }
+    let mut out = String::new();
+    for clause in clauses(text) {
+        out.push_str(&phonemize_clause(clause.trim())?);
+        out.push(' ');
+    }
+    Ok(out.trim().to_owned())
+}
+
+/// Phonemizes one clause with the voice already set, keeping its final
+/// punctuation.
+fn phonemize_clause(text: &str) -> Result<String, String> {
     let c = CString::new(text.replace('\0', " ")).map_err(|e| e.to_string())?;
     let start = c.as_ptr();
     let total = c.as_bytes().len();
@@ -355,4 +383,19 @@ pub fn default_voices() -> Vec<EspeakVoiceConfig> {
         v("espeak-it", "it", "it", Gender::Male),
         v("espeak-it-f", "it", "it+f3", Gender::Female),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clauses;
+
+    #[test]
+    fn clauses_are_cut_after_marks_followed_by_a_space() {
+        assert_eq!(
+            clauses("I'm so sorry, your order is late; sorry."),
+            vec!["I'm so sorry,", " your order is late;", " sorry."]
+        );
+        assert_eq!(clauses("12,50 euro"), vec!["12,50 euro"]);
+        assert_eq!(clauses("end,"), vec!["end,"]);
+    }
 }
