@@ -50,11 +50,13 @@ impl AgentAccount {
     /// True when this agent can take a ticket in `language` needing `skill`.
     pub fn routes(&self, language: &str, skill: &str) -> bool {
         let lang_ok = self.languages.is_empty()
-            || self
-                .languages
-                .iter()
-                .any(|l| language.to_ascii_lowercase().starts_with(&l.to_ascii_lowercase()));
-        let skill_ok = skill.is_empty() || self.skills.is_empty() || self.skills.iter().any(|s| s == skill);
+            || self.languages.iter().any(|l| {
+                language
+                    .to_ascii_lowercase()
+                    .starts_with(&l.to_ascii_lowercase())
+            });
+        let skill_ok =
+            skill.is_empty() || self.skills.is_empty() || self.skills.iter().any(|s| s == skill);
         lang_ok && skill_ok
     }
 }
@@ -101,8 +103,15 @@ impl AgentDirectory {
 
     /// Checks a password (slow on purpose: call on a blocking thread) and
     /// opens a session; returns the token and its lifetime.
-    pub fn login(&self, username: &str, password: &str) -> Result<(String, AgentAccount, Duration), AgentError> {
-        let account = self.accounts.get(username).ok_or(AgentError::BadCredentials)?;
+    pub fn login(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<(String, AgentAccount, Duration), AgentError> {
+        let account = self
+            .accounts
+            .get(username)
+            .ok_or(AgentError::BadCredentials)?;
         let hash = PasswordHash::new(&account.password_hash).map_err(|e| {
             tracing::error!(agent = %account.id, error = %e, "agent password hash is not a PHC string");
             AgentError::BadCredentials
@@ -115,7 +124,10 @@ impl AgentDirectory {
         let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
         let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         sessions.retain(|_, (_, until)| *until > Instant::now());
-        sessions.insert(token.clone(), (account.id.clone(), Instant::now() + self.ttl));
+        sessions.insert(
+            token.clone(),
+            (account.id.clone(), Instant::now() + self.ttl),
+        );
         self.set_available(&account.id, true);
         Ok((token, account.clone(), self.ttl))
     }
@@ -124,19 +136,29 @@ impl AgentDirectory {
     pub fn session(&self, token: &str) -> Result<&AgentAccount, AgentError> {
         let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         match sessions.get(token) {
-            Some((id, until)) if *until > Instant::now() => self.accounts.get(id).ok_or(AgentError::BadSession),
+            Some((id, until)) if *until > Instant::now() => {
+                self.accounts.get(id).ok_or(AgentError::BadSession)
+            }
             _ => Err(AgentError::BadSession),
         }
     }
 
     /// Sets presence.
     pub fn set_available(&self, id: &str, available: bool) {
-        self.presence.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_owned(), available);
+        self.presence
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_owned(), available);
     }
 
     /// Presence (false until the agent signs in).
     pub fn available(&self, id: &str) -> bool {
-        self.presence.lock().unwrap_or_else(|p| p.into_inner()).get(id).copied().unwrap_or(false)
+        self.presence
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .copied()
+            .unwrap_or(false)
     }
 }
 
@@ -148,11 +170,26 @@ mod tests {
     #[test]
     fn login_checks_the_argon2_hash_and_sessions_expire() {
         let salt = SaltString::encode_b64(b"0123456789abcdef").expect("salt");
-        let hash = Argon2::default().hash_password(b"s3cret", &salt).expect("hash").to_string();
-        let account = AgentAccount { id: "anna".into(), name: "Anna".into(), role: "agent".into(), password_hash: hash, ..Default::default() };
+        let hash = Argon2::default()
+            .hash_password(b"s3cret", &salt)
+            .expect("hash")
+            .to_string();
+        let account = AgentAccount {
+            id: "anna".into(),
+            name: "Anna".into(),
+            role: "agent".into(),
+            password_hash: hash,
+            ..Default::default()
+        };
         let dir = AgentDirectory::new(&[account], Duration::from_millis(50));
-        assert_eq!(dir.login("anna", "wrong").err(), Some(AgentError::BadCredentials));
-        assert_eq!(dir.login("bob", "s3cret").err(), Some(AgentError::BadCredentials));
+        assert_eq!(
+            dir.login("anna", "wrong").err(),
+            Some(AgentError::BadCredentials)
+        );
+        assert_eq!(
+            dir.login("bob", "s3cret").err(),
+            Some(AgentError::BadCredentials)
+        );
         let (token, _, _) = dir.login("anna", "s3cret").expect("login");
         assert_eq!(dir.session(&token).map(|a| a.id.clone()), Ok("anna".into()));
         std::thread::sleep(Duration::from_millis(80));
@@ -161,7 +198,11 @@ mod tests {
 
     #[test]
     fn routing_by_language_and_skill() {
-        let a = AgentAccount { languages: vec!["it".into()], skills: vec!["returns".into()], ..Default::default() };
+        let a = AgentAccount {
+            languages: vec!["it".into()],
+            skills: vec!["returns".into()],
+            ..Default::default()
+        };
         assert!(a.routes("it-IT", "returns"));
         assert!(a.routes("it", ""));
         assert!(!a.routes("en", ""));

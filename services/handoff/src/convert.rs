@@ -36,7 +36,11 @@ pub(crate) fn state_from_pb(state: i32) -> Result<Option<TicketState>, Status> {
         Ok(pb::TicketState::Claimed) => Some(TicketState::Claimed),
         Ok(pb::TicketState::Returned) => Some(TicketState::Returned),
         Ok(pb::TicketState::Closed) => Some(TicketState::Closed),
-        Err(_) => return Err(Status::invalid_argument(format!("unknown ticket state {state}"))),
+        Err(_) => {
+            return Err(Status::invalid_argument(format!(
+                "unknown ticket state {state}"
+            )))
+        }
     })
 }
 
@@ -76,7 +80,11 @@ pub(crate) fn agent_to_pb(a: &AgentAccount, available: bool, active: u32) -> pb:
     pb::Agent {
         id: a.id.clone(),
         name: a.name.clone(),
-        role: if a.is_supervisor() { pb::AgentRole::Supervisor } else { pb::AgentRole::Agent } as i32,
+        role: if a.is_supervisor() {
+            pb::AgentRole::Supervisor
+        } else {
+            pb::AgentRole::Agent
+        } as i32,
         languages: a.languages.clone(),
         skills: a.skills.clone(),
         capacity: a.capacity(),

@@ -13,7 +13,11 @@ use crate::store::Ticket;
 /// most 60), so nobody waits forever behind louder customers.
 pub fn priority(ticket: &Ticket, now_ms: i64) -> f64 {
     let c = &ticket.context;
-    let score = c.sentiment.as_ref().map(|s| f64::from(s.score)).unwrap_or(0.0);
+    let score = c
+        .sentiment
+        .as_ref()
+        .map(|s| f64::from(s.score))
+        .unwrap_or(0.0);
     let mood = (-score).max(0.0) * 40.0;
     let tier = match c.tier.to_ascii_lowercase().as_str() {
         "vip" | "platinum" => 30.0,
@@ -21,7 +25,11 @@ pub fn priority(ticket: &Ticket, now_ms: i64) -> f64 {
         _ => 0.0,
     };
     let reason = c.decision.as_ref().map(|d| d.reason).unwrap_or(0);
-    let sensitive = if reason == HandoffReason::Sensitive as i32 { 20.0 } else { 0.0 };
+    let sensitive = if reason == HandoffReason::Sensitive as i32 {
+        20.0
+    } else {
+        0.0
+    };
     let waited_min = ((now_ms - ticket.created_at_ms).max(0) as f64 / 60_000.0).min(60.0);
     mood + tier + sensitive + waited_min
 }
@@ -39,7 +47,11 @@ pub fn complete_context(c: &mut ContextPackage) {
     if c.suggested_next_step.is_empty() {
         let intent = c.intent.as_ref().map(|i| i.name.as_str()).unwrap_or("");
         let reason = c.decision.as_ref().map(|d| d.reason).unwrap_or(0);
-        let order = if c.order_id.is_empty() { "the order".to_owned() } else { format!("order {}", c.order_id) };
+        let order = if c.order_id.is_empty() {
+            "the order".to_owned()
+        } else {
+            format!("order {}", c.order_id)
+        };
         let step = match intent {
             "delivery_problem" | "order_status" => format!("Check the carrier's tracking for {order}, give a firm delivery date, and offer a refund of shipping or a replacement if it is late."),
             "return" => format!("Confirm the return of {order} and send the label; offer an exchange if the size was wrong."),
@@ -47,7 +59,9 @@ pub fn complete_context(c: &mut ContextPackage) {
             _ if reason == HandoffReason::Sensitive as i32 => "Handle with care: listen, do not promise outcomes, escalate to a supervisor if legal or safety issues are raised.".to_owned(),
             _ => "Read the transcript, greet the customer by name, and ask what would resolve this for them.".to_owned(),
         };
-        let calm = if reason == HandoffReason::Sentiment as i32 || reason == HandoffReason::VipUnhappy as i32 {
+        let calm = if reason == HandoffReason::Sentiment as i32
+            || reason == HandoffReason::VipUnhappy as i32
+        {
             "The customer is upset: apologise first. "
         } else {
             ""
@@ -67,7 +81,10 @@ mod tests {
             state: crate::TicketState::Waiting,
             context: ContextPackage {
                 tier: tier.into(),
-                sentiment: Some(Sentiment { score, ..Default::default() }),
+                sentiment: Some(Sentiment {
+                    score,
+                    ..Default::default()
+                }),
                 ..Default::default()
             },
             agent_id: None,
@@ -87,8 +104,16 @@ mod tests {
     #[test]
     fn order_and_next_step_are_derived() {
         let mut c = ContextPackage {
-            intent: Some(Intent { name: "delivery_problem".into(), slots: [("order_id".to_owned(), "A1042".to_owned())].into(), ..Default::default() }),
-            decision: Some(HandoffDecision { handoff: true, reason: HandoffReason::Sentiment as i32, ..Default::default() }),
+            intent: Some(Intent {
+                name: "delivery_problem".into(),
+                slots: [("order_id".to_owned(), "A1042".to_owned())].into(),
+                ..Default::default()
+            }),
+            decision: Some(HandoffDecision {
+                handoff: true,
+                reason: HandoffReason::Sentiment as i32,
+                ..Default::default()
+            }),
             ..Default::default()
         };
         complete_context(&mut c);

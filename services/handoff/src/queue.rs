@@ -161,32 +161,50 @@ impl HandoffQueue {
                 Ok((ticket, m))
             })
             .await?;
-        let _ = self.changes.send(QueueChange::Message(ticket, message.clone()));
+        let _ = self
+            .changes
+            .send(QueueChange::Message(ticket, message.clone()));
         Ok(message)
     }
 
     /// Stores a customer's message on a waiting or claimed ticket and
     /// announces it to the console.
-    pub async fn customer_message(&self, ticket_id: String, text: String) -> Result<TicketMessage, QueueError> {
+    pub async fn customer_message(
+        &self,
+        ticket_id: String,
+        text: String,
+    ) -> Result<TicketMessage, QueueError> {
         check_text(&text)?;
         let (ticket, message) = self
             .blocking(move |s| {
-                let ticket = s.get(&ticket_id)?.ok_or_else(|| QueueError::NotFound(ticket_id.clone()))?;
+                let ticket = s
+                    .get(&ticket_id)?
+                    .ok_or_else(|| QueueError::NotFound(ticket_id.clone()))?;
                 if !matches!(ticket.state, TicketState::Waiting | TicketState::Claimed) {
-                    return Err(QueueError::Conflict(format!("ticket {ticket_id} is {:?}; the conversation is back with Parla", ticket.state)));
+                    return Err(QueueError::Conflict(format!(
+                        "ticket {ticket_id} is {:?}; the conversation is back with Parla",
+                        ticket.state
+                    )));
                 }
                 let m = s.add_message(&ticket_id, "customer", ("", ""), &text)?;
                 Ok((ticket, m))
             })
             .await?;
-        let _ = self.changes.send(QueueChange::Message(ticket, message.clone()));
+        let _ = self
+            .changes
+            .send(QueueChange::Message(ticket, message.clone()));
         Ok(message)
     }
 
     /// A ticket and its thread.
-    pub async fn detail(&self, ticket_id: String) -> Result<(Ticket, Vec<TicketMessage>), QueueError> {
+    pub async fn detail(
+        &self,
+        ticket_id: String,
+    ) -> Result<(Ticket, Vec<TicketMessage>), QueueError> {
         self.blocking(move |s| {
-            let t = s.get(&ticket_id)?.ok_or_else(|| QueueError::NotFound(ticket_id.clone()))?;
+            let t = s
+                .get(&ticket_id)?
+                .ok_or_else(|| QueueError::NotFound(ticket_id.clone()))?;
             Ok((t, s.messages(&ticket_id)?))
         })
         .await
@@ -213,7 +231,12 @@ impl HandoffQueue {
                     held_by(s, &ticket_id, by)?;
                 }
                 at_capacity(s, &to_agent, capacity)?;
-                match s.transition(&ticket_id, &[TicketState::Claimed], TicketState::Claimed, Some(&to_agent))? {
+                match s.transition(
+                    &ticket_id,
+                    &[TicketState::Claimed],
+                    TicketState::Claimed,
+                    Some(&to_agent),
+                )? {
                     Some(t) => Ok(t),
                     None => Err(refusal(s, &ticket_id, "transferred")?),
                 }
@@ -225,10 +248,19 @@ impl HandoffQueue {
     }
 
     /// A supervisor takes a waiting or claimed ticket.
-    pub async fn take_over(&self, ticket_id: String, supervisor: String) -> Result<Ticket, QueueError> {
+    pub async fn take_over(
+        &self,
+        ticket_id: String,
+        supervisor: String,
+    ) -> Result<Ticket, QueueError> {
         let ticket = self
             .blocking(move |s| {
-                match s.transition(&ticket_id, &[TicketState::Waiting, TicketState::Claimed], TicketState::Claimed, Some(&supervisor))? {
+                match s.transition(
+                    &ticket_id,
+                    &[TicketState::Waiting, TicketState::Claimed],
+                    TicketState::Claimed,
+                    Some(&supervisor),
+                )? {
                     Some(t) => Ok(t),
                     None => Err(refusal(s, &ticket_id, "taken over")?),
                 }
@@ -278,7 +310,11 @@ fn check_text(text: &str) -> Result<(), QueueError> {
     Ok(())
 }
 
-fn at_capacity(store: &dyn TicketStore, agent_id: &str, capacity: Option<u32>) -> Result<(), QueueError> {
+fn at_capacity(
+    store: &dyn TicketStore,
+    agent_id: &str,
+    capacity: Option<u32>,
+) -> Result<(), QueueError> {
     if let Some(capacity) = capacity {
         let held = store.held_count(agent_id)?;
         if held >= capacity {

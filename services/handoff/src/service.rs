@@ -40,13 +40,23 @@ impl HandoffService {
     /// The service for a ready `queue`, without agent sign-in (agents are
     /// named by the `agent_id` of each request).
     pub fn new(queue: HandoffQueue) -> Self {
-        Self { queue: Arc::new(OnceLock::from(queue)), agents: None, require_login: false, crm: None }
+        Self {
+            queue: Arc::new(OnceLock::from(queue)),
+            agents: None,
+            require_login: false,
+            crm: None,
+        }
     }
 
     /// A service whose queue is set later (when its database has opened);
     /// calls until then get UNAVAILABLE.
     pub fn pending(queue: Arc<OnceLock<HandoffQueue>>) -> Self {
-        Self { queue, agents: None, require_login: false, crm: None }
+        Self {
+            queue,
+            agents: None,
+            require_login: false,
+            crm: None,
+        }
     }
 
     /// Agent accounts; with `require_login`, agent calls need a session.
@@ -79,7 +89,10 @@ impl HandoffService {
 
     /// The signed-in agent, if the request carries a session.
     fn caller<T>(&self, request: &Request<T>) -> Result<Option<AgentAccount>, Status> {
-        let header = request.metadata().get("authorization").and_then(|v| v.to_str().ok());
+        let header = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
         match (header, self.directory()) {
             (Some(h), Some(dir)) => {
                 let token = h.strip_prefix("Bearer ").unwrap_or(h).trim();
@@ -98,17 +111,18 @@ impl HandoffService {
     /// The agent acting: the session's, or the request's when sign-in is off.
     fn acting(caller: &Option<AgentAccount>, given: &str) -> Result<String, Status> {
         match caller {
-            Some(a) if !given.is_empty() && given != a.id => Err(Status::permission_denied(format!(
-                "signed in as {:?}; cannot act as {given:?}",
-                a.id
-            ))),
+            Some(a) if !given.is_empty() && given != a.id => Err(Status::permission_denied(
+                format!("signed in as {:?}; cannot act as {given:?}", a.id),
+            )),
             Some(a) => Ok(a.id.clone()),
             None => Ok(given.to_owned()),
         }
     }
 
     fn capacity(&self, agent_id: &str) -> Option<u32> {
-        self.directory().and_then(|d| d.get(agent_id)).map(AgentAccount::capacity)
+        self.directory()
+            .and_then(|d| d.get(agent_id))
+            .map(AgentAccount::capacity)
     }
 
     fn name_of(&self, agent_id: &str) -> String {
@@ -124,13 +138,33 @@ impl HandoffService {
 
     /// Writes the agent's wrap-up to the CRM timeline (logged on failure).
     async fn wrap_up(&self, ticket: &pb::Ticket, agent: &str, outcome: &str, note: &str) {
-        let (Some(crm), Some(c)) = (self.crm.clone(), ticket.context.as_ref()) else { return };
-        let text = format!("wrap-up by {}: {}{}", self.name_of(agent), if outcome.is_empty() { "no outcome given" } else { outcome }, if note.is_empty() { String::new() } else { format!(". Note: {note}") });
+        let (Some(crm), Some(c)) = (self.crm.clone(), ticket.context.as_ref()) else {
+            return;
+        };
+        let text = format!(
+            "wrap-up by {}: {}{}",
+            self.name_of(agent),
+            if outcome.is_empty() {
+                "no outcome given"
+            } else {
+                outcome
+            },
+            if note.is_empty() {
+                String::new()
+            } else {
+                format!(". Note: {note}")
+            }
+        );
         let request = pb::AppendInteractionRequest {
             conversation_id: c.conversation_id.clone(),
             customer_id: c.customer_id.clone(),
             channel: c.channel,
-            turn: Some(pb::TimelineTurn { speaker: "agent".into(), text, at: Some(timestamp(now_ms())), ..Default::default() }),
+            turn: Some(pb::TimelineTurn {
+                speaker: "agent".into(),
+                text,
+                at: Some(timestamp(now_ms())),
+                ..Default::default()
+            }),
             summary: String::new(),
             outcome: outcome.to_owned(),
         };
@@ -160,17 +194,33 @@ type QueueStream = Pin<Box<dyn Stream<Item = Result<QueueEvent, Status>> + Send>
 
 #[tonic::async_trait]
 impl Handoff for HandoffService {
-    async fn escalate(&self, request: Request<EscalateRequest>) -> Result<Response<pb::Ticket>, Status> {
+    async fn escalate(
+        &self,
+        request: Request<EscalateRequest>,
+    ) -> Result<Response<pb::Ticket>, Status> {
         let request = request.into_inner();
-        let context = request.context.ok_or_else(|| Status::invalid_argument("context is missing"))?;
-        let ticket = self.queue()?.escalate(context, request.skill).await.map_err(status)?;
+        let context = request
+            .context
+            .ok_or_else(|| Status::invalid_argument("context is missing"))?;
+        let ticket = self
+            .queue()?
+            .escalate(context, request.skill)
+            .await
+            .map_err(status)?;
         Ok(Response::new(self.to_pb(ticket)))
     }
 
-    async fn list_tickets(&self, request: Request<ListTicketsRequest>) -> Result<Response<ListTicketsResponse>, Status> {
+    async fn list_tickets(
+        &self,
+        request: Request<ListTicketsRequest>,
+    ) -> Result<Response<ListTicketsResponse>, Status> {
         let caller = self.caller(&request)?;
         let request = request.into_inner();
-        let filter = TicketFilter { state: state_from_pb(request.state)?, language: non_empty(&request.language), skill: None };
+        let filter = TicketFilter {
+            state: state_from_pb(request.state)?,
+            language: non_empty(&request.language),
+            skill: None,
+        };
         let tickets = self.queue()?.list(filter).await.map_err(status)?;
         // Routing: an agent sees waiting tickets in their languages and
         // skills, and the tickets they hold; supervisors see everything.
@@ -182,7 +232,9 @@ impl Handoff for HandoffService {
                 _ => t.agent_id.as_deref() == Some(a.id.as_str()),
             },
         });
-        Ok(Response::new(ListTicketsResponse { tickets: visible.map(|t| self.to_pb(t)).collect() }))
+        Ok(Response::new(ListTicketsResponse {
+            tickets: visible.map(|t| self.to_pb(t)).collect(),
+        }))
     }
 
     async fn claim(&self, request: Request<ClaimRequest>) -> Result<Response<pb::Ticket>, Status> {
@@ -190,20 +242,36 @@ impl Handoff for HandoffService {
         let request = request.into_inner();
         let agent = Self::acting(&caller, &request.agent_id)?;
         let capacity = self.capacity(&agent);
-        let ticket = self.queue()?.claim_within(request.ticket_id, agent, capacity).await.map_err(status)?;
+        let ticket = self
+            .queue()?
+            .claim_within(request.ticket_id, agent, capacity)
+            .await
+            .map_err(status)?;
         Ok(Response::new(self.to_pb(ticket)))
     }
 
-    async fn agent_reply(&self, request: Request<AgentReplyRequest>) -> Result<Response<AgentReplyResponse>, Status> {
+    async fn agent_reply(
+        &self,
+        request: Request<AgentReplyRequest>,
+    ) -> Result<Response<AgentReplyResponse>, Status> {
         let caller = self.caller(&request)?;
         let request = request.into_inner();
         let agent = Self::acting(&caller, &request.agent_id)?;
         let name = self.name_of(&agent);
-        let message = self.queue()?.reply(request.ticket_id, agent, name, request.text).await.map_err(status)?;
-        Ok(Response::new(AgentReplyResponse { message_id: message.id }))
+        let message = self
+            .queue()?
+            .reply(request.ticket_id, agent, name, request.text)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(AgentReplyResponse {
+            message_id: message.id,
+        }))
     }
 
-    async fn release(&self, request: Request<ReleaseRequest>) -> Result<Response<pb::Ticket>, Status> {
+    async fn release(
+        &self,
+        request: Request<ReleaseRequest>,
+    ) -> Result<Response<pb::Ticket>, Status> {
         let caller = self.caller(&request)?;
         let request = request.into_inner();
         let agent = Self::acting(&caller, &request.agent_id)?;
@@ -213,51 +281,77 @@ impl Handoff for HandoffService {
             .await
             .map_err(status)?;
         let ticket = self.to_pb(ticket);
-        self.wrap_up(&ticket, &agent, &request.outcome, &request.note).await;
+        self.wrap_up(&ticket, &agent, &request.outcome, &request.note)
+            .await;
         Ok(Response::new(ticket))
     }
 
     type WatchQueueStream = QueueStream;
 
-    async fn watch_queue(&self, request: Request<WatchQueueRequest>) -> Result<Response<Self::WatchQueueStream>, Status> {
+    async fn watch_queue(
+        &self,
+        request: Request<WatchQueueRequest>,
+    ) -> Result<Response<Self::WatchQueueStream>, Status> {
         let skill = non_empty(&request.into_inner().skill);
         let me = self.clone();
-        let stream = BroadcastStream::new(self.queue()?.subscribe()).filter_map(move |change| match change {
-            Ok(change) if skill.as_ref().is_none_or(|s| *s == change.ticket().skill) => {
-                let event = match change {
-                    QueueChange::Ticket(t) => QueueEvent { ticket: Some(me.to_pb(t)), message: None },
-                    QueueChange::Message(t, m) => {
-                        let cid = t.context.conversation_id.clone();
-                        QueueEvent { ticket: Some(me.to_pb(t)), message: Some(message_to_pb(m, &cid)) }
+        let stream =
+            BroadcastStream::new(self.queue()?.subscribe()).filter_map(
+                move |change| match change {
+                    Ok(change) if skill.as_ref().is_none_or(|s| *s == change.ticket().skill) => {
+                        let event = match change {
+                            QueueChange::Ticket(t) => QueueEvent {
+                                ticket: Some(me.to_pb(t)),
+                                message: None,
+                            },
+                            QueueChange::Message(t, m) => {
+                                let cid = t.context.conversation_id.clone();
+                                QueueEvent {
+                                    ticket: Some(me.to_pb(t)),
+                                    message: Some(message_to_pb(m, &cid)),
+                                }
+                            }
+                        };
+                        Some(Ok(event))
                     }
-                };
-                Some(Ok(event))
-            }
-            Ok(_) => None,
-            Err(BroadcastStreamRecvError::Lagged(missed)) => {
-                tracing::warn!(missed, "queue watcher fell behind; it should list tickets again");
-                None
-            }
-        });
+                    Ok(_) => None,
+                    Err(BroadcastStreamRecvError::Lagged(missed)) => {
+                        tracing::warn!(
+                            missed,
+                            "queue watcher fell behind; it should list tickets again"
+                        );
+                        None
+                    }
+                },
+            );
         Ok(Response::new(Box::pin(stream)))
     }
 
-    async fn agent_login(&self, request: Request<AgentLoginRequest>) -> Result<Response<AgentSession>, Status> {
-        let dir = self.agents.clone().ok_or_else(|| Status::failed_precondition("no agent accounts are configured (`[[handoff.agents]]`)"))?;
+    async fn agent_login(
+        &self,
+        request: Request<AgentLoginRequest>,
+    ) -> Result<Response<AgentSession>, Status> {
+        let dir = self.agents.clone().ok_or_else(|| {
+            Status::failed_precondition("no agent accounts are configured (`[[handoff.agents]]`)")
+        })?;
         let r = request.into_inner();
         if r.username.len() > 128 || r.password.len() > 1024 {
             return Err(Status::invalid_argument("username or password too long"));
         }
         let d = Arc::clone(&dir);
-        let (token, account, ttl) = tokio::task::spawn_blocking(move || d.login(&r.username, &r.password))
-            .await
-            .map_err(|e| Status::internal(format!("login task failed: {e}")))?
-            .map_err(|e| {
-                tracing::info!("agent login refused");
-                Status::unauthenticated(e.to_string())
-            })?;
+        let (token, account, ttl) =
+            tokio::task::spawn_blocking(move || d.login(&r.username, &r.password))
+                .await
+                .map_err(|e| Status::internal(format!("login task failed: {e}")))?
+                .map_err(|e| {
+                    tracing::info!("agent login refused");
+                    Status::unauthenticated(e.to_string())
+                })?;
         tracing::info!(agent = %account.id, "agent signed in");
-        let active = self.queue()?.held_count(account.id.clone()).await.map_err(status)?;
+        let active = self
+            .queue()?
+            .held_count(account.id.clone())
+            .await
+            .map_err(status)?;
         Ok(Response::new(AgentSession {
             token,
             agent: Some(agent_to_pb(&account, true, active)),
@@ -265,46 +359,81 @@ impl Handoff for HandoffService {
         }))
     }
 
-    async fn set_presence(&self, request: Request<SetPresenceRequest>) -> Result<Response<pb::Agent>, Status> {
-        let caller = self.caller(&request)?.ok_or_else(|| Status::unauthenticated("sign in first"))?;
+    async fn set_presence(
+        &self,
+        request: Request<SetPresenceRequest>,
+    ) -> Result<Response<pb::Agent>, Status> {
+        let caller = self
+            .caller(&request)?
+            .ok_or_else(|| Status::unauthenticated("sign in first"))?;
         let available = request.into_inner().available;
         if let Some(d) = self.directory() {
             d.set_available(&caller.id, available);
         }
-        let active = self.queue()?.held_count(caller.id.clone()).await.map_err(status)?;
+        let active = self
+            .queue()?
+            .held_count(caller.id.clone())
+            .await
+            .map_err(status)?;
         Ok(Response::new(agent_to_pb(&caller, available, active)))
     }
 
-    async fn list_agents(&self, request: Request<ListAgentsRequest>) -> Result<Response<ListAgentsResponse>, Status> {
+    async fn list_agents(
+        &self,
+        request: Request<ListAgentsRequest>,
+    ) -> Result<Response<ListAgentsResponse>, Status> {
         self.caller(&request)?;
-        let Some(dir) = self.directory() else { return Ok(Response::new(ListAgentsResponse::default())) };
+        let Some(dir) = self.directory() else {
+            return Ok(Response::new(ListAgentsResponse::default()));
+        };
         let mut agents = Vec::new();
         for a in dir.all() {
-            let active = self.queue()?.held_count(a.id.clone()).await.map_err(status)?;
+            let active = self
+                .queue()?
+                .held_count(a.id.clone())
+                .await
+                .map_err(status)?;
             agents.push(agent_to_pb(a, dir.available(&a.id), active));
         }
         agents.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(Response::new(ListAgentsResponse { agents }))
     }
 
-    async fn get_ticket(&self, request: Request<GetTicketRequest>) -> Result<Response<TicketDetail>, Status> {
+    async fn get_ticket(
+        &self,
+        request: Request<GetTicketRequest>,
+    ) -> Result<Response<TicketDetail>, Status> {
         let caller = self.caller(&request)?;
-        let (ticket, messages) = self.queue()?.detail(request.into_inner().ticket_id).await.map_err(status)?;
+        let (ticket, messages) = self
+            .queue()?
+            .detail(request.into_inner().ticket_id)
+            .await
+            .map_err(status)?;
         if let Some(a) = &caller {
             let mine = ticket.agent_id.as_deref() == Some(a.id.as_str());
-            let open = ticket.state == TicketState::Waiting && a.routes(&ticket.context.language, &ticket.skill);
+            let open = ticket.state == TicketState::Waiting
+                && a.routes(&ticket.context.language, &ticket.skill);
             if !(a.is_supervisor() || mine || open) {
-                return Err(Status::permission_denied(format!("ticket {} is not routed to you", ticket.id)));
+                return Err(Status::permission_denied(format!(
+                    "ticket {} is not routed to you",
+                    ticket.id
+                )));
             }
         }
         let cid = ticket.context.conversation_id.clone();
         Ok(Response::new(TicketDetail {
             ticket: Some(self.to_pb(ticket)),
-            messages: messages.into_iter().map(|m| message_to_pb(m, &cid)).collect(),
+            messages: messages
+                .into_iter()
+                .map(|m| message_to_pb(m, &cid))
+                .collect(),
         }))
     }
 
-    async fn transfer(&self, request: Request<TransferRequest>) -> Result<Response<pb::Ticket>, Status> {
+    async fn transfer(
+        &self,
+        request: Request<TransferRequest>,
+    ) -> Result<Response<pb::Ticket>, Status> {
         let caller = self.caller(&request)?;
         let r = request.into_inner();
         if let Some(dir) = self.directory() {
@@ -319,23 +448,52 @@ impl Handoff for HandoffService {
             None => None,
         };
         let capacity = self.capacity(&r.to_agent_id);
-        let ticket = self.queue()?.transfer(r.ticket_id, by, r.to_agent_id, capacity).await.map_err(status)?;
+        let ticket = self
+            .queue()?
+            .transfer(r.ticket_id, by, r.to_agent_id, capacity)
+            .await
+            .map_err(status)?;
         Ok(Response::new(self.to_pb(ticket)))
     }
 
-    async fn take_over(&self, request: Request<TakeOverRequest>) -> Result<Response<pb::Ticket>, Status> {
-        let caller = self.caller(&request)?.ok_or_else(|| Status::unauthenticated("sign in as a supervisor first"))?;
+    async fn take_over(
+        &self,
+        request: Request<TakeOverRequest>,
+    ) -> Result<Response<pb::Ticket>, Status> {
+        let caller = self
+            .caller(&request)?
+            .ok_or_else(|| Status::unauthenticated("sign in as a supervisor first"))?;
         if !caller.is_supervisor() {
-            return Err(Status::permission_denied("only supervisors can take a conversation over"));
+            return Err(Status::permission_denied(
+                "only supervisors can take a conversation over",
+            ));
         }
-        let ticket = self.queue()?.take_over(request.into_inner().ticket_id, caller.id).await.map_err(status)?;
+        let ticket = self
+            .queue()?
+            .take_over(request.into_inner().ticket_id, caller.id)
+            .await
+            .map_err(status)?;
         Ok(Response::new(self.to_pb(ticket)))
     }
 
-    async fn customer_message(&self, request: Request<CustomerMessageRequest>) -> Result<Response<pb::TicketMessage>, Status> {
+    async fn customer_message(
+        &self,
+        request: Request<CustomerMessageRequest>,
+    ) -> Result<Response<pb::TicketMessage>, Status> {
         let r = request.into_inner();
-        let (ticket, _) = self.queue()?.detail(r.ticket_id.clone()).await.map_err(status)?;
-        let m = self.queue()?.customer_message(r.ticket_id, r.text).await.map_err(status)?;
-        Ok(Response::new(message_to_pb(m, &ticket.context.conversation_id)))
+        let (ticket, _) = self
+            .queue()?
+            .detail(r.ticket_id.clone())
+            .await
+            .map_err(status)?;
+        let m = self
+            .queue()?
+            .customer_message(r.ticket_id, r.text)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(message_to_pb(
+            m,
+            &ticket.context.conversation_id,
+        )))
     }
 }

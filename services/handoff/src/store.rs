@@ -140,7 +140,8 @@ pub trait TicketStore: Send + Sync + 'static {
 
 /// Schema versions, applied in order; the `user_version` pragma records
 /// how many have run.
-const MIGRATIONS: [&str; 2] = ["CREATE TABLE tickets (
+const MIGRATIONS: [&str; 2] = [
+    "CREATE TABLE tickets (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         id TEXT NOT NULL UNIQUE,
         state TEXT NOT NULL,
@@ -163,7 +164,8 @@ const MIGRATIONS: [&str; 2] = ["CREATE TABLE tickets (
     "ALTER TABLE agent_messages ADD COLUMN speaker TEXT NOT NULL DEFAULT 'agent';
      ALTER TABLE agent_messages ADD COLUMN agent_name TEXT NOT NULL DEFAULT '';
      CREATE INDEX agent_messages_ticket ON agent_messages(ticket_id);
-     CREATE INDEX tickets_agent ON tickets(agent_id, state);"];
+     CREATE INDEX tickets_agent ON tickets(agent_id, state);",
+];
 
 /// Tickets in a SQLite file.
 pub struct SqliteTicketStore {

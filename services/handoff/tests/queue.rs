@@ -143,6 +143,7 @@ async fn a_ticket_goes_from_waiting_to_an_agent_and_back_to_parla() -> anyhow::R
             agent_id: "anna".to_owned(),
             return_to_bot: true,
             outcome: "refund agreed".to_owned(),
+            note: String::new(),
         })
         .await?
         .into_inner();

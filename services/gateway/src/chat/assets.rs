@@ -54,11 +54,25 @@ impl WebAssets {
         let js = "application/javascript; charset=utf-8";
         let html = "text/html; charset=utf-8";
         let files = vec![
-            Asset { path: "/widget.js", content_type: js, body: pick("widget.js", WIDGET_JS) },
-            Asset { path: "/console.js", content_type: js, body: pick("console.js", CONSOLE_JS) },
-            Asset { path: "/console", content_type: html, body: pick("console.html", CONSOLE_HTML) },
+            Asset {
+                path: "/widget.js",
+                content_type: js,
+                body: pick("widget.js", WIDGET_JS),
+            },
+            Asset {
+                path: "/console.js",
+                content_type: js,
+                body: pick("console.js", CONSOLE_JS),
+            },
+            Asset {
+                path: "/console",
+                content_type: html,
+                body: pick("console.html", CONSOLE_HTML),
+            },
         ];
-        Self { files: Arc::new(files) }
+        Self {
+            files: Arc::new(files),
+        }
     }
 
     fn find(&self, path: &str) -> Option<&Asset> {
@@ -67,12 +81,25 @@ impl WebAssets {
     }
 
     fn respond(asset: &Asset, head: bool) -> Response<Body> {
-        let body = if head { Body::empty() } else { Body::new(http_body_util::Full::new(asset.body.clone())) };
+        let body = if head {
+            Body::empty()
+        } else {
+            Body::new(http_body_util::Full::new(asset.body.clone()))
+        };
         let mut r = Response::new(body);
         let h = r.headers_mut();
-        h.insert(header::CONTENT_TYPE, header::HeaderValue::from_static(asset.content_type));
-        h.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-cache"));
-        h.insert(header::X_CONTENT_TYPE_OPTIONS, header::HeaderValue::from_static("nosniff"));
+        h.insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static(asset.content_type),
+        );
+        h.insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-cache"),
+        );
+        h.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            header::HeaderValue::from_static("nosniff"),
+        );
         if asset.path == "/console" {
             h.insert(
                 header::CONTENT_SECURITY_POLICY,
@@ -80,7 +107,10 @@ impl WebAssets {
             );
         } else {
             // A shop page on another origin loads the widget with a script tag.
-            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, header::HeaderValue::from_static("*"));
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                header::HeaderValue::from_static("*"),
+            );
         }
         *r.status_mut() = StatusCode::OK;
         r
@@ -104,7 +134,10 @@ impl<S> tower::Layer<S> for WebAssetsLayer {
     type Service = WebAssetsService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        WebAssetsService { inner, assets: self.assets.clone() }
+        WebAssetsService {
+            inner,
+            assets: self.assets.clone(),
+        }
     }
 }
 

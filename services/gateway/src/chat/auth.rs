@@ -144,9 +144,12 @@ impl TokenKeys {
     /// Checks a token and returns its claims.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         let mut parts = token.trim().split('.');
-        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return Err(TokenError::Malformed("expected header.payload.signature".into()));
+            return Err(TokenError::Malformed(
+                "expected header.payload.signature".into(),
+            ));
         };
         let header: serde_json::Value = decode_json(h)?;
         let alg = header.get("alg").and_then(|a| a.as_str()).unwrap_or("");
@@ -179,7 +182,9 @@ impl TokenKeys {
             return Err(TokenError::Malformed("`sub` is empty".into()));
         }
         if claims.iss != PARLA_ISSUER && claims.sub.starts_with(ANONYMOUS_PREFIX) {
-            return Err(TokenError::Malformed("a shop token cannot name an anonymous owner".into()));
+            return Err(TokenError::Malformed(
+                "a shop token cannot name an anonymous owner".into(),
+            ));
         }
         Ok(claims)
     }
@@ -205,7 +210,13 @@ mod tests {
 
     fn shop(sub: &str, ttl: i64) -> Claims {
         let now = now_secs();
-        Claims { sub: sub.into(), exp: now + ttl, iat: now, iss: "shop".into(), cid: String::new() }
+        Claims {
+            sub: sub.into(),
+            exp: now + ttl,
+            iat: now,
+            iss: "shop".into(),
+            cid: String::new(),
+        }
     }
 
     #[test]
@@ -219,9 +230,16 @@ mod tests {
         assert_eq!(keys.verify(&expired), Err(TokenError::Expired));
         let long = TokenKeys::sign_with(b"secret", &shop("C100", 86_400));
         assert!(matches!(keys.verify(&long), Err(TokenError::TooLong(..))));
-        let none = format!("{}.{}.", URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#), good.split('.').nth(1).unwrap_or(""));
+        let none = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#),
+            good.split('.').nth(1).unwrap_or("")
+        );
         assert!(matches!(keys.verify(&none), Err(TokenError::Algorithm(_))));
-        assert!(matches!(keys.verify("garbage"), Err(TokenError::Malformed(_))));
+        assert!(matches!(
+            keys.verify("garbage"),
+            Err(TokenError::Malformed(_))
+        ));
     }
 
     #[test]

@@ -9,9 +9,8 @@ use parla_proto::v1::chat_server::Chat;
 use parla_proto::v1::crm_client::CrmClient;
 use parla_proto::v1::customer_hint::Hint;
 use parla_proto::v1::{
-    ChatEvent, ChatEventsRequest, ChatNotice, ChatSendRequest, ChatSendResponse,
-    ChatVerifyRequest, ChatVerifyResponse, CustomerHint, IdentifyCustomerRequest,
-    ListOrdersRequest,
+    ChatEvent, ChatEventsRequest, ChatNotice, ChatSendRequest, ChatSendResponse, ChatVerifyRequest,
+    ChatVerifyResponse, CustomerHint, IdentifyCustomerRequest, ListOrdersRequest,
 };
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
@@ -43,7 +42,10 @@ pub(super) async fn blocking<T: Send + 'static>(
 fn random_id(prefix: &str) -> String {
     let mut b = [0u8; 12];
     let _ = getrandom::fill(&mut b);
-    format!("{prefix}{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+    format!(
+        "{prefix}{}",
+        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    )
 }
 
 impl ChatHub {
@@ -108,7 +110,10 @@ fn ip_of<T>(request: &Request<T>) -> String {
 
 #[tonic::async_trait]
 impl Chat for ChatService {
-    async fn send(&self, request: Request<ChatSendRequest>) -> Result<Response<ChatSendResponse>, Status> {
+    async fn send(
+        &self,
+        request: Request<ChatSendRequest>,
+    ) -> Result<Response<ChatSendResponse>, Status> {
         let hub = &self.hub;
         let ip = ip_of(&request);
         let r = request.into_inner();
@@ -126,10 +131,16 @@ impl Chat for ChatService {
             )));
         }
         if r.client_message_id.len() > 128 || r.language.len() > 35 {
-            return Err(Status::invalid_argument("client_message_id (≤ 128 bytes) or language (≤ 35 bytes) too long"));
+            return Err(Status::invalid_argument(
+                "client_message_id (≤ 128 bytes) or language (≤ 35 bytes) too long",
+            ));
         }
         let claims = hub.claims(&r.customer_token)?;
-        hub.limit(&format!("ip:{ip}"), hub.config.ip_messages_per_minute, "per IP address")?;
+        hub.limit(
+            &format!("ip:{ip}"),
+            hub.config.ip_messages_per_minute,
+            "per IP address",
+        )?;
         let conv = if r.conversation_id.trim().is_empty() {
             let owner = match &claims {
                 Some(c) => c.sub.clone(),
@@ -137,7 +148,11 @@ impl Chat for ChatService {
             };
             let conv = Conversation {
                 id: random_id("chat-"),
-                customer_id: if owner.starts_with(ANONYMOUS_PREFIX) { String::new() } else { owner.clone() },
+                customer_id: if owner.starts_with(ANONYMOUS_PREFIX) {
+                    String::new()
+                } else {
+                    owner.clone()
+                },
                 owner,
                 language: r.language.clone(),
                 ticket_id: String::new(),
@@ -161,24 +176,46 @@ impl Chat for ChatService {
             hub.config.customer_messages_per_minute
         };
         hub.limit(&format!("owner:{}", conv.owner), per_minute, "per customer")?;
-        let token = hub.keys.conversation_token(&conv.owner, &conv.id, hub.config.conversation_token_ttl_secs);
+        let token = hub.keys.conversation_token(
+            &conv.owner,
+            &conv.id,
+            hub.config.conversation_token_ttl_secs,
+        );
         if !r.client_message_id.is_empty() {
             let (cid, mid) = (conv.id.clone(), r.client_message_id.clone());
             if let Some(event_id) = blocking(store, move |s| s.client_message(&cid, &mid)).await? {
-                return Ok(Response::new(ChatSendResponse { conversation_id: conv.id, event_id, conversation_token: token }));
+                return Ok(Response::new(ChatSendResponse {
+                    conversation_id: conv.id,
+                    event_id,
+                    conversation_token: token,
+                }));
             }
         }
-        let echo = ChatEvent { event: Some(Event::CustomerMessage(text.clone())), ..ChatEvent::default() };
+        let echo = ChatEvent {
+            event: Some(Event::CustomerMessage(text.clone())),
+            ..ChatEvent::default()
+        };
         let (cid, mid) = (conv.id.clone(), r.client_message_id.clone());
         let stored = blocking(store, move |s| s.append(&cid, echo, Some(&mid))).await?;
-        let language = if r.language.is_empty() { conv.language.clone() } else { r.language.clone() };
+        let language = if r.language.is_empty() {
+            conv.language.clone()
+        } else {
+            r.language.clone()
+        };
         session::route_message(Arc::clone(hub), conv.clone(), text, language).await;
-        Ok(Response::new(ChatSendResponse { conversation_id: conv.id, event_id: stored.id, conversation_token: token }))
+        Ok(Response::new(ChatSendResponse {
+            conversation_id: conv.id,
+            event_id: stored.id,
+            conversation_token: token,
+        }))
     }
 
     type EventsStream = EventStream;
 
-    async fn events(&self, request: Request<ChatEventsRequest>) -> Result<Response<Self::EventsStream>, Status> {
+    async fn events(
+        &self,
+        request: Request<ChatEventsRequest>,
+    ) -> Result<Response<Self::EventsStream>, Status> {
         let hub = &self.hub;
         let r = request.into_inner();
         let store = Arc::clone(hub.store()?);
@@ -192,7 +229,10 @@ impl Chat for ChatService {
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
-    async fn verify(&self, request: Request<ChatVerifyRequest>) -> Result<Response<ChatVerifyResponse>, Status> {
+    async fn verify(
+        &self,
+        request: Request<ChatVerifyRequest>,
+    ) -> Result<Response<ChatVerifyResponse>, Status> {
         let hub = &self.hub;
         let ip = ip_of(&request);
         let r = request.into_inner();
@@ -200,28 +240,61 @@ impl Chat for ChatService {
         let claims = hub.claims(&r.customer_token)?;
         let mut conv = hub.conversation(&r.conversation_id).await?;
         hub.authorize(claims.as_ref(), &conv)?;
-        hub.limit(&format!("verify:{ip}"), 5, "verification attempts per IP address")?;
+        hub.limit(
+            &format!("verify:{ip}"),
+            5,
+            "verification attempts per IP address",
+        )?;
         let (order_id, email) = (r.order_id.trim(), r.email.trim());
         if order_id.is_empty() || email.is_empty() || order_id.len() > 64 || email.len() > 254 {
-            return Err(Status::invalid_argument("order_id and email are both needed"));
+            return Err(Status::invalid_argument(
+                "order_id and email are both needed",
+            ));
         }
-        let crm = hub.peers.crm.clone().ok_or_else(|| Status::unavailable("the CRM is not configured; verification is unavailable"))?;
+        let crm = hub.peers.crm.clone().ok_or_else(|| {
+            Status::unavailable("the CRM is not configured; verification is unavailable")
+        })?;
         let mut crm = CrmClient::new(crm);
-        let refused = || Status::permission_denied("this order id and e-mail do not match a customer");
+        let refused =
+            || Status::permission_denied("this order id and e-mail do not match a customer");
         let customer = match crm
-            .identify_customer(IdentifyCustomerRequest { hint: Some(CustomerHint { hint: Some(Hint::Email(email.to_owned())) }) })
+            .identify_customer(IdentifyCustomerRequest {
+                hint: Some(CustomerHint {
+                    hint: Some(Hint::Email(email.to_owned())),
+                }),
+            })
             .await
         {
             Ok(c) => c.into_inner(),
-            Err(s) if matches!(s.code(), tonic::Code::NotFound | tonic::Code::InvalidArgument) => return Err(refused()),
-            Err(s) => return Err(Status::unavailable(format!("the CRM did not answer: {}", s.message()))),
+            Err(s)
+                if matches!(
+                    s.code(),
+                    tonic::Code::NotFound | tonic::Code::InvalidArgument
+                ) =>
+            {
+                return Err(refused())
+            }
+            Err(s) => {
+                return Err(Status::unavailable(format!(
+                    "the CRM did not answer: {}",
+                    s.message()
+                )))
+            }
         };
         let orders = crm
-            .list_orders(ListOrdersRequest { customer_id: customer.id.clone(), query: order_id.to_owned(), limit: 20 })
+            .list_orders(ListOrdersRequest {
+                customer_id: customer.id.clone(),
+                query: order_id.to_owned(),
+                limit: 20,
+            })
             .await
             .map_err(|s| Status::unavailable(format!("the CRM did not answer: {}", s.message())))?
             .into_inner();
-        if !orders.orders.iter().any(|o| o.id.eq_ignore_ascii_case(order_id)) {
+        if !orders
+            .orders
+            .iter()
+            .any(|o| o.id.eq_ignore_ascii_case(order_id))
+        {
             tracing::info!(conversation_id = %conv.id, "chat verification refused");
             return Err(refused());
         }
@@ -231,14 +304,21 @@ impl Chat for ChatService {
         blocking(store, move |s| s.update(&c)).await?;
         hub.drop_session(&conv.id);
         let notice = ChatEvent {
-            event: Some(Event::Notice(ChatNotice { kind: "verified".into(), text: session::text(&conv.language, "verified") })),
+            event: Some(Event::Notice(ChatNotice {
+                kind: "verified".into(),
+                text: session::text(&conv.language, "verified"),
+            })),
             ..ChatEvent::default()
         };
         let cid = conv.id.clone();
         blocking(store, move |s| s.append(&cid, notice, None)).await?;
         tracing::info!(conversation_id = %conv.id, "chat customer verified");
         Ok(Response::new(ChatVerifyResponse {
-            conversation_token: hub.keys.conversation_token(&conv.owner, &conv.id, hub.config.conversation_token_ttl_secs),
+            conversation_token: hub.keys.conversation_token(
+                &conv.owner,
+                &conv.id,
+                hub.config.conversation_token_ttl_secs,
+            ),
             customer_name: customer.name,
         }))
     }

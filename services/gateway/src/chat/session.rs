@@ -15,9 +15,9 @@ use parla_proto::v1::dialogue_client::DialogueClient;
 use parla_proto::v1::handoff_client::HandoffClient;
 use parla_proto::v1::reply_event::Event as Reply;
 use parla_proto::v1::{
-    AgentJoined, AgentMessage, Channel, ChatEvent, ChatNotice, ConversationStart,
-    ConverseRequest, CustomerHint, CustomerMessageRequest, GetCustomerContextRequest,
-    TicketState, Turn, WatchQueueRequest,
+    AgentJoined, AgentMessage, Channel, ChatEvent, ChatNotice, ConversationStart, ConverseRequest,
+    CustomerHint, CustomerMessageRequest, GetCustomerContextRequest, TicketState, Turn,
+    WatchQueueRequest,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -47,13 +47,19 @@ pub(super) fn text(language: &str, key: &str) -> String {
 
 fn notice(language: &str, kind: &str) -> ChatEvent {
     ChatEvent {
-        event: Some(Event::Notice(ChatNotice { kind: kind.into(), text: text(language, kind) })),
+        event: Some(Event::Notice(ChatNotice {
+            kind: kind.into(),
+            text: text(language, kind),
+        })),
         ..ChatEvent::default()
     }
 }
 
 fn event(e: Event) -> ChatEvent {
-    ChatEvent { event: Some(e), ..ChatEvent::default() }
+    ChatEvent {
+        event: Some(e),
+        ..ChatEvent::default()
+    }
 }
 
 impl ChatHub {
@@ -68,17 +74,28 @@ impl ChatHub {
     /// Forgets the conversation's dialogue stream (the next message opens
     /// a fresh one).
     pub(super) fn drop_session(&self, conversation_id: &str) {
-        self.sessions.lock().unwrap_or_else(|p| p.into_inner()).remove(conversation_id);
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(conversation_id);
     }
 }
 
 /// Sends a stored customer message where it belongs: the agent after a
 /// hand-off, else Parla.
-pub(super) async fn route_message(hub: Arc<ChatHub>, conv: Conversation, text: String, language: String) {
+pub(super) async fn route_message(
+    hub: Arc<ChatHub>,
+    conv: Conversation,
+    text: String,
+    language: String,
+) {
     if matches!(conv.mode.as_str(), "waiting" | "agent") && !conv.ticket_id.is_empty() {
         if let Some(channel) = hub.peers.handoff.clone() {
             let sent = HandoffClient::new(channel)
-                .customer_message(CustomerMessageRequest { ticket_id: conv.ticket_id.clone(), text })
+                .customer_message(CustomerMessageRequest {
+                    ticket_id: conv.ticket_id.clone(),
+                    text,
+                })
                 .await;
             if let Err(s) = sent {
                 tracing::warn!(conversation_id = %conv.id, error = %s.message(), "customer message not passed to the agent");
@@ -118,14 +135,27 @@ pub(super) async fn route_message(hub: Arc<ChatHub>, conv: Conversation, text: S
 }
 
 /// The conversation's dialogue stream, opened when needed.
-async fn open_or_get(hub: &Arc<ChatHub>, conv: &Conversation) -> Result<mpsc::Sender<ConverseRequest>, tonic::Status> {
-    if let Some(tx) = hub.sessions.lock().unwrap_or_else(|p| p.into_inner()).get(&conv.id) {
+async fn open_or_get(
+    hub: &Arc<ChatHub>,
+    conv: &Conversation,
+) -> Result<mpsc::Sender<ConverseRequest>, tonic::Status> {
+    if let Some(tx) = hub
+        .sessions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&conv.id)
+    {
         return Ok(tx.clone());
     }
-    let channel = hub.peers.dialogue.clone().ok_or_else(|| tonic::Status::unavailable("no dialogue service configured"))?;
+    let channel = hub
+        .peers
+        .dialogue
+        .clone()
+        .ok_or_else(|| tonic::Status::unavailable("no dialogue service configured"))?;
     let (tx, rx) = mpsc::channel(8);
-    let customer = (!conv.customer_id.is_empty())
-        .then(|| CustomerHint { hint: Some(Hint::CustomerId(conv.customer_id.clone())) });
+    let customer = (!conv.customer_id.is_empty()).then(|| CustomerHint {
+        hint: Some(Hint::CustomerId(conv.customer_id.clone())),
+    });
     let start = ConverseRequest {
         request: Some(In::Start(ConversationStart {
             conversation_id: conv.id.clone(),
@@ -134,9 +164,17 @@ async fn open_or_get(hub: &Arc<ChatHub>, conv: &Conversation) -> Result<mpsc::Se
             customer,
         })),
     };
-    tx.send(start).await.map_err(|_| tonic::Status::internal("dialogue stream closed"))?;
-    let mut replies = DialogueClient::new(channel).converse(ReceiverStream::new(rx)).await?.into_inner();
-    hub.sessions.lock().unwrap_or_else(|p| p.into_inner()).insert(conv.id.clone(), tx.clone());
+    tx.send(start)
+        .await
+        .map_err(|_| tonic::Status::internal("dialogue stream closed"))?;
+    let mut replies = DialogueClient::new(channel)
+        .converse(ReceiverStream::new(rx))
+        .await?
+        .into_inner();
+    hub.sessions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(conv.id.clone(), tx.clone());
     let hub = Arc::clone(hub);
     let conv = conv.clone();
     tokio::spawn(async move {
@@ -162,15 +200,21 @@ async fn on_reply(hub: &Arc<ChatHub>, conversation_id: &str, reply: parla_proto:
         Some(Reply::Final(f)) => Some(f.clone()),
         _ => None,
     };
-    hub.append(conversation_id, event(Event::Reply(reply))).await;
+    hub.append(conversation_id, event(Event::Reply(reply)))
+        .await;
     let Some(f) = final_ else { return };
-    hub.append(conversation_id, event(Event::Typing(false))).await;
-    let Some(decision) = f.handoff.filter(|d| d.handoff) else { return };
+    hub.append(conversation_id, event(Event::Typing(false)))
+        .await;
+    let Some(decision) = f.handoff.filter(|d| d.handoff) else {
+        return;
+    };
     let Ok(store) = hub.store() else { return };
     let cid = conversation_id.to_owned();
     let ticket = decision.ticket_id.clone();
     let updated = blocking(store, move |s| {
-        let Some(mut c) = s.get(&cid)? else { return Ok(None) };
+        let Some(mut c) = s.get(&cid)? else {
+            return Ok(None);
+        };
         if c.mode == "bot" {
             c.mode = "waiting".into();
             c.ticket_id = ticket;
@@ -180,7 +224,8 @@ async fn on_reply(hub: &Arc<ChatHub>, conversation_id: &str, reply: parla_proto:
         Ok(None)
     })
     .await;
-    hub.append(conversation_id, event(Event::Handoff(decision))).await;
+    hub.append(conversation_id, event(Event::Handoff(decision)))
+        .await;
     if let Ok(Some(conv)) = updated {
         tracing::info!(conversation_id, ticket = %conv.ticket_id, "chat handed off");
         let hub = Arc::clone(hub);
@@ -191,7 +236,8 @@ async fn on_reply(hub: &Arc<ChatHub>, conversation_id: &str, reply: parla_proto:
             if let Ok(Some(now)) = blocking(store, move |s| s.get(&cid)).await {
                 if now.mode == "waiting" && now.ticket_id == conv.ticket_id {
                     tracing::info!(conversation_id = %conv.id, "no agent within the wait; customer told");
-                    hub.append(&conv.id, notice(&conv.language, "no_agent_available")).await;
+                    hub.append(&conv.id, notice(&conv.language, "no_agent_available"))
+                        .await;
                 }
             }
         });
@@ -201,9 +247,14 @@ async fn on_reply(hub: &Arc<ChatHub>, conversation_id: &str, reply: parla_proto:
 /// Follows the hand-off queue for as long as the process runs,
 /// reconnecting after failures.
 pub(super) async fn follow_queue(hub: Arc<ChatHub>) {
-    let Some(channel) = hub.peers.handoff.clone() else { return };
+    let Some(channel) = hub.peers.handoff.clone() else {
+        return;
+    };
     loop {
-        match HandoffClient::new(channel.clone()).watch_queue(WatchQueueRequest::default()).await {
+        match HandoffClient::new(channel.clone())
+            .watch_queue(WatchQueueRequest::default())
+            .await
+        {
             Ok(stream) => {
                 let mut stream = stream.into_inner();
                 while let Ok(Some(change)) = stream.message().await {
@@ -221,28 +272,51 @@ async fn on_queue_event(hub: &Arc<ChatHub>, change: parla_proto::v1::QueueEvent)
     let Some(ticket) = change.ticket else { return };
     let Ok(store) = hub.store() else { return };
     let tid = ticket.id.clone();
-    let Ok(Some(mut conv)) = blocking(store, move |s| s.by_ticket(&tid)).await else { return };
+    let Ok(Some(mut conv)) = blocking(store, move |s| s.by_ticket(&tid)).await else {
+        return;
+    };
     if let Some(m) = change.message {
         if m.speaker == "agent" {
-            let msg = AgentMessage { agent_name: m.agent_name, text: m.text };
+            let msg = AgentMessage {
+                agent_name: m.agent_name,
+                text: m.text,
+            };
             hub.append(&conv.id, event(Event::AgentMessage(msg))).await;
         }
         return;
     }
     let state = TicketState::try_from(ticket.state).unwrap_or(TicketState::Unspecified);
-    let previous = hub.agents.lock().unwrap_or_else(|p| p.into_inner()).get(&ticket.id).cloned();
+    let previous = hub
+        .agents
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&ticket.id)
+        .cloned();
     let (mode, e) = match state {
         TicketState::Claimed if previous.as_deref() != Some(ticket.agent_id.as_str()) => {
-            hub.agents.lock().unwrap_or_else(|p| p.into_inner()).insert(ticket.id.clone(), ticket.agent_id.clone());
-            let name = if ticket.agent_name.is_empty() { ticket.agent_id.clone() } else { ticket.agent_name.clone() };
-            ("agent", event(Event::AgentJoined(AgentJoined { agent_name: name })))
+            hub.agents
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(ticket.id.clone(), ticket.agent_id.clone());
+            let name = if ticket.agent_name.is_empty() {
+                ticket.agent_id.clone()
+            } else {
+                ticket.agent_name.clone()
+            };
+            (
+                "agent",
+                event(Event::AgentJoined(AgentJoined { agent_name: name })),
+            )
         }
         TicketState::Returned => ("bot", notice(&conv.language, "returned_to_parla")),
         TicketState::Closed => ("bot", notice(&conv.language, "closed")),
         _ => return,
     };
     if matches!(state, TicketState::Returned | TicketState::Closed) {
-        hub.agents.lock().unwrap_or_else(|p| p.into_inner()).remove(&ticket.id);
+        hub.agents
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&ticket.id);
         conv.ticket_id.clear();
         hub.drop_session(&conv.id);
     }
@@ -256,11 +330,18 @@ async fn on_queue_event(hub: &Arc<ChatHub>, change: parla_proto::v1::QueueEvent)
 /// Memory across channels: a signed-in customer's new chat starts with what
 /// happened in their latest conversation on another channel (a call).
 pub(super) async fn recall_other_channels(hub: Arc<ChatHub>, conv: Conversation) {
-    let Some(channel) = hub.peers.crm.clone() else { return };
+    let Some(channel) = hub.peers.crm.clone() else {
+        return;
+    };
     let context = CrmClient::new(channel)
-        .get_customer_context(GetCustomerContextRequest { customer_id: conv.customer_id.clone(), ..Default::default() })
+        .get_customer_context(GetCustomerContextRequest {
+            customer_id: conv.customer_id.clone(),
+            ..Default::default()
+        })
         .await;
-    let Ok(context) = context.map(|c| c.into_inner()) else { return };
+    let Ok(context) = context.map(|c| c.into_inner()) else {
+        return;
+    };
     let Some(call) = context
         .recent_interactions
         .iter()
@@ -270,7 +351,11 @@ pub(super) async fn recall_other_channels(hub: Arc<ChatHub>, conv: Conversation)
     };
     let it = conv.language.to_ascii_lowercase().starts_with("it");
     let about = if call.summary.is_empty() {
-        call.turns.iter().find(|t| t.speaker == "customer").map(|t| t.text.clone()).unwrap_or_default()
+        call.turns
+            .iter()
+            .find(|t| t.speaker == "customer")
+            .map(|t| t.text.clone())
+            .unwrap_or_default()
     } else {
         call.summary.clone()
     };
@@ -280,5 +365,12 @@ pub(super) async fn recall_other_channels(hub: Arc<ChatHub>, conv: Conversation)
         format!("Welcome back. On your last call with us: {about}")
     };
     tracing::info!(conversation_id = %conv.id, previous = %call.conversation_id, "chat starts with the previous call's context");
-    hub.append(&conv.id, event(Event::Notice(ChatNotice { kind: "previous_contact".into(), text }))).await;
+    hub.append(
+        &conv.id,
+        event(Event::Notice(ChatNotice {
+            kind: "previous_contact".into(),
+            text,
+        })),
+    )
+    .await;
 }

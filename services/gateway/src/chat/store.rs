@@ -136,7 +136,11 @@ impl ChatStore {
     }
 
     /// The event id already stored for a client message id.
-    pub fn client_message(&self, cid: &str, client_id: &str) -> Result<Option<u64>, ChatStoreError> {
+    pub fn client_message(
+        &self,
+        cid: &str,
+        client_id: &str,
+    ) -> Result<Option<u64>, ChatStoreError> {
         Ok(self
             .conn()
             .query_row(
@@ -189,7 +193,12 @@ impl ChatStore {
     }
 
     /// Events after `after`, in order (at most `limit`).
-    pub fn after(&self, conversation_id: &str, after: u64, limit: usize) -> Result<Vec<ChatEvent>, ChatStoreError> {
+    pub fn after(
+        &self,
+        conversation_id: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<ChatEvent>, ChatStoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT body FROM events WHERE conversation_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
