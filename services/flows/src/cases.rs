@@ -174,22 +174,50 @@ pub fn check(expect: &Expect, seen: &Observed) -> Vec<String> {
     }
     let text = r.text.to_lowercase();
     for c in &expect.contains {
-        want("text", text.contains(&c.to_lowercase()), format!("to contain {c:?}"), format!("{:?}", r.text));
+        want(
+            "text",
+            text.contains(&c.to_lowercase()),
+            format!("to contain {c:?}"),
+            format!("{:?}", r.text),
+        );
     }
     for c in &expect.not_contains {
-        want("text", !text.contains(&c.to_lowercase()), format!("not to contain {c:?}"), format!("{:?}", r.text));
+        want(
+            "text",
+            !text.contains(&c.to_lowercase()),
+            format!("not to contain {c:?}"),
+            format!("{:?}", r.text),
+        );
     }
     if let Some(actions) = &expect.actions {
-        let got: Vec<String> = r.actions.iter().map(|a| format!("{}{:?}", a.name, a.arguments)).collect();
+        let got: Vec<String> = r
+            .actions
+            .iter()
+            .map(|a| format!("{}{:?}", a.name, a.arguments))
+            .collect();
         let all = actions.len() == r.actions.len()
-            && actions.iter().all(|e| r.actions.iter().any(|a| matches(e, &a.name, &a.arguments)));
+            && actions
+                .iter()
+                .all(|e| r.actions.iter().any(|a| matches(e, &a.name, &a.arguments)));
         let names: Vec<&str> = actions.iter().map(|a| a.name.as_str()).collect();
         want("actions", all, format!("{names:?}"), format!("{got:?}"));
     }
     for e in &expect.tool_calls {
-        let ok = seen.tool_calls.iter().any(|c| matches(e, &c.name, &c.arguments));
-        let got: Vec<String> = seen.tool_calls.iter().map(|c| format!("{}{:?}", c.name, c.arguments)).collect();
-        want("tool call", ok, format!("{} {:?}", e.name, e.args), format!("{got:?}"));
+        let ok = seen
+            .tool_calls
+            .iter()
+            .any(|c| matches(e, &c.name, &c.arguments));
+        let got: Vec<String> = seen
+            .tool_calls
+            .iter()
+            .map(|c| format!("{}{:?}", c.name, c.arguments))
+            .collect();
+        want(
+            "tool call",
+            ok,
+            format!("{} {:?}", e.name, e.args),
+            format!("{got:?}"),
+        );
     }
     fails
 }
@@ -211,11 +239,19 @@ pub fn load_dir(dir: &Path) -> Result<Suite, FlowError> {
     for p in paths {
         let text = std::fs::read_to_string(&p).map_err(|e| invalid(&p, 0, e.to_string()))?;
         let file: CaseFile = serde_yaml::from_str(&text).map_err(|e| {
-            invalid(&p, e.location().map(|l| l.line()).unwrap_or(0), e.to_string())
+            invalid(
+                &p,
+                e.location().map(|l| l.line()).unwrap_or(0),
+                e.to_string(),
+            )
         })?;
         if let Some(t) = &file.today {
             if crate::facts::parse_day(t).is_none() {
-                return Err(invalid(&p, 1, format!("today {t:?} is not a date YYYY-MM-DD")));
+                return Err(invalid(
+                    &p,
+                    1,
+                    format!("today {t:?} is not a date YYYY-MM-DD"),
+                ));
             }
         }
         out.today = out.today.or(file.today);
@@ -228,7 +264,11 @@ pub fn load_dir(dir: &Path) -> Result<Suite, FlowError> {
         }
     }
     if out.cases.is_empty() {
-        return Err(invalid(dir, 0, "no test cases (*.yaml with `cases:`)".into()));
+        return Err(invalid(
+            dir,
+            0,
+            "no test cases (*.yaml with `cases:`)".into(),
+        ));
     }
     Ok(out)
 }
@@ -251,7 +291,9 @@ mod tests {
         });
         seen.reply.actions.push(pb::Action {
             name: "create_return".into(),
-            arguments: [("resolution".to_owned(), "refund".to_owned())].into_iter().collect(),
+            arguments: [("resolution".to_owned(), "refund".to_owned())]
+                .into_iter()
+                .collect(),
             ok: true,
             result: "RMA-1".into(),
         });
@@ -259,7 +301,11 @@ mod tests {
             name: "order.lookup".into(),
             ..Default::default()
         });
-        assert!(check(&expect, &seen).is_empty(), "{:?}", check(&expect, &seen));
+        assert!(
+            check(&expect, &seen).is_empty(),
+            "{:?}",
+            check(&expect, &seen)
+        );
         seen.reply.text = "It is 2 °C".into();
         seen.reply.actions.clear();
         let fails = check(&expect, &seen);

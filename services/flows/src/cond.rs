@@ -159,7 +159,10 @@ mod tests {
         assert!(c("eligibility != eligible").holds(&f));
         assert!(c("days_late >= {policy.handoff_after_days_late}").holds(&f));
         f.insert("final_sale".to_owned(), "true".to_owned());
-        assert!(c("eligibility == final_sale").holds(&f), "a literal, not the fact");
+        assert!(
+            c("eligibility == final_sale").holds(&f),
+            "a literal, not the fact"
+        );
         assert!(!c("days_late < 3").holds(&f));
         assert!(!c("found").holds(&f));
         assert!(c("!found").holds(&f));

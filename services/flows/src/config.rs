@@ -131,6 +131,10 @@ mod tests {
             today: "25/11/2026".into(),
             ..FlowsConfig::default()
         };
-        assert!(bad.validate().unwrap_err().to_string().contains("flows.today"));
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("flows.today"));
     }
 }

@@ -12,7 +12,9 @@ use tonic::transport::Channel;
 use crate::runner::{Directive, FlowReply, FlowRunner, FlowState, TurnInput};
 use crate::tools::CallContext;
 use crate::weather::{Chain, ClimateNormals, OpenMeteo, WeatherProvider};
-use crate::{EventBus, FlowError, FlowSet, FlowsConfig, Toolbox, WeatherConfig, WeatherProviderKind};
+use crate::{
+    EventBus, FlowError, FlowSet, FlowsConfig, Toolbox, WeatherConfig, WeatherProviderKind,
+};
 
 /// Who a turn belongs to.
 #[derive(Debug, Clone, Copy)]
@@ -54,7 +56,10 @@ pub fn weather_provider(w: &WeatherConfig) -> Result<Arc<dyn WeatherProvider>, F
         })
     };
     Ok(match w.provider {
-        WeatherProviderKind::Auto => Arc::new(Chain(vec![Box::new(open_meteo()?), Box::new(ClimateNormals)])),
+        WeatherProviderKind::Auto => Arc::new(Chain(vec![
+            Box::new(open_meteo()?),
+            Box::new(ClimateNormals),
+        ])),
         WeatherProviderKind::OpenMeteo => Arc::new(open_meteo()?),
         WeatherProviderKind::Offline => Arc::new(ClimateNormals),
         WeatherProviderKind::None => Arc::new(Chain(Vec::new())),
@@ -92,7 +97,12 @@ impl FlowEngine {
     }
 
     /// Runs one customer turn; `None` when no flow takes it.
-    pub async fn turn(&self, state: &mut FlowState, input: &TurnInput<'_>, who: Who<'_>) -> Option<FlowReply> {
+    pub async fn turn(
+        &self,
+        state: &mut FlowState,
+        input: &TurnInput<'_>,
+        who: Who<'_>,
+    ) -> Option<FlowReply> {
         if state.conversation_id.is_empty() {
             state.conversation_id = who.conversation_id.to_owned();
         }
@@ -117,8 +127,13 @@ impl FlowEngine {
                 }
             }
         };
-        self.events
-            .publish_flow(who.conversation_id, who.customer_id, who.turn_index, &state.flow, &reply);
+        self.events.publish_flow(
+            who.conversation_id,
+            who.customer_id,
+            who.turn_index,
+            &state.flow,
+            &reply,
+        );
         Some(reply)
     }
 }

@@ -40,9 +40,7 @@ pub fn order_lookup(
         let hint = fold(product_hint);
         orders
             .iter()
-            .filter(|o| {
-                !hint.is_empty() && o.lines.iter().any(|l| fold(&l.name).contains(&hint))
-            })
+            .filter(|o| !hint.is_empty() && o.lines.iter().any(|l| fold(&l.name).contains(&hint)))
             .max_by_key(newest)
             .or_else(|| orders.iter().max_by_key(newest))
     };
@@ -174,7 +172,10 @@ pub fn fold(text: &str) -> String {
 /// The value of a slot in `text`: the canonical value whose phrase occurs at word boundaries,
 /// preferring the longest phrase (so "no thanks" beats "no", "not warm" beats "warm").
 pub fn slot_value(spec: &SlotSpec, text: &str) -> Option<String> {
-    let t = format!(" {} ", fold(text).replace(|c: char| !(c.is_alphanumeric() || c == '\''), " "));
+    let t = format!(
+        " {} ",
+        fold(text).replace(|c: char| !(c.is_alphanumeric() || c == '\''), " ")
+    );
     let t = t.split_whitespace().collect::<Vec<_>>().join(" ");
     let t = format!(" {t} ");
     let mut best: Option<(usize, &str)> = None;
@@ -182,7 +183,10 @@ pub fn slot_value(spec: &SlotSpec, text: &str) -> Option<String> {
         for p in phrases {
             let p = fold(p);
             let p = p.split_whitespace().collect::<Vec<_>>().join(" ");
-            if !p.is_empty() && t.contains(&format!(" {p} ")) && best.is_none_or(|(n, _)| p.len() > n) {
+            if !p.is_empty()
+                && t.contains(&format!(" {p} "))
+                && best.is_none_or(|(n, _)| p.len() > n)
+            {
                 best = Some((p.len(), value.as_str()));
             }
         }
@@ -191,12 +195,32 @@ pub fn slot_value(spec: &SlotSpec, text: &str) -> Option<String> {
 }
 
 const MONTHS_EN: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September",
-    "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 ];
 const MONTHS_IT: [&str; 12] = [
-    "gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto",
-    "settembre", "ottobre", "novembre", "dicembre",
+    "gennaio",
+    "febbraio",
+    "marzo",
+    "aprile",
+    "maggio",
+    "giugno",
+    "luglio",
+    "agosto",
+    "settembre",
+    "ottobre",
+    "novembre",
+    "dicembre",
 ];
 
 /// The month's name (1-12) in a language.
@@ -255,7 +279,12 @@ mod tests {
         };
         pb::Order {
             id: id.into(),
-            status: if delivered.is_some() { "delivered" } else { "shipped" }.into(),
+            status: if delivered.is_some() {
+                "delivered"
+            } else {
+                "shipped"
+            }
+            .into(),
             placed_at: Some(ts("2026-11-01")),
             delivered_at: delivered.map(ts),
             expected_delivery: expected.map(ts),
@@ -297,15 +326,30 @@ mod tests {
             let f = order_lookup(Some(&c), "", "", Lang::En);
             return_eligibility(&policy, &f, today, Lang::En)["eligibility"].clone()
         };
-        assert_eq!(check(order("A1", Some("2026-11-15"), None, false)), "eligible");
-        assert_eq!(check(order("A1", Some("2026-08-05"), None, false)), "out_of_window");
-        assert_eq!(check(order("A1", Some("2026-11-15"), None, true)), "final_sale");
-        assert_eq!(check(order("A1", None, Some("2026-11-20"), false)), "not_delivered");
+        assert_eq!(
+            check(order("A1", Some("2026-11-15"), None, false)),
+            "eligible"
+        );
+        assert_eq!(
+            check(order("A1", Some("2026-08-05"), None, false)),
+            "out_of_window"
+        );
+        assert_eq!(
+            check(order("A1", Some("2026-11-15"), None, true)),
+            "final_sale"
+        );
+        assert_eq!(
+            check(order("A1", None, Some("2026-11-20"), false)),
+            "not_delivered"
+        );
         let c = ctx(order("A1", None, Some("2026-11-20"), false));
         let f = order_lookup(Some(&c), "a1", "", Lang::En);
         assert_eq!(f["amount"], "89.00 EUR");
         let d = delivery_check(&policy, &f, today);
-        assert_eq!((d["delivery"].as_str(), d["days_late"].as_str()), ("late", "5"));
+        assert_eq!(
+            (d["delivery"].as_str(), d["days_late"].as_str()),
+            ("late", "5")
+        );
         let unknown = order_lookup(Some(&c), "Z999", "", Lang::En);
         assert_eq!(unknown["order_found"], "false");
         assert_eq!(unknown["order_unknown"], "true");
@@ -314,8 +358,10 @@ mod tests {
     #[test]
     fn slot_values_prefer_the_longest_phrase() {
         let mut spec = SlotSpec::default();
-        spec.values.insert("yes".into(), vec!["ok".into(), "sì".into()]);
-        spec.values.insert("no".into(), vec!["no".into(), "no thanks, ok".into()]);
+        spec.values
+            .insert("yes".into(), vec!["ok".into(), "sì".into()]);
+        spec.values
+            .insert("no".into(), vec!["no".into(), "no thanks, ok".into()]);
         assert_eq!(slot_value(&spec, "No thanks, OK?"), Some("no".into()));
         assert_eq!(slot_value(&spec, "Sì, grazie"), Some("yes".into()));
         assert_eq!(slot_value(&spec, "nothing"), None);

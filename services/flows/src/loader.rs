@@ -76,11 +76,7 @@ impl FlowSet {
         })?;
         let mut paths: Vec<_> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.is_file()
-                    && p.extension()
-                        .is_some_and(|x| x == "yaml" || x == "yml")
-            })
+            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
             .collect();
         paths.sort();
         let mut sources = Vec::new();
@@ -214,7 +210,10 @@ fn parse(file: &str, text: &str) -> Result<Flow, FlowError> {
         if !(tool.url.starts_with("http://") || tool.url.starts_with("https://")) {
             return Err(err(
                 line_in(text, "tools:", "url:"),
-                format!("tool `{name}`: url `{}` must start with http:// or https://", tool.url),
+                format!(
+                    "tool `{name}`: url `{}` must start with http:// or https://",
+                    tool.url
+                ),
             ));
         }
         if tool.timeout_ms == 0 || tool.timeout_ms > 60_000 {
@@ -272,7 +271,10 @@ fn parse(file: &str, text: &str) -> Result<Flow, FlowError> {
             if !spec.steps.contains_key(&t.goto) {
                 return Err(err(
                     at(&format!("goto: {}", t.goto)),
-                    format!("step `{step_name}` goes to `{}`, which is not defined", t.goto),
+                    format!(
+                        "step `{step_name}` goes to `{}`, which is not defined",
+                        t.goto
+                    ),
                 ));
             }
             if let Some(w) = &t.when {
@@ -343,7 +345,10 @@ mod tests {
         assert!(reason.contains("crm.delete_all"), "{reason}");
         let (_, reason) = error_of(&base.replace("it: Ciao", "it: ''"));
         assert!(reason.contains("en` and `it"), "{reason}");
-        let (line, reason) = error_of(&base.replace("    end: resolved", "    next:\n      - when: a b c\n        goto: a"));
+        let (line, reason) = error_of(&base.replace(
+            "    end: resolved",
+            "    next:\n      - when: a b c\n        goto: a",
+        ));
         assert_eq!(line, 7, "{reason}");
         let (line, reason) = error_of(&base.replace("start: a", "start: b"));
         assert_eq!(line, 2, "{reason}");

@@ -110,9 +110,9 @@ pub fn city_named(name: &str) -> Option<&'static City> {
     if n.is_empty() {
         return None;
     }
-    cities().iter().find(|c| {
-        fold(&c.en) == n || fold(&c.it) == n || c.aliases.iter().any(|a| fold(a) == n)
-    })
+    cities()
+        .iter()
+        .find(|c| fold(&c.en) == n || fold(&c.it) == n || c.aliases.iter().any(|a| fold(a) == n))
 }
 
 /// The table's city of a phone number (country and area code, longest prefix wins).
@@ -189,10 +189,23 @@ mod tests {
         assert!(cities().len() >= 20, "{}", cities().len());
         assert_eq!(city_named("Milano").map(|c| c.en.as_str()), Some("Milan"));
         assert_eq!(city_named("münchen").map(|c| c.en.as_str()), Some("Munich"));
-        assert_eq!(city_of_phone("+39 02 5551 2345").map(|c| c.en.as_str()), Some("Milan"));
-        assert_eq!(city_of_phone("0044 161 555 0199").map(|c| c.en.as_str()), Some("Manchester"));
-        assert_eq!(city_of_phone("+39 333 123 4567"), None, "a mobile says nothing");
-        assert_eq!(city_of_phone("+1 212 555 0100").map(|c| c.en.as_str()), Some("New York"));
+        assert_eq!(
+            city_of_phone("+39 02 5551 2345").map(|c| c.en.as_str()),
+            Some("Milan")
+        );
+        assert_eq!(
+            city_of_phone("0044 161 555 0199").map(|c| c.en.as_str()),
+            Some("Manchester")
+        );
+        assert_eq!(
+            city_of_phone("+39 333 123 4567"),
+            None,
+            "a mobile says nothing"
+        );
+        assert_eq!(
+            city_of_phone("+1 212 555 0100").map(|c| c.en.as_str()),
+            Some("New York")
+        );
     }
 
     #[test]
@@ -213,13 +226,19 @@ mod tests {
             ..Default::default()
         };
         let p = locate(Some(&ctx), None, Lang::It).expect("address");
-        assert_eq!((p.name.as_str(), p.source), ("Milano", PlaceSource::Address));
+        assert_eq!(
+            (p.name.as_str(), p.source),
+            ("Milano", PlaceSource::Address)
+        );
         if let Some(c) = ctx.customer.as_mut() {
             c.address = None;
         }
         let p = locate(Some(&ctx), None, Lang::En).expect("phone");
         assert_eq!((p.name.as_str(), p.source), ("Rome", PlaceSource::Phone));
         assert_eq!(locate(None, Some("+39 333 000"), Lang::En), None);
-        assert_eq!(shared("Torino", Lang::En).map(|p| p.name), Some("Turin".into()));
+        assert_eq!(
+            shared("Torino", Lang::En).map(|p| p.name),
+            Some("Turin".into())
+        );
     }
 }

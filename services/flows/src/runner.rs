@@ -215,7 +215,12 @@ impl FlowRunner {
         state.pending = None;
         if let Some(flow) = self.flows.get(&state.flow).filter(|_| state.active()) {
             if state.waiting {
-                let step = flow.spec.steps.get(&state.step).cloned().unwrap_or_default();
+                let step = flow
+                    .spec
+                    .steps
+                    .get(&state.step)
+                    .cloned()
+                    .unwrap_or_default();
                 if step.wait_for.is_empty() {
                     // Waiting after a failed tool (policy `retry`): run the step again.
                     state.waiting = false;
@@ -277,7 +282,9 @@ impl FlowRunner {
         if let Ok(f) = &result.outcome {
             state.facts.extend(f.clone());
             if call.action {
-                state.completed.insert(call.idempotency_key.clone(), f.clone());
+                state
+                    .completed
+                    .insert(call.idempotency_key.clone(), f.clone());
             }
         }
         let step_name = call.step.clone();
@@ -295,14 +302,27 @@ impl FlowRunner {
         }
     }
 
-    fn run(&self, flow: &Flow, state: &mut FlowState, input: &TurnInput<'_>, mut at: String) -> Directive {
+    fn run(
+        &self,
+        flow: &Flow,
+        state: &mut FlowState,
+        input: &TurnInput<'_>,
+        mut at: String,
+    ) -> Directive {
         loop {
             state.steps_in_turn += 1;
             state.steps_in_flow += 1;
             let p = &flow.spec.policy;
-            if state.steps_in_turn > p.max_steps_per_turn || state.steps_in_flow > p.max_steps_per_flow {
+            if state.steps_in_turn > p.max_steps_per_turn
+                || state.steps_in_flow > p.max_steps_per_flow
+            {
                 tracing::warn!(flow = %flow.spec.name, step = %at, "flow loop stopped");
-                return self.stuck(flow, state, input, "the flow ran too many steps (loop protection)");
+                return self.stuck(
+                    flow,
+                    state,
+                    input,
+                    "the flow ran too many steps (loop protection)",
+                );
             }
             state.step = at.clone();
             let Some(step) = flow.spec.steps.get(&at).cloned() else {
@@ -334,7 +354,13 @@ impl FlowRunner {
                     let action = BUILTIN_ACTIONS.contains(&tool.as_str())
                         || flow.spec.tools.get(tool).is_some_and(|t| t.action);
                     let call = ToolCall {
-                        idempotency_key: idempotency_key(&state.conversation_id, &flow.spec.name, &at, tool, &args),
+                        idempotency_key: idempotency_key(
+                            &state.conversation_id,
+                            &flow.spec.name,
+                            &at,
+                            tool,
+                            &args,
+                        ),
                         tool: tool.clone(),
                         args,
                         action,
@@ -361,13 +387,25 @@ impl FlowRunner {
     }
 
     /// Says, waits, ends or hands off after a step's tool; `None` means "go on to `next`".
-    fn after_call(&self, flow: &Flow, state: &mut FlowState, input: &TurnInput<'_>, at: &str, step: &StepSpec) -> Option<Directive> {
+    fn after_call(
+        &self,
+        flow: &Flow,
+        state: &mut FlowState,
+        input: &TurnInput<'_>,
+        at: &str,
+        step: &StepSpec,
+    ) -> Option<Directive> {
         if let Some(key) = &step.say {
             if !step.wait_for.is_empty() {
                 let asked = state.asks.entry(at.to_owned()).or_insert(0);
                 *asked += 1;
                 if *asked > 1 + flow.spec.policy.max_attempts {
-                    return Some(self.stuck(flow, state, input, "the customer was asked too many times"));
+                    return Some(self.stuck(
+                        flow,
+                        state,
+                        input,
+                        "the customer was asked too many times",
+                    ));
                 }
             }
             if let Err(missing) = say(flow, state, input.lang, key) {
@@ -414,7 +452,13 @@ impl FlowRunner {
         Directive::Reply(std::mem::take(&mut state.reply))
     }
 
-    fn tool_failed(&self, flow: &Flow, state: &mut FlowState, input: &TurnInput<'_>, at: &str) -> Directive {
+    fn tool_failed(
+        &self,
+        flow: &Flow,
+        state: &mut FlowState,
+        input: &TurnInput<'_>,
+        at: &str,
+    ) -> Directive {
         tracing::warn!(flow = %flow.spec.name, step = at, "tool failed; no action taken");
         let retry = flow.spec.policy.on_tool_error == ToolErrorPolicy::Retry
             && state.asks.get(at).copied().unwrap_or(0) < flow.spec.policy.max_attempts;
@@ -447,7 +491,13 @@ impl FlowRunner {
         self.finish(flow, state, input.lang, "tool_failed")
     }
 
-    fn stuck(&self, flow: &Flow, state: &mut FlowState, input: &TurnInput<'_>, why: &str) -> Directive {
+    fn stuck(
+        &self,
+        flow: &Flow,
+        state: &mut FlowState,
+        input: &TurnInput<'_>,
+        why: &str,
+    ) -> Directive {
         state.reply.said.push(Said {
             key: "flow_stuck".into(),
             text: input
@@ -459,7 +509,10 @@ impl FlowRunner {
                 .to_owned(),
         });
         state.reply.handoff = true;
-        state.reply.handoff_reason = format!("flow {} stopped at step {}: {why}", flow.spec.name, state.step);
+        state.reply.handoff_reason = format!(
+            "flow {} stopped at step {}: {why}",
+            flow.spec.name, state.step
+        );
         self.finish(flow, state, input.lang, "handoff")
     }
 }
@@ -474,7 +527,12 @@ impl Lang {
 }
 
 /// Fills slots from the turn; true when every slot in `required` was given in this turn.
-fn fill_slots(flow: &Flow, state: &mut FlowState, input: &TurnInput<'_>, required: &[String]) -> bool {
+fn fill_slots(
+    flow: &Flow,
+    state: &mut FlowState,
+    input: &TurnInput<'_>,
+    required: &[String],
+) -> bool {
     let mut given = Vec::new();
     for (name, spec) in &flow.spec.slots {
         let value = spec
@@ -505,9 +563,18 @@ fn next_step(flow: &Flow, state: &FlowState, at: &str, step: &StepSpec) -> Optio
 fn view(flow: &Flow, state: &FlowState) -> Facts {
     let p = &flow.spec.policy;
     let mut v = Facts::new();
-    v.insert("policy.return_window_days".into(), p.return_window_days.to_string());
-    v.insert("policy.late_after_days".into(), p.late_after_days.to_string());
-    v.insert("policy.handoff_after_days_late".into(), p.handoff_after_days_late.to_string());
+    v.insert(
+        "policy.return_window_days".into(),
+        p.return_window_days.to_string(),
+    );
+    v.insert(
+        "policy.late_after_days".into(),
+        p.late_after_days.to_string(),
+    );
+    v.insert(
+        "policy.handoff_after_days_late".into(),
+        p.handoff_after_days_late.to_string(),
+    );
     for r in &p.resolutions {
         v.insert(format!("policy.allows.{r}"), "true".into());
     }
@@ -516,7 +583,13 @@ fn view(flow: &Flow, state: &FlowState) -> Facts {
     v
 }
 
-fn pure_tool(flow: &Flow, state: &FlowState, input: &TurnInput<'_>, tool: &str, args: &Facts) -> Option<Facts> {
+fn pure_tool(
+    flow: &Flow,
+    state: &FlowState,
+    input: &TurnInput<'_>,
+    tool: &str,
+    args: &Facts,
+) -> Option<Facts> {
     let p = &flow.spec.policy;
     let arg = |k: &str| args.get(k).map(String::as_str).unwrap_or("");
     Some(match tool {
@@ -524,18 +597,16 @@ fn pure_tool(flow: &Flow, state: &FlowState, input: &TurnInput<'_>, tool: &str, 
             let product = input.slots.get("product").map(String::as_str).unwrap_or("");
             facts::order_lookup(input.context, arg("order_id"), product, input.lang)
         }
-        "return.eligibility" => facts::return_eligibility(p, &view(flow, state), input.today, input.lang),
+        "return.eligibility" => {
+            facts::return_eligibility(p, &view(flow, state), input.today, input.lang)
+        }
         "delivery.check" => facts::delivery_check(p, &view(flow, state), input.today),
         _ => return None,
     })
 }
 
 fn say(flow: &Flow, state: &mut FlowState, lang: Lang, key: &str) -> Result<(), String> {
-    let m = flow
-        .spec
-        .messages
-        .get(key)
-        .ok_or_else(|| key.to_owned())?;
+    let m = flow.spec.messages.get(key).ok_or_else(|| key.to_owned())?;
     let text = fill(lang.pick(&m.en, &m.it), &view(flow, state))?;
     state.reply.said.push(Said {
         key: key.to_owned(),
@@ -553,7 +624,10 @@ pub fn fill(template: &str, facts: &Facts) -> Result<String, String> {
         let after = &rest[open + 1..];
         let close = after.find('}').ok_or_else(|| "unclosed {".to_owned())?;
         let name = &after[..close];
-        let value = facts.get(name).filter(|v| !v.is_empty()).ok_or_else(|| name.to_owned())?;
+        let value = facts
+            .get(name)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| name.to_owned())?;
         out.push_str(value);
         rest = &after[close + 1..];
     }
@@ -580,7 +654,13 @@ fn fill_lenient(template: &str, facts: &Facts) -> String {
 }
 
 /// sha256 of conversation, flow, step, tool and sorted arguments (hex, 32 chars).
-pub fn idempotency_key(conversation: &str, flow: &str, step: &str, tool: &str, args: &Facts) -> String {
+pub fn idempotency_key(
+    conversation: &str,
+    flow: &str,
+    step: &str,
+    tool: &str,
+    args: &Facts,
+) -> String {
     let mut h = Sha256::new();
     for part in [conversation, flow, step, tool] {
         h.update(part.as_bytes());

@@ -160,7 +160,11 @@ impl OpenMeteo {
         let found: GeocodingJson = self
             .client
             .get(&url)
-            .query(&[("name", place.name.as_str()), ("count", "1"), ("format", "json")])
+            .query(&[
+                ("name", place.name.as_str()),
+                ("count", "1"),
+                ("format", "json"),
+            ])
             .send()
             .await
             .and_then(|r| r.error_for_status())
@@ -189,7 +193,12 @@ impl WeatherProvider for OpenMeteo {
         Box::pin(async move {
             let (lat, lon) = self.coordinates(place).await?;
             let key = format!("{lat:.2},{lon:.2}");
-            if let Some((at, o)) = self.forecasts.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            if let Some((at, o)) = self
+                .forecasts
+                .lock()
+                .ok()
+                .and_then(|m| m.get(&key).cloned())
+            {
                 if at.elapsed() < self.ttl {
                     return Ok(o);
                 }

@@ -114,7 +114,11 @@ async fn signed_retried_on_503_with_the_same_key_and_one_return_created() -> any
     let bad_signatures = Arc::new(Mutex::new(0));
     let (shop, bad) = (Arc::clone(&returns), Arc::clone(&bad_signatures));
     let server = HttpDouble::start(move |r, n| {
-        let sig = r.headers.get("x-parla-signature").cloned().unwrap_or_default();
+        let sig = r
+            .headers
+            .get("x-parla-signature")
+            .cloned()
+            .unwrap_or_default();
         if sig != signature(SECRET.as_bytes(), &r.body) {
             *bad.lock().expect("lock") += 1;
             return (401, "{}".into(), Duration::ZERO);
@@ -122,11 +126,19 @@ async fn signed_retried_on_503_with_the_same_key_and_one_return_created() -> any
         if n == 1 {
             return (503, "{\"error\":\"busy\"}".into(), Duration::ZERO);
         }
-        let key = r.headers.get("idempotency-key").cloned().unwrap_or_default();
+        let key = r
+            .headers
+            .get("idempotency-key")
+            .cloned()
+            .unwrap_or_default();
         let mut shop = shop.lock().expect("lock");
         let next = format!("SHOP-{}", shop.len() + 1);
         let rma = shop.entry(key).or_insert(next).clone();
-        (200, format!("{{\"rma_id\":\"{rma}\",\"label_url\":\"https://shop.example/l/{rma}\"}}"), Duration::ZERO)
+        (
+            200,
+            format!("{{\"rma_id\":\"{rma}\",\"label_url\":\"https://shop.example/l/{rma}\"}}"),
+            Duration::ZERO,
+        )
     })
     .await?;
     let set = flow(&server.url, 1000);
@@ -139,7 +151,11 @@ async fn signed_retried_on_503_with_the_same_key_and_one_return_created() -> any
     assert!(actions[0].result.outcome.is_ok());
     let requests = server.requests();
     assert_eq!(requests.len(), 2);
-    assert_eq!(*bad_signatures.lock().expect("lock"), 0, "signature verified");
+    assert_eq!(
+        *bad_signatures.lock().expect("lock"),
+        0,
+        "signature verified"
+    );
     let key = |i: usize| requests[i].headers.get("idempotency-key").cloned();
     assert_eq!(key(0), key(1));
     assert_eq!(requests[0].body, requests[1].body);
@@ -168,7 +184,11 @@ async fn invalid_answers_and_timeouts_leave_no_action() -> anyhow::Result<()> {
         let mut state = FlowState::new("conv-bad");
         let reply = turn(&set, &mut state).await;
         assert!(reply.handoff, "{answer}: {reply:?}");
-        assert!(reply.text().contains("nothing has been changed"), "{}", reply.text());
+        assert!(
+            reply.text().contains("nothing has been changed"),
+            "{}",
+            reply.text()
+        );
         assert!(!reply.text().contains("late"), "{}", reply.text());
         let a: Vec<_> = reply.actions().collect();
         assert_eq!(a.len(), 1);
@@ -181,7 +201,8 @@ async fn invalid_answers_and_timeouts_leave_no_action() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn a_missing_signing_key_is_not_called() -> anyhow::Result<()> {
-    let server = HttpDouble::start(|_, _| (200, "{\"rma_id\":\"X\"}".into(), Duration::ZERO)).await?;
+    let server =
+        HttpDouble::start(|_, _| (200, "{\"rma_id\":\"X\"}".into(), Duration::ZERO)).await?;
     let text = format!(
         "name: t\ntriggers: [return]\ntools:\n  shop.x:\n    kind: webhook\n    url: {}/x\n    secret_env: PARLA_TEST_UNSET_SECRET_42\n    action: true\nstart: a\nsteps:\n  a:\n    call: shop.x\n    next: [{{goto: b}}]\n  b:\n    say: m\n    end: resolved\nmessages:\n  m: {{en: ok, it: ok}}\n",
         server.url

@@ -112,7 +112,12 @@ pub async fn webhook(
             .await;
         let outcome: Result<(), (ToolError, bool)> = match sent {
             Ok(r) if r.status().is_success() => match r.bytes().await {
-                Ok(b) => return (parse_answer(&b).and_then(|f| check_returns(spec, f)), attempts),
+                Ok(b) => {
+                    return (
+                        parse_answer(&b).and_then(|f| check_returns(spec, f)),
+                        attempts,
+                    )
+                }
                 Err(e) => Err((ToolError::Transport(e.to_string()), true)),
             },
             Ok(r) => {
@@ -199,8 +204,14 @@ mod tests {
     #[test]
     fn answers_must_be_objects() {
         assert!(matches!(parse_answer(b"[1]"), Err(ToolError::Schema(_))));
-        assert!(matches!(parse_answer(b"{oops"), Err(ToolError::InvalidJson(_))));
+        assert!(matches!(
+            parse_answer(b"{oops"),
+            Err(ToolError::InvalidJson(_))
+        ));
         let f = parse_answer(br#"{"rma_id":"R1","n":2,"ok":true}"#).expect("object");
-        assert_eq!((f["rma_id"].as_str(), f["n"].as_str(), f["ok"].as_str()), ("R1", "2", "true"));
+        assert_eq!(
+            (f["rma_id"].as_str(), f["n"].as_str(), f["ok"].as_str()),
+            ("R1", "2", "true")
+        );
     }
 }

@@ -106,8 +106,12 @@ impl Toolbox {
         let started = std::time::Instant::now();
         let (outcome, attempts) = self.dispatch(call, cx).await;
         match &outcome {
-            Ok(_) => tracing::info!(tool = %call.tool, step = %call.step, attempts, ms = started.elapsed().as_millis() as u64, "tool called"),
-            Err(e) => tracing::warn!(tool = %call.tool, step = %call.step, attempts, error = %e, "tool failed"),
+            Ok(_) => {
+                tracing::info!(tool = %call.tool, step = %call.step, attempts, ms = started.elapsed().as_millis() as u64, "tool called")
+            }
+            Err(e) => {
+                tracing::warn!(tool = %call.tool, step = %call.step, attempts, error = %e, "tool failed")
+            }
         }
         ToolResult {
             outcome: outcome.map_err(|e| e.to_string()),
@@ -115,7 +119,11 @@ impl Toolbox {
         }
     }
 
-    async fn dispatch(&self, call: &ToolCall, cx: &CallContext<'_>) -> (Result<Facts, ToolError>, u32) {
+    async fn dispatch(
+        &self,
+        call: &ToolCall,
+        cx: &CallContext<'_>,
+    ) -> (Result<Facts, ToolError>, u32) {
         match call.tool.as_str() {
             "weather.outlook" => (Ok(self.weather(cx).await), 1),
             "products.recommend" => (self.recommend(call, cx).await, 1),
@@ -127,7 +135,10 @@ impl Toolbox {
                     .get(&call.flow)
                     .and_then(|f| f.spec.tools.get(name))
                 else {
-                    return (Err(ToolError::NotConfigured(format!("unknown tool `{name}`"))), 0);
+                    return (
+                        Err(ToolError::NotConfigured(format!("unknown tool `{name}`"))),
+                        0,
+                    );
                 };
                 match spec.kind {
                     ToolKind::Webhook => developer::webhook(&self.http, spec, call, cx).await,
@@ -139,7 +150,10 @@ impl Toolbox {
 
     async fn weather(&self, cx: &CallContext<'_>) -> Facts {
         let Some(place) = places::locate(cx.context, cx.caller_phone, cx.lang) else {
-            tracing::info!(conversation = cx.conversation_id, "customer not located; no weather");
+            tracing::info!(
+                conversation = cx.conversation_id,
+                "customer not located; no weather"
+            );
             return weather::no_weather();
         };
         match self.weather.outlook(&place, cx.today).await {
@@ -152,9 +166,13 @@ impl Toolbox {
     }
 
     async fn recommend(&self, call: &ToolCall, cx: &CallContext<'_>) -> Result<Facts, ToolError> {
-        let channel = self.crm.clone().ok_or_else(|| ToolError::NotConfigured("no crm".into()))?;
+        let channel = self
+            .crm
+            .clone()
+            .ok_or_else(|| ToolError::NotConfigured("no crm".into()))?;
         let fact = |k: &str| cx.facts.get(k).map(String::as_str).unwrap_or("");
-        let want = recommend::Want::from_reason(call.args.get("reason").map(String::as_str).unwrap_or(""));
+        let want =
+            recommend::Want::from_reason(call.args.get("reason").map(String::as_str).unwrap_or(""));
         let size = match want {
             recommend::Want::Warmer => Some(fact("size").to_owned()),
             recommend::Want::Bigger => recommend::next_size(fact("size"), 1),
@@ -185,8 +203,15 @@ impl Toolbox {
         Ok(recommend::facts(pick, &size))
     }
 
-    async fn create_return(&self, call: &ToolCall, cx: &CallContext<'_>) -> Result<Facts, ToolError> {
-        let channel = self.crm.clone().ok_or_else(|| ToolError::NotConfigured("no crm".into()))?;
+    async fn create_return(
+        &self,
+        call: &ToolCall,
+        cx: &CallContext<'_>,
+    ) -> Result<Facts, ToolError> {
+        let channel = self
+            .crm
+            .clone()
+            .ok_or_else(|| ToolError::NotConfigured("no crm".into()))?;
         let arg = |k: &str| call.args.get(k).cloned().unwrap_or_default();
         let line = arg("line_id");
         let r = CrmClient::new(channel)

@@ -92,7 +92,11 @@ pub fn facts(p: Option<&pb::Product>, size: &str) -> Facts {
         if let Some(w) = warmth(p) {
             f.insert("rec_warmth_c".into(), format!("{}", w.round() as i32));
         }
-        let currency = if p.currency.is_empty() { "EUR" } else { &p.currency };
+        let currency = if p.currency.is_empty() {
+            "EUR"
+        } else {
+            &p.currency
+        };
         f.insert("rec_price".into(), amount(p.price_minor, currency));
     }
     f
