@@ -15,6 +15,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "parla/v1/crm.proto",
         "parla/v1/handoff.proto",
         "parla/v1/gateway.proto",
+        "parla/v1/tool.proto",
+        "parla/v1/events.proto",
     ];
     for file in &files {
         println!("cargo:rerun-if-changed={file}");

@@ -2,10 +2,15 @@
 # The first command: prepares this machine (packages, build, models), starts
 # `parla serve` on embedded defaults (127.0.0.1:50051 unless PARLA_LISTEN or
 # parla.toml says otherwise) and shows a short demo against it through the
-# public API. The server keeps running until Ctrl-C.
+# public API: a scripted phone call (a caller returning a jacket) printed
+# with per-turn timings, the agent's audio written to parla-demo-call.wav.
+# The server keeps running until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/prepare.sh
+
+say "seeding the demo customer record (parla crm seed)"
+./target/release/parla crm seed
 
 out=$(mktemp)
 ./target/release/parla serve >"$out" &

@@ -17,7 +17,9 @@ say() { printf '==> %s\n' "$*"; }
 #   espeak-ng, sox         synthesize and convert speech for the tests
 #   python3-pip            only when `python3 -m pip` is missing: models are wheels
 #   postgresql             the CRM tests run against a real PostgreSQL (scripts/postgres.sh)
-PACKAGES=(cmake pkg-config libespeak-ng-dev espeak-ng sox postgresql)
+#   baresip-core           the SIP test calls Parla with baresip (a real SIP phone)
+#   chromium               the chat widget and agent console browser test (playwright-core drives it)
+PACKAGES=(cmake pkg-config libespeak-ng-dev espeak-ng sox postgresql baresip-core chromium)
 if ! python3 -m pip --version >/dev/null 2>&1; then
     PACKAGES+=(python3-pip)
 fi

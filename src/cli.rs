@@ -61,6 +61,35 @@ pub enum Command {
         /// Seconds to wait for every service to become ready.
         #[arg(long, default_value_t = 120)]
         wait_secs: u64,
+        /// Where the scripted call writes the agent's audio (a WAV file;
+        /// the whole conversation goes beside it, `*-conversation.wav`).
+        #[arg(long, default_value = "parla-demo-call.wav")]
+        wav: PathBuf,
+    },
+    /// Run conversation test cases (YAML) against the real dialogue manager, in this process
+    /// with a seeded CRM; prints pass/fail per case, exits non-zero when one fails.
+    TestFlows {
+        /// Directory of flow files with their cases in `tests/`, or of cases only (then the
+        /// configured flows are tested).
+        dir: PathBuf,
+    },
+    /// Run the dialogue evaluation set against a server and print its table.
+    Eval {
+        /// URL of a running server (its CRM seeded with the scenarios); none starts one.
+        #[arg(long)]
+        server: Option<String>,
+        /// Evaluation directory (default: ../shared/eval).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Only the first N utterances of each language.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Only scenarios whose file name contains one of these (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        scenarios: Vec<String>,
+        /// Exit with code 1 when a target is missed.
+        #[arg(long)]
+        check: bool,
     },
 }
 
@@ -123,9 +152,30 @@ pub fn run(cli: Cli) -> ExitCode {
         } => parla_crm::seed::seed_command(&config.crm, &files)
             .map(|summary| println!("{summary}"))
             .map_err(anyhow::Error::from),
-        Command::Demo { server, wait_secs } => {
-            runtime().and_then(|rt| rt.block_on(crate::demo::run(&server, wait_secs)))
-        }
+        Command::Demo {
+            server,
+            wait_secs,
+            wav,
+        } => runtime().and_then(|rt| rt.block_on(crate::demo::run(&server, wait_secs, &wav))),
+        Command::TestFlows { dir } => crate::test_flows::run(config, &dir).and_then(|passed| {
+            anyhow::ensure!(passed, "conversation tests failed");
+            Ok(())
+        }),
+        Command::Eval {
+            server,
+            data,
+            limit,
+            scenarios,
+            check,
+        } => eval(
+            crate::eval::EvalOptions {
+                server,
+                data: data.unwrap_or_else(crate::eval::default_data_dir),
+                limit,
+                scenarios,
+            },
+            check,
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -141,6 +191,14 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
+}
+
+/// `parla eval`: prints the table; with `check`, a missed target is an error.
+fn eval(options: crate::eval::EvalOptions, check: bool) -> anyhow::Result<()> {
+    let report = runtime()?.block_on(crate::eval::run(&options))?;
+    print!("{report}");
+    anyhow::ensure!(!check || report.targets_met(), "evaluation targets missed");
+    Ok(())
 }
 
 /// Binds the address and serves until SIGINT or SIGTERM.

@@ -19,6 +19,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use parla_asr::AsrConfig;
 use parla_crm::CrmConfig;
 use parla_dialogue::DialogueConfig;
+use parla_flows::FlowsConfig;
 use parla_gateway::GatewayConfig;
 use parla_handoff::HandoffConfig;
 use parla_tts::TtsConfig;
@@ -114,6 +115,8 @@ pub struct Config {
     pub tts: TtsConfig,
     /// Dialogue manager.
     pub dialogue: DialogueConfig,
+    /// Flows (returns, recommendations, order status, developers' own) and weather.
+    pub flows: FlowsConfig,
     /// Customer record.
     pub crm: CrmConfig,
     /// Hand-off queue.
@@ -135,6 +138,7 @@ impl Default for Config {
             asr: AsrConfig::default(),
             tts: TtsConfig::default(),
             dialogue: DialogueConfig::default(),
+            flows: FlowsConfig::default(),
             crm: CrmConfig::default(),
             handoff: HandoffConfig::default(),
             gateway: GatewayConfig::default(),
@@ -230,8 +234,14 @@ impl Config {
         self.dialogue
             .validate()
             .map_err(|p| invalid(&p.key, p.problem))?;
+        if let Err(parla_flows::FlowError::Setting { key, problem }) = self.flows.validate() {
+            return Err(invalid(&key, problem));
+        }
         if let Err(parla_crm::CrmError::Config { key, problem }) = self.crm.validate() {
             return Err(invalid(key, problem));
+        }
+        if let Err((key, problem)) = self.gateway.call.validate() {
+            return Err(invalid(&key, problem));
         }
         if self.gateway.max_message_bytes == 0 {
             return Err(invalid(

@@ -1,6 +1,9 @@
 //! `parla demo`: a short tour of a running server through its public API.
-//! It waits until the server reports every service ready, then lists the
-//! services that reflection announces and the health of each.
+//! It waits until the server reports every service ready, lists the
+//! services that reflection announces and the health of each, then places a
+//! scripted phone call (`Conversation.Call`): a caller, synthesized by
+//! Parla's own TTS, returns a jacket; the conversation is printed with
+//! per-turn timings and the agent's audio is written to a WAV file.
 
 use std::time::{Duration, Instant};
 
@@ -13,14 +16,15 @@ use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 use tonic_reflection::pb::v1::ServerReflectionRequest;
 
-/// Connects to `server`, waits up to `wait_secs` for readiness, and prints
-/// the services and their health.
-pub async fn run(server: &str, wait_secs: u64) -> anyhow::Result<()> {
+/// Connects to `server`, waits up to `wait_secs` for readiness, prints the
+/// services and their health, then runs the scripted call, writing the
+/// agent's audio to `wav`.
+pub async fn run(server: &str, wait_secs: u64, wav: &std::path::Path) -> anyhow::Result<()> {
     let channel = connect(server, Duration::from_secs(wait_secs)).await?;
     println!("parla at {server}");
     let mut health = HealthClient::new(channel.clone());
     wait_ready(&mut health, Duration::from_secs(wait_secs)).await?;
-    let services = list_services(channel).await?;
+    let services = list_services(channel.clone()).await?;
     println!("{:<38} health", "service");
     for service in &services {
         let status = match health
@@ -35,7 +39,8 @@ pub async fn run(server: &str, wait_secs: u64) -> anyhow::Result<()> {
         };
         println!("{service:<38} {status}");
     }
-    Ok(())
+    println!();
+    crate::demo_call::run(channel, wav).await
 }
 
 /// Opens a channel, retrying while the server is still starting.

@@ -6,7 +6,10 @@
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod demo_call;
+pub mod eval;
 pub mod models_cmd;
 pub mod serve;
 pub mod services;
 pub mod telemetry;
+pub mod test_flows;

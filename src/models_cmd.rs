@@ -22,7 +22,11 @@ pub fn list(config: &Config) -> anyhow::Result<()> {
                 ("ready", human_size(size), path.display().to_string())
             }
             ModelStatus::Missing => (
-                "missing",
+                if manifest.optional {
+                    "opt-in"
+                } else {
+                    "missing"
+                },
                 "-".to_owned(),
                 format!("run `parla models fetch {}`", manifest.name),
             ),
@@ -36,11 +40,16 @@ pub fn list(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Fetches the named models, or every default model when `names` is empty.
+/// Fetches the named models (or aliases, e.g. `quality`), or every default model when `names`
+/// is empty; opt-in models are fetched only when named.
 pub fn fetch(config: &Config, names: &[String]) -> anyhow::Result<()> {
     let cache = ModelCache::new(config.models.cache_dir.clone());
     let names: Vec<&str> = if names.is_empty() {
-        manifests().iter().map(|m| m.name.as_str()).collect()
+        manifests()
+            .iter()
+            .filter(|m| !m.optional)
+            .map(|m| m.name.as_str())
+            .collect()
     } else {
         names.iter().map(String::as_str).collect()
     };

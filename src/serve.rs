@@ -102,6 +102,14 @@ pub async fn run_with(
     let server = Server::builder()
         .accept_http1(true)
         .layer(tower::util::option_layer(cors_layer(&config)?))
+        // The chat widget and the agent console (plain GETs, before gRPC-web).
+        .layer(tower::util::option_layer(
+            config.services.contains(&ServiceKind::Gateway).then(|| {
+                parla_gateway::chat::assets::WebAssetsLayer::new(
+                    parla_gateway::chat::assets::WebAssets::load(&config.gateway.chat.web_dir),
+                )
+            }),
+        ))
         .layer(tonic_web::GrpcWebLayer::new())
         .add_routes(routes.routes())
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), on_shutdown);

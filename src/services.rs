@@ -65,7 +65,7 @@ impl ServiceKind {
         match self {
             ServiceKind::Asr => &[service_names::ASR],
             ServiceKind::Tts => &[service_names::TTS],
-            ServiceKind::Dialogue => &[service_names::DIALOGUE],
+            ServiceKind::Dialogue => &[service_names::DIALOGUE, service_names::EVENTS],
             ServiceKind::Crm => &[service_names::CRM],
             ServiceKind::Handoff => &[service_names::HANDOFF],
             ServiceKind::Gateway => &[service_names::CONVERSATION, service_names::CHAT],
@@ -75,7 +75,13 @@ impl ServiceKind {
     /// Services this one calls.
     pub fn depends_on(self) -> &'static [ServiceKind] {
         match self {
-            ServiceKind::Gateway => &[ServiceKind::Asr, ServiceKind::Tts, ServiceKind::Dialogue],
+            ServiceKind::Gateway => &[
+                ServiceKind::Asr,
+                ServiceKind::Tts,
+                ServiceKind::Dialogue,
+                ServiceKind::Crm,
+                ServiceKind::Handoff,
+            ],
             ServiceKind::Dialogue => &[ServiceKind::Crm, ServiceKind::Handoff],
             _ => &[],
         }
@@ -201,8 +207,21 @@ pub fn prepare(kind: ServiceKind, config: &Config) -> anyhow::Result<Startup> {
         ServiceKind::Handoff => handoff_startup(config),
         ServiceKind::Tts => tts_startup(config, &cache)?,
         ServiceKind::Dialogue => dialogue_startup(config, &cache)?,
-        // This service has no models and no handlers yet.
-        ServiceKind::Gateway => Startup::shell(kind),
+        ServiceKind::Gateway => {
+            let (chat_load, chat_register) = chat_parts(config)?;
+            let (call_load, call_register) = call_parts(config)?;
+            Startup {
+                kind,
+                load: Box::new(move || {
+                    chat_load()?;
+                    call_load()
+                }),
+                register: Box::new(move |routes| {
+                    chat_register(routes);
+                    call_register(routes);
+                }),
+            }
+        }
     })
 }
 
@@ -237,6 +256,13 @@ fn handoff_startup(config: &Config) -> Startup {
     };
     let queue = Arc::new(std::sync::OnceLock::new());
     let slot = Arc::clone(&queue);
+    let agents = Arc::new(parla_handoff::AgentDirectory::new(
+        &config.handoff.agents,
+        std::time::Duration::from_secs(config.handoff.session_ttl_secs),
+    ));
+    let service = parla_handoff::HandoffService::pending(queue)
+        .with_agents(agents, config.handoff.require_agent_login)
+        .with_crm(lazy_channel(config, ServiceKind::Crm).unwrap_or(None));
     Startup {
         kind: ServiceKind::Handoff,
         load: Box::new(move || {
@@ -246,7 +272,7 @@ fn handoff_startup(config: &Config) -> Startup {
             Ok(())
         }),
         register: Box::new(move |routes| {
-            routes.add_service(parla_handoff::HandoffService::pending(queue).into_server());
+            routes.add_service(service.into_server());
         }),
     }
 }
@@ -273,26 +299,34 @@ fn dialogue_startup(config: &Config, cache: &ModelCache) -> anyhow::Result<Start
     let dialogue = config.dialogue.clone();
     let cache = cache.clone();
     let engine = Arc::new(tokio::sync::OnceCell::new());
+    // Flows (`[flows]`): a flow file with an error stops the start here, with file and line.
+    let events = parla_flows::EventBus::new();
+    let flows = parla_flows::FlowEngine::from_config(
+        &config.flows,
+        crm.clone(),
+        handoff.clone(),
+        events.clone(),
+    )
+    .map_err(|e| anyhow::anyhow!("flows: {e}"))?;
     let service =
-        parla_dialogue::DialogueService::new(Arc::clone(&engine), dialogue.clone(), crm, handoff);
+        parla_dialogue::DialogueService::new(Arc::clone(&engine), dialogue.clone(), crm, handoff)
+            .with_flows(Arc::new(flows));
     Ok(Startup {
         kind: ServiceKind::Dialogue,
         load: Box::new(move || {
-            let nlu = parla_dialogue::Understanding::load(&cache)?;
-            let templates = if dialogue.prompts_dir.is_empty() {
-                parla_dialogue::Templates::shipped()
-            } else {
-                parla_dialogue::Templates::load(std::path::Path::new(&dialogue.prompts_dir))
-            }
-            .map_err(|e| anyhow::anyhow!("`dialogue.prompts_dir`: {e}"))?;
+            // Understanding, templates and the language model (`dialogue.llm_model`,
+            // `dialogue.llm_backend`): the service answers only once all are loaded.
+            let loaded = parla_dialogue::Engine::load(&dialogue, &cache)
+                .map_err(|e| anyhow::anyhow!("dialogue: {e}"))?;
             engine
-                .set(Arc::new(parla_dialogue::Engine { nlu, templates }))
+                .set(Arc::new(loaded))
                 .map_err(|_| anyhow::anyhow!("dialogue engine loaded twice"))?;
             tracing::debug!("dialogue ready");
             Ok(())
         }),
         register: Box::new(move |routes| {
             routes.add_service(service.into_server());
+            routes.add_service(parla_flows::EventsService::new(events).into_server());
         }),
     })
 }
@@ -324,6 +358,102 @@ fn tts_startup(config: &Config, cache: &ModelCache) -> anyhow::Result<Startup> {
             routes.add_service(service.into_server());
         }),
     })
+}
+
+/// A lazy gRPC channel to `kind` (this process's own address when it runs
+/// it); `None` when it is neither run here nor configured.
+fn lazy_channel(
+    config: &Config,
+    kind: ServiceKind,
+) -> anyhow::Result<Option<tonic::transport::Channel>> {
+    let mut own = config.listen;
+    if own.ip().is_unspecified() {
+        own.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    endpoint_url(config, kind, own)
+        .map(|url| {
+            tonic::transport::Endpoint::from_shared(url.clone())
+                .map(|e| e.connect_lazy())
+                .map_err(|e| anyhow::anyhow!("`remote.{kind}` {url:?}: {e}"))
+        })
+        .transpose()
+}
+
+/// Web chats (`parla.v1.Chat`): the load opens `chat.db` (beside the CRM's
+/// default database unless `gateway.chat.database_path` says otherwise)
+/// and starts following the hand-off queue.
+fn chat_parts(config: &Config) -> anyhow::Result<(Load, Register)> {
+    let chat = &config.gateway.chat;
+    let path = if chat.database_path.as_os_str().is_empty() {
+        config.crm.data_dir.join("chat.db")
+    } else {
+        chat.database_path.clone()
+    };
+    let peers = parla_gateway::chat::Peers {
+        dialogue: lazy_channel(config, ServiceKind::Dialogue)?,
+        crm: lazy_channel(config, ServiceKind::Crm)?,
+        handoff: lazy_channel(config, ServiceKind::Handoff)?,
+    };
+    let service = parla_gateway::chat::ChatService::new(
+        chat.clone(),
+        config.gateway.max_message_bytes,
+        peers,
+    );
+    let opened = service.clone();
+    Ok((
+        Box::new(move || {
+            opened.open(&path).map_err(|e| {
+                anyhow::anyhow!("`gateway.chat.database_path` {}: {e}", path.display())
+            })?;
+            opened.follow_handoff();
+            Ok(())
+        }),
+        Box::new(move |routes| {
+            routes.add_service(service.into_server());
+        }),
+    ))
+}
+
+/// Voice calls (`parla.v1.Conversation`): calls reach the ASR, TTS and
+/// dialogue over lazy channels; the load starts the metrics endpoint
+/// (`gateway.call.metrics_listen`) when configured.
+fn call_parts(config: &Config) -> anyhow::Result<(Load, Register)> {
+    let need = |kind: ServiceKind| -> anyhow::Result<tonic::transport::Channel> {
+        lazy_channel(config, kind)?.ok_or_else(|| {
+            anyhow::anyhow!("voice calls need {kind}: run it here or set `remote.{kind}`")
+        })
+    };
+    let backends = parla_gateway::call::Backends {
+        asr: need(ServiceKind::Asr)?,
+        tts: need(ServiceKind::Tts)?,
+        dialogue: need(ServiceKind::Dialogue)?,
+    };
+    let calls = config.gateway.call.clone();
+    let metrics = Arc::new(parla_gateway::call::CallMetrics::default());
+    let service =
+        parla_gateway::call::CallService::new(backends, calls.clone(), Arc::clone(&metrics));
+    let sip = config.gateway.sip.clone();
+    let phone = service.clone();
+    Ok((
+        Box::new(move || {
+            if !sip.listen.is_empty() {
+                let bound = tokio::runtime::Handle::current()
+                    .block_on(parla_gateway::sip::start(sip, phone))
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                tracing::info!(address = %bound, "SIP calls at sip:parla@{bound}");
+            }
+            if let Ok(addr) = calls.metrics_listen.parse::<std::net::SocketAddr>() {
+                let bound = tokio::runtime::Handle::current()
+                    .block_on(parla_gateway::call::metrics::serve(addr, metrics))
+                    .map_err(|e| anyhow::anyhow!("`gateway.call.metrics_listen` {addr}: {e}"))?;
+                tracing::info!(address = %bound, "call metrics at http://{bound}/metrics");
+            }
+            Ok(())
+        }),
+        Box::new(move |routes| {
+            routes.add_service(service.into_server());
+        }),
+    ))
 }
 
 /// The URL at which this process reaches `kind`: its own address when it

@@ -88,6 +88,8 @@ async fn frustration_and_a_request_for_a_person_reach_the_queue_and_the_timeline
         &[
             ("PARLA_CRM__DATA_DIR", &data_dir),
             ("PARLA_DIALOGUE__PROMPTS_DIR", prompts),
+            // Lists the queue as a tool would, without an agent session.
+            ("PARLA_HANDOFF__REQUIRE_AGENT_LOGIN", "false"),
         ],
     )?;
     server.wait_ready(Duration::from_secs(30)).await?;
@@ -105,6 +107,9 @@ async fn frustration_and_a_request_for_a_person_reach_the_queue_and_the_timeline
         .say("My order never arrived and nobody answers my emails, this is ridiculous!")
         .await?;
     assert_eq!(first_text, first.text);
+    // The default 135M model is loaded but never words replies: templates do.
+    assert!(!first.model_phrased, "{first:?}");
+    assert_eq!(first.rejected_replies, 0, "{first:?}");
     assert!(
         !first.handoff.as_ref().is_some_and(|h| h.handoff),
         "handed off at once: {first:?}"

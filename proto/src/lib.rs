@@ -30,4 +30,8 @@ pub mod service_names {
     pub const CONVERSATION: &str = "parla.v1.Conversation";
     /// Chats (gateway).
     pub const CHAT: &str = "parla.v1.Chat";
+    /// Conversation events for developers (served with the dialogue).
+    pub const EVENTS: &str = "parla.v1.Events";
+    /// A developer's tool (implemented by the developer, called by flows).
+    pub const TOOL_SERVICE: &str = "parla.v1.ToolService";
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::FlowError;
 
 /// Settings of flows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FlowsConfig {
     /// Directory of the developer's flow files (`*.yaml`); empty for the shipped flows built
@@ -17,16 +17,6 @@ pub struct FlowsConfig {
     pub today: String,
     /// Weather provider.
     pub weather: WeatherConfig,
-}
-
-impl Default for FlowsConfig {
-    fn default() -> Self {
-        Self {
-            dir: String::new(),
-            today: String::new(),
-            weather: WeatherConfig::default(),
-        }
-    }
 }
 
 /// Which weather provider answers.

@@ -10,6 +10,9 @@ use parla_flows::{
 };
 use parla_proto::v1 as pb;
 
+/// A test's stand-in for the tools a flow calls.
+type ToolFn = dyn Fn(&str, &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, String>;
+
 fn ts(day: &str) -> Option<prost_types::Timestamp> {
     Some(prost_types::Timestamp {
         seconds: parse_day(day).expect("date"),
@@ -68,13 +71,7 @@ impl Talk {
     }
 
     /// One turn; `tool` answers each call the runner asks for.
-    fn say(
-        &mut self,
-        text: &str,
-        intent: &str,
-        lang: Lang,
-        tool: &dyn Fn(&str, &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, String>,
-    ) -> Option<FlowReply> {
+    fn say(&mut self, text: &str, intent: &str, lang: Lang, tool: &ToolFn) -> Option<FlowReply> {
         let slots = BTreeMap::new();
         let input = TurnInput {
             text,

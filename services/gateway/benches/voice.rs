@@ -60,7 +60,11 @@ fn start_server() -> anyhow::Result<Server> {
         .args(["crm", "seed"])
         .env("PARLA_CRM__DATA_DIR", &dir)
         .output()?;
-    anyhow::ensure!(seeded.status.success(), "seed failed: {}", String::from_utf8_lossy(&seeded.stderr));
+    anyhow::ensure!(
+        seeded.status.success(),
+        "seed failed: {}",
+        String::from_utf8_lossy(&seeded.stderr)
+    );
     let mut child = Command::new(&bin)
         .current_dir(&dir)
         .args(["serve", "--listen", "127.0.0.1:0"])
@@ -69,7 +73,10 @@ fn start_server() -> anyhow::Result<Server> {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
-    let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line)?;
     let url = line
@@ -77,7 +84,11 @@ fn start_server() -> anyhow::Result<Server> {
         .strip_prefix("listening on ")
         .ok_or_else(|| anyhow::anyhow!("parla serve did not start: {line:?}"))?
         .to_owned();
-    Ok(Server { child, url, _dir: dir })
+    Ok(Server {
+        child,
+        url,
+        _dir: dir,
+    })
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -104,7 +115,9 @@ async fn one_call(
         conversation_id: String::new(),
     };
     let mut caller = CallClient::start(channel, start, Duration::from_millis(20)).await?;
-    caller.wait_agent_done(400, Duration::from_secs(120)).await?;
+    caller
+        .wait_agent_done(400, Duration::from_secs(120))
+        .await?;
     let mut out = Vec::new();
     for t in 0..turns {
         caller.say(lines[t % lines.len()].clone()).await;
@@ -117,7 +130,9 @@ async fn one_call(
             Some(Out::Timings(t)) => out.push(t),
             other => anyhow::bail!("turn {t}: no timings ({other:?})"),
         }
-        caller.wait_agent_done(400, Duration::from_secs(300)).await?;
+        caller
+            .wait_agent_done(400, Duration::from_secs(300))
+            .await?;
     }
     caller.hangup().await;
     Ok(out)
@@ -178,7 +193,11 @@ async fn latency(server: &Server, turns: usize) -> anyhow::Result<()> {
         let started = Instant::now();
         let mut tasks = Vec::new();
         for _ in 0..calls {
-            tasks.push(tokio::spawn(one_call(channel.clone(), lines.clone(), per_call)));
+            tasks.push(tokio::spawn(one_call(
+                channel.clone(),
+                lines.clone(),
+                per_call,
+            )));
         }
         let mut peak = idle;
         let mut all = Vec::new();
@@ -218,7 +237,11 @@ async fn soak(server: &Server, minutes: u64) -> anyhow::Result<()> {
         calls += 1;
         if Instant::now() >= next_sample {
             let rss = rss_kib(pid);
-            println!("  minute {:>3}: {calls} calls, RSS {} MiB", samples.len(), rss / 1024);
+            println!(
+                "  minute {:>3}: {calls} calls, RSS {} MiB",
+                samples.len(),
+                rss / 1024
+            );
             samples.push(rss);
             next_sample += Duration::from_secs(60);
         }
@@ -246,7 +269,9 @@ fn main() -> anyhow::Result<()> {
     };
     let turns = value("--turns").unwrap_or(20) as usize;
     let soak_mins = value("--soak-mins");
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let server = start_server()?;
     rt.block_on(async {
         let channel = Channel::from_shared(server.url.clone())?;

@@ -7,6 +7,10 @@
 //! This crate is still a shell: it owns its configuration; call and chat
 //! sessions come next.
 
+pub mod call;
+pub mod chat;
+pub mod sip;
+
 use serde::{Deserialize, Serialize};
 
 /// Settings of the gateway (`[gateway]` in `parla.toml`).
@@ -15,12 +19,21 @@ use serde::{Deserialize, Serialize};
 pub struct GatewayConfig {
     /// Largest chat message accepted, in bytes.
     pub max_message_bytes: usize,
+    /// Voice calls (`[gateway.call]`).
+    pub call: call::CallConfig,
+    /// Phone calls over SIP/RTP (`[gateway.sip]`).
+    pub sip: sip::SipConfig,
+    /// Web chats (`[gateway.chat]`).
+    pub chat: chat::ChatConfig,
 }
 
 impl Default for GatewayConfig {
     fn default() -> Self {
         Self {
             max_message_bytes: 4096,
+            call: call::CallConfig::default(),
+            sip: sip::SipConfig::default(),
+            chat: chat::ChatConfig::default(),
         }
     }
 }

@@ -5,7 +5,8 @@
 //! final event is sent. A CRM or queue that is down costs the customer nothing but an honest
 //! short answer and a hand-off attempt.
 
-mod facts;
+pub(crate) mod facts;
+mod flow;
 mod turn;
 
 use std::pin::Pin;
@@ -35,6 +36,8 @@ pub struct Engine {
     pub nlu: Understanding,
     /// Reply templates.
     pub templates: Templates,
+    /// The language model (tie-breaking, and phrasing when capable); `None` for templates only.
+    pub llm: Option<crate::DialogueModel>,
 }
 
 /// The `Dialogue` gRPC service; answers UNAVAILABLE until its engine is loaded.
@@ -44,6 +47,7 @@ pub struct DialogueService {
     config: Arc<DialogueConfig>,
     crm: Option<GrpcChannel>,
     handoff: Option<GrpcChannel>,
+    flows: Option<Arc<parla_flows::FlowEngine>>,
 }
 
 impl DialogueService {
@@ -60,7 +64,15 @@ impl DialogueService {
             config: Arc::new(config),
             crm,
             handoff,
+            flows: None,
         }
+    }
+
+    /// Runs these flows (returns, recommendations, order status, the developer's own) and
+    /// publishes conversation events on their bus.
+    pub fn with_flows(mut self, flows: Arc<parla_flows::FlowEngine>) -> Self {
+        self.flows = Some(flows);
+        self
     }
 
     /// The tonic server.
@@ -127,6 +139,9 @@ impl DialogueService {
             Language::parse(&start.language),
             self.config.trend_decay,
         );
+        if let Some(Hint::PhoneNumber(p)) = start.customer.as_ref().and_then(|c| c.hint.as_ref()) {
+            state.caller_phone = Some(p.clone());
+        }
         self.identify(&mut state, start.customer).await;
         let mut state = Some(state);
         while let Some(message) = inbound.message().await? {
@@ -152,8 +167,10 @@ impl DialogueService {
                     })
                     .await
                     .map_err(|e| Status::internal(format!("turn failed: {e}")))?;
-                    let (outcome, text) = outcome;
+                    let (mut outcome, text) = outcome;
                     let s = state.insert(s);
+                    self.run_flow(&engine, s, &text, &mut outcome).await;
+                    crate::phrasing::finish(&engine, &self.config, s, &text, &mut outcome).await;
                     if !self.reply(s, &text, outcome, tx).await {
                         return Ok(());
                     }
@@ -162,6 +179,8 @@ impl DialogueService {
                     if let Some(s) = state.as_mut() {
                         s.heard.push((b.turn_index, b.heard_chars));
                         tracing::info!(conversation = %s.id, turn = b.turn_index, heard_chars = b.heard_chars, "barge-in");
+                        crate::bargein::record(self.crm.clone(), s, b.turn_index, b.heard_chars)
+                            .await;
                     }
                 }
                 Some(In::Start(_)) => {
@@ -254,11 +273,14 @@ impl DialogueService {
             confidence: o.confidence,
             tone: tone_to_pb(o.tone) as i32,
             intent: Some(intent_to_pb(&o)),
-            flow_state: Some(pb::FlowState::default()),
-            actions: Vec::new(),
+            flow_state: Some(o.flow_state.clone().unwrap_or_default()),
+            actions: o.actions.clone(),
             handoff: Some(decision),
             language: o.language.code().to_owned(),
+            rejected_replies: o.rejected_replies,
+            model_phrased: o.model_phrased,
         };
+        self.publish_turn(state, &final_);
         tx.send(Ok(pb::ReplyEvent {
             event: Some(Event::Final(final_)),
         }))
@@ -290,10 +312,16 @@ impl DialogueService {
             summary: summary(s, o),
             transcript: s.transcript.clone(),
             intent: Some(intent_to_pb(o)),
-            flow_state: Some(pb::FlowState::default()),
-            actions: Vec::new(),
+            flow_state: Some(o.flow_state.clone().unwrap_or_default()),
+            actions: o.actions.clone(),
             sentiment: Some(sentiment_to_pb(o)),
             decision: Some(decision.clone()),
+            // Added for the agent console (chat): the queue fills the order
+            // and next step from the intent when these are empty.
+            sentiment_history: s.mood.scores().to_vec(),
+            tier: s.tier().to_owned(),
+            order_id: String::new(),
+            suggested_next_step: String::new(),
         };
         match HandoffClient::new(channel)
             .escalate(pb::EscalateRequest {
@@ -332,6 +360,7 @@ impl DialogueService {
         let parla = pb::TimelineTurn {
             speaker: "parla".into(),
             text: o.reply.clone(),
+            actions: o.actions.clone(),
             handoff: Some(decision.clone()),
             ..Default::default()
         };

@@ -37,6 +37,12 @@ pub struct ConversationState {
     pub failed_attempts: u32,
     /// Already handed off (later turns keep the hand-off wording).
     pub handed_off: bool,
+    /// Parla already apologised in this conversation (later turns are empathetic instead).
+    pub apologised: bool,
+    /// The flow in progress (or the last one), its slots and facts.
+    pub flow: parla_flows::FlowState,
+    /// The caller's phone number when the channel gave it (to place the customer).
+    pub caller_phone: Option<String>,
 }
 
 impl ConversationState {
@@ -55,6 +61,9 @@ impl ConversationState {
             heard: Vec::new(),
             failed_attempts: 0,
             handed_off: false,
+            apologised: false,
+            flow: parla_flows::FlowState::default(),
+            caller_phone: None,
         }
     }
 
@@ -91,6 +100,14 @@ pub struct TurnOutcome {
     pub reply: String,
     /// Facts the reply was built from (order id and the like), for the summary.
     pub facts: Vars,
+    /// Drafts rejected by the grounding check (set by `phrasing::finish`).
+    pub rejected_replies: u32,
+    /// The language model worded the reply (set by `phrasing::finish`).
+    pub model_phrased: bool,
+    /// Where the flow stands after this turn (set by the flow step).
+    pub flow_state: Option<pb::FlowState>,
+    /// Actions a flow took at this turn.
+    pub actions: Vec<pb::Action>,
 }
 
 /// Text that would go to a language model: personal data redacted. No model phrases replies by
@@ -120,7 +137,20 @@ pub fn run_turn(
     } else {
         1.0
     };
-    let confidence = (analysis.confidence * asr).clamp(0.0, 1.0);
+    let needs_order = matches!(
+        analysis.intent,
+        Intent::OrderStatus | Intent::DeliveryProblem | Intent::Return
+    );
+    let has_order = analysis.slot(SlotKind::OrderId).is_some()
+        || facts::order_for(state.context.as_ref(), None).is_some();
+    let confidence = crate::confidence::combine(&crate::confidence::Signals {
+        asr: (asr_confidence > 0.0).then_some(asr),
+        intent_probability: analysis.confidence,
+        margin: analysis.margin,
+        slots_needed: u32::from(needs_order),
+        slots_found: u32::from(needs_order && has_order),
+        rejected_replies: 0,
+    });
     let trend = state.mood.record(&analysis, confidence);
     let mut decision = config.handoff.decide(&state.mood.signals(
         &analysis,
@@ -136,19 +166,31 @@ pub fn run_turn(
     }
     let named = analysis.slot(SlotKind::OrderId).map(str::to_owned);
     let order = facts::order_for(state.context.as_ref(), named.as_deref());
+    // History facts for the tone; Parla apologises once, then acknowledges feelings.
+    let now = crate::history::now_seconds();
     let company_error =
-        matches!(analysis.intent, Intent::DeliveryProblem | Intent::Complaint) || state.crm_down;
+        crate::history::company_error(order, state.crm_down, now) && !state.apologised;
+    let repeat_contact = !state.apologised
+        && crate::history::repeat_contact(
+            state.context.as_ref(),
+            &state.id,
+            text,
+            &analysis,
+            order.map(|o| o.id.as_str()),
+            now,
+        );
     let tone = config.tone.choose(&ToneInput {
         intent: analysis.intent,
         score: analysis.sentiment.score,
         label: analysis.sentiment.label,
         trend_slope: trend.slope,
-        repeat_contact: false,
+        repeat_contact,
         tier: state.tier().to_owned(),
         company_error,
         sensitive: analysis.sensitive_topic,
         channel: state.channel,
     });
+    state.apologised |= tone == Tone::Apologetic;
     let (step, facts) = choose_step(state, &analysis, &decision, order, lang);
     if step == "clarify" {
         state.failed_attempts += 1;
@@ -198,6 +240,10 @@ pub fn run_turn(
         decision,
         reply,
         facts,
+        rejected_replies: 0,
+        model_phrased: false,
+        flow_state: None,
+        actions: Vec::new(),
     }
 }
 

@@ -60,7 +60,16 @@ mod tests {
     #[test]
     fn backchannels_and_real_turns() {
         let b = Backchannels::new(&CallConfig::default().backchannels);
-        for yes in ["Mm-hmm.", "mm hmm", "Okay.", "Okay, okay.", "Sì, certo.", "Uh-huh", "", "Hmm?"] {
+        for yes in [
+            "Mm-hmm.",
+            "mm hmm",
+            "Okay.",
+            "Okay, okay.",
+            "Sì, certo.",
+            "Uh-huh",
+            "",
+            "Hmm?",
+        ] {
             assert!(b.is_backchannel(yes), "{yes:?}");
         }
         for no in [

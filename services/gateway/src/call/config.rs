@@ -47,9 +47,33 @@ impl Default for CallConfig {
         Self {
             barge_in_min_ms: 300,
             backchannels: [
-                "mm", "mmm", "mm-hmm", "mm hmm", "mhm", "hmm", "uh-huh", "uh huh", "okay", "ok",
-                "yeah", "yes", "yep", "right", "sure", "i see", "got it", "alright", "sì", "si",
-                "certo", "va bene", "esatto", "ah", "eh", "ho capito", "d'accordo",
+                "mm",
+                "mmm",
+                "mm-hmm",
+                "mm hmm",
+                "mhm",
+                "hmm",
+                "uh-huh",
+                "uh huh",
+                "okay",
+                "ok",
+                "yeah",
+                "yes",
+                "yep",
+                "right",
+                "sure",
+                "i see",
+                "got it",
+                "alright",
+                "sì",
+                "si",
+                "certo",
+                "va bene",
+                "esatto",
+                "ah",
+                "eh",
+                "ho capito",
+                "d'accordo",
             ]
             .map(str::to_owned)
             .to_vec(),
@@ -90,7 +114,10 @@ impl CallConfig {
         if self.max_chunk_bytes < 160 {
             return Err((
                 key("max_chunk_bytes"),
-                format!("is {}; allowed: 160 (one G.711 frame) or more", self.max_chunk_bytes),
+                format!(
+                    "is {}; allowed: 160 (one G.711 frame) or more",
+                    self.max_chunk_bytes
+                ),
             ));
         }
         if !self.metrics_listen.is_empty()

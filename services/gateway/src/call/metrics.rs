@@ -100,7 +100,11 @@ impl CallMetrics {
         let stages = self.stages.lock().map(|s| s.clone()).unwrap_or_default();
         for (stage, h) in Stage::ALL.iter().zip(stages.iter()) {
             let name = format!("parla_call_{}_ms", stage.name());
-            let _ = writeln!(out, "# HELP {name} Voice turn stage latency: {}.", stage.name());
+            let _ = writeln!(
+                out,
+                "# HELP {name} Voice turn stage latency: {}.",
+                stage.name()
+            );
             let _ = writeln!(out, "# TYPE {name} histogram");
             for (b, bound) in BUCKETS_MS.iter().enumerate() {
                 let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {}", h.counts[b]);
@@ -114,7 +118,11 @@ impl CallMetrics {
             ("parla_calls_active", "gauge", &self.calls_active),
             ("parla_calls_failed_total", "counter", &self.calls_failed),
             ("parla_call_barge_ins_total", "counter", &self.barge_ins),
-            ("parla_call_backchannels_total", "counter", &self.backchannels),
+            (
+                "parla_call_backchannels_total",
+                "counter",
+                &self.backchannels,
+            ),
         ];
         for (name, kind, v) in counters {
             let _ = writeln!(out, "# TYPE {name} {kind}");

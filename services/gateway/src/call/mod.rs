@@ -122,7 +122,11 @@ impl CallSetup {
         } else {
             language
         };
-        if language != "auto" && !language.chars().all(|c| c.is_ascii_alphabetic() || c == '-') {
+        if language != "auto"
+            && !language
+                .chars()
+                .all(|c| c.is_ascii_alphabetic() || c == '-')
+        {
             return Err(CallError::Protocol(format!(
                 "`start.language` is {:?}: give a BCP-47 tag such as \"en\" or \"it\", or \"auto\"",
                 start.language

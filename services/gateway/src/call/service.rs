@@ -172,19 +172,19 @@ impl Conversation for CallService {
             }
             Ok(Ok(Some(m))) => m,
         };
-        let start = match first.request {
-            Some(In::Start(s)) => s,
-            Some(In::Audio(_)) => {
-                return Err(refuse(CallError::Protocol(
-                    "audio arrived before the call's start message: send `start` (CallStart) first".into(),
-                )))
-            }
-            _ => {
-                return Err(refuse(CallError::Protocol(
-                    "the first message of a call must be `start` (CallStart)".into(),
-                )))
-            }
-        };
+        let start =
+            match first.request {
+                Some(In::Start(s)) => s,
+                Some(In::Audio(_)) => return Err(refuse(CallError::Protocol(
+                    "audio arrived before the call's start message: send `start` (CallStart) first"
+                        .into(),
+                ))),
+                _ => {
+                    return Err(refuse(CallError::Protocol(
+                        "the first message of a call must be `start` (CallStart)".into(),
+                    )))
+                }
+            };
         let setup = CallSetup::from_start(&start).map_err(refuse)?;
         tracing::info!(edge = "grpc", language = %setup.language, encoding = setup.format.encoding as i32, rate = setup.format.rate, "call starting");
         let handle = self.start_call(setup).await.map_err(refuse)?;

@@ -99,7 +99,9 @@ impl Session {
         });
         let (dlg_tx, dlg_rx) = mpsc::channel(32);
         let customer = (!setup.caller_id.is_empty()).then(|| pb::CustomerHint {
-            hint: Some(pb::customer_hint::Hint::PhoneNumber(setup.caller_id.clone())),
+            hint: Some(pb::customer_hint::Hint::PhoneNumber(
+                setup.caller_id.clone(),
+            )),
         });
         let _ = dlg_tx.try_send(pb::ConverseRequest {
             request: Some(DlgIn::Start(pb::ConversationStart {
@@ -173,7 +175,10 @@ impl Session {
         mut speech: mpsc::Receiver<(u64, SpeechEvent)>,
     ) -> Result<End, CallError> {
         use tokio_stream::StreamExt;
-        if !self.emit(Out::ConversationId(self.conversation_id.clone())).await {
+        if !self
+            .emit(Out::ConversationId(self.conversation_id.clone()))
+            .await
+        {
             return Ok(End::Gone);
         }
         if self.cfg.greet {
@@ -325,7 +330,10 @@ impl Session {
         let m = &self.metrics;
         m.observe(Stage::EndOfTurn, f64::from(timings.end_of_turn_ms));
         m.observe(Stage::AsrFinal, f64::from(timings.asr_ms));
-        m.observe(Stage::FirstLlmToken, f64::from(timings.dialogue_first_text_ms));
+        m.observe(
+            Stage::FirstLlmToken,
+            f64::from(timings.dialogue_first_text_ms),
+        );
         m.observe(Stage::FirstTtsAudio, f64::from(timings.tts_first_audio_ms));
         if t.speech_end.is_some() {
             m.observe(Stage::VoiceToVoice, f64::from(timings.voice_to_voice_ms));

@@ -87,7 +87,10 @@ pub async fn start(config: SipConfig, calls: CallService) -> Result<SocketAddr, 
     let udp = UdpConnection::create_connection(addr, None, Some(token.child_token()))
         .await
         .map_err(|e| SipError::Stack(e.to_string()))?;
-    let bound = udp.get_addr().get_socketaddr().map_err(|e| SipError::Stack(e.to_string()))?;
+    let bound = udp
+        .get_addr()
+        .get_socketaddr()
+        .map_err(|e| SipError::Stack(e.to_string()))?;
     transport.add_transport(udp.into());
     let endpoint = EndpointBuilder::new()
         .with_cancel_token(token)
@@ -214,9 +217,20 @@ async fn states(shared: Arc<Shared>, mut states: DialogStateReceiver) {
                             .await;
                         let port = shared.rtp_port(&id.to_string());
                         let codec = offer.codec.unwrap_or(sdp::Codec::Pcmu);
-                        let sdp = sdp::answer(shared.ip, port, codec, offer.dtmf, offer.direction.answer(), 2);
+                        let sdp = sdp::answer(
+                            shared.ip,
+                            port,
+                            codec,
+                            offer.dtmf,
+                            offer.direction.answer(),
+                            2,
+                        );
                         let _ = handle
-                            .respond(StatusCode::OK, Some(vec![sdp_header()]), Some(sdp.into_bytes()))
+                            .respond(
+                                StatusCode::OK,
+                                Some(vec![sdp_header()]),
+                                Some(sdp.into_bytes()),
+                            )
                             .await;
                     }
                     _ => {
@@ -310,7 +324,14 @@ async fn answer(shared: Arc<Shared>, key: String) {
             return;
         }
     };
-    let sdp = sdp::answer(shared.ip, port, codec, offer.dtmf, offer.direction.answer(), 1);
+    let sdp = sdp::answer(
+        shared.ip,
+        port,
+        codec,
+        offer.dtmf,
+        offer.direction.answer(),
+        1,
+    );
     if let Err(e) = dialog.accept(Some(vec![sdp_header()]), Some(sdp.into_bytes())) {
         tracing::warn!(error = %e, "sip accept failed");
         return;
@@ -335,7 +356,12 @@ async fn answer(shared: Arc<Shared>, key: String) {
     if let Ok(mut p) = shared.ports.lock() {
         p.remove(&key);
     }
-    let still_open = shared.controls.lock().ok().and_then(|mut c| c.remove(&key)).is_some();
+    let still_open = shared
+        .controls
+        .lock()
+        .ok()
+        .and_then(|mut c| c.remove(&key))
+        .is_some();
     if !still_open {
         return; // the caller hung up
     }

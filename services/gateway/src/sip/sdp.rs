@@ -136,14 +136,8 @@ pub fn parse(sdp: &str) -> Result<Offer, String> {
         }
     }
     let port = port.ok_or("no audio media line")?;
-    let addr = media_addr
-        .or(session_addr)
-        .ok_or("no connection address")?;
-    let named = |pt: u8, name: &str| {
-        rtpmap
-            .iter()
-            .any(|(p, n)| *p == pt && n.starts_with(name))
-    };
+    let addr = media_addr.or(session_addr).ok_or("no connection address")?;
+    let named = |pt: u8, name: &str| rtpmap.iter().any(|(p, n)| *p == pt && n.starts_with(name));
     let codec = payloads.iter().find_map(|&pt| match pt {
         0 => Some(Codec::Pcmu),
         8 => Some(Codec::Pcma),
@@ -185,7 +179,9 @@ pub fn answer(
         codec.name()
     );
     if let Some(d) = dtmf {
-        sdp.push_str(&format!("a=rtpmap:{d} telephone-event/8000\r\na=fmtp:{d} 0-15\r\n"));
+        sdp.push_str(&format!(
+            "a=rtpmap:{d} telephone-event/8000\r\na=fmtp:{d} 0-15\r\n"
+        ));
     }
     sdp.push_str(&format!("a=ptime:20\r\na={}\r\n", direction.attr()));
     sdp

@@ -1,0 +1,165 @@
+//! `parla eval`: runs the labelled evaluation set (`../shared/eval`: utterances and scripted
+//! conversations) against a running server's `Dialogue.Converse`, or against a server it starts
+//! itself (CRM seeded with the scenarios' fixtures), and prints one table: intent and sentiment
+//! accuracy per language, hand-off precision and recall, grounding, tone appropriateness,
+//! latency per turn and the calibration of the confidence, with the targets.
+
+mod data;
+mod server;
+mod table;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use parla_proto::v1::converse_request::Request as In;
+use parla_proto::v1::customer_hint::Hint;
+use parla_proto::v1::dialogue_client::DialogueClient;
+use parla_proto::v1::reply_event::Event;
+use parla_proto::v1::{
+    Channel as PbChannel, ConversationStart, ConverseRequest, CustomerHint, ReplyFinal, Turn,
+};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
+use tonic::Streaming;
+
+pub use table::{Report, Target};
+
+/// What to evaluate.
+#[derive(Debug, Clone, Default)]
+pub struct EvalOptions {
+    /// A running server; `None` starts one (crm, handoff, dialogue) with the scenarios seeded.
+    pub server: Option<String>,
+    /// The evaluation directory (`utterances.jsonl`, `conversations/*.yaml`).
+    pub data: PathBuf,
+    /// Only the first N utterances of each language.
+    pub limit: Option<usize>,
+    /// Only scenarios whose file name contains one of these.
+    pub scenarios: Vec<String>,
+}
+
+/// The default evaluation directory: `../shared/eval` beside the repository, else relative to
+/// the working directory.
+pub fn default_data_dir() -> PathBuf {
+    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/eval");
+    if beside.is_dir() {
+        beside
+    } else {
+        PathBuf::from("../shared/eval")
+    }
+}
+
+/// Runs the evaluation and returns the report (print it with `Display`).
+pub async fn run(options: &EvalOptions) -> anyhow::Result<Report> {
+    let set = data::EvalSet::load(&options.data, options.limit, &options.scenarios)?;
+    let started;
+    let url = match &options.server {
+        Some(url) => url.clone(),
+        None => {
+            let files: Vec<PathBuf> = set.scenarios.iter().map(|s| s.path.clone()).collect();
+            started = server::OwnServer::start(&files).await?;
+            started.url.clone()
+        }
+    };
+    let channel = Channel::from_shared(url.clone())?
+        .connect()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot connect to {url}: {e}"))?;
+    server::wait_ready(channel.clone(), Duration::from_secs(180)).await?;
+    let mut client = DialogueClient::new(channel);
+    let mut report = Report::default();
+    let run_id = std::process::id();
+    for (i, u) in set.utterances.iter().enumerate() {
+        let mut conv = Conversation::open(
+            &mut client,
+            &format!("eval-{run_id}-u{i}"),
+            PbChannel::Chat,
+            &u.lang,
+            None,
+        )
+        .await?;
+        let (latency, first, fin) = conv.say(&u.text).await?;
+        report.utterance(u, &fin, latency, first, &set.grounding(None, &u.lang));
+    }
+    for s in &set.scenarios {
+        let channel = if s.channel == "voice" {
+            PbChannel::Voice
+        } else {
+            PbChannel::Chat
+        };
+        let hint = (!s.customer_id.is_empty()).then(|| Hint::CustomerId(s.customer_id.clone()));
+        let mut conv = Conversation::open(
+            &mut client,
+            &format!("eval-{run_id}-{}", s.name),
+            channel,
+            &s.language,
+            hint,
+        )
+        .await?;
+        let facts = set.grounding(Some(s), &s.language);
+        let mut finals = Vec::new();
+        for t in &s.turns {
+            let (latency, first, fin) = conv.say(&t.say).await?;
+            report.scenario_turn(s, t, &fin, latency, first, &facts);
+            finals.push(fin);
+        }
+        report.scenario_end(s, &finals);
+    }
+    Ok(report)
+}
+
+/// One open `Converse` stream.
+struct Conversation {
+    tx: mpsc::Sender<ConverseRequest>,
+    events: Streaming<parla_proto::v1::ReplyEvent>,
+}
+
+impl Conversation {
+    async fn open(
+        client: &mut DialogueClient<Channel>,
+        id: &str,
+        channel: PbChannel,
+        language: &str,
+        hint: Option<Hint>,
+    ) -> anyhow::Result<Self> {
+        let (tx, rx) = mpsc::channel(4);
+        tx.send(ConverseRequest {
+            request: Some(In::Start(ConversationStart {
+                conversation_id: id.into(),
+                channel: channel as i32,
+                language: language.into(),
+                customer: hint.map(|h| CustomerHint { hint: Some(h) }),
+            })),
+        })
+        .await?;
+        let events = client.converse(ReceiverStream::new(rx)).await?.into_inner();
+        Ok(Self { tx, events })
+    }
+
+    /// Sends a turn; the time to the final event, the time to the first delta, and the final.
+    async fn say(&mut self, text: &str) -> anyhow::Result<(Duration, Duration, ReplyFinal)> {
+        let sent = Instant::now();
+        self.tx
+            .send(ConverseRequest {
+                request: Some(In::Turn(Turn {
+                    text: text.into(),
+                    ..Default::default()
+                })),
+            })
+            .await?;
+        let mut first = None;
+        while let Some(event) = self.events.message().await? {
+            match event.event {
+                Some(Event::Delta(_)) => {
+                    first.get_or_insert_with(|| sent.elapsed());
+                }
+                Some(Event::Final(f)) => {
+                    let total = sent.elapsed();
+                    return Ok((total, first.unwrap_or(total), f));
+                }
+                None => {}
+            }
+        }
+        anyhow::bail!("the conversation ended before the final event of {text:?}")
+    }
+}

@@ -1,0 +1,149 @@
+//! The chat widget and the agent console in a real browser: builds web/
+//! with npm (dependencies into web/node_modules), checks that the bundles
+//! built into the binary are the ones the sources make, starts `parla
+//! serve`, and runs web/tests/browser.mjs (Debian's chromium through
+//! playwright-core). It prints the widget's size and the first-token
+//! latencies; screenshots go to target/tmp/chat-browser/.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{parla, ParlaServer};
+use parla_gateway::chat::{now_secs, Claims, TokenKeys};
+
+const SHOP_KEY: &str = "browser-shop-key-0123456789";
+
+fn run(cmd: &mut Command, what: &str) -> anyhow::Result<String> {
+    let out = cmd.output().map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    anyhow::ensure!(out.status.success(), "{what} failed:\n{text}");
+    Ok(text)
+}
+
+#[tokio::test]
+async fn the_widget_and_the_console_work_in_chromium() -> anyhow::Result<()> {
+    anyhow::ensure!(
+        Path::new("/usr/bin/chromium").exists(),
+        "Debian's chromium is missing: scripts/prepare.sh installs it (apt-get install chromium)"
+    );
+    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
+    let lock = web.join("package-lock.json");
+    let installed = web.join("node_modules/.package-lock.json");
+    let fresh = match (std::fs::metadata(&lock), std::fs::metadata(&installed)) {
+        (Ok(l), Ok(i)) => i.modified()? >= l.modified()?,
+        _ => false,
+    };
+    if !fresh {
+        run(
+            Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&web),
+            "npm ci",
+        )?;
+    }
+    let built = run(
+        Command::new("npm")
+            .args(["run", "--silent", "build"])
+            .current_dir(&web),
+        "npm run build",
+    )?;
+    for line in built.lines().filter(|l| l.contains("gzipped")) {
+        println!("figure: {line}");
+    }
+
+    let data = tempfile::tempdir()?;
+    let data_dir = data.path().to_string_lossy().into_owned();
+    run(
+        parla(data.path())
+            .args(["crm", "seed"])
+            .env("PARLA_CRM__DATA_DIR", &data_dir),
+        "parla crm seed",
+    )?;
+    let shop_port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let config = data.path().join("parla.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"cors_allowed_origins = ["http://127.0.0.1:{shop_port}"]
+[remote]
+asr = "http://127.0.0.1:9"
+tts = "http://127.0.0.1:9"
+[gateway.chat]
+token_key = "{SHOP_KEY}"
+[[handoff.agents]]
+id = "anna"
+name = "Anna"
+role = "agent"
+password_hash = "{}"
+"#,
+            include_str!("data/agent_password_hash.txt").trim()
+        ),
+    )?;
+    let server = ParlaServer::start(
+        &[
+            "--config",
+            &config.to_string_lossy(),
+            "--only",
+            "crm,handoff,dialogue,gateway",
+        ],
+        &[("PARLA_CRM__DATA_DIR", &data_dir)],
+    )?;
+    server.wait_ready(Duration::from_secs(60)).await?;
+
+    // The bundle in the binary is the one the sources build today.
+    let served = reqwest_get(&format!("{}/widget.js", server.url)).await?;
+    let fresh_widget = std::fs::read_to_string(web.join("dist/widget.js"))?;
+    anyhow::ensure!(
+        served == fresh_widget,
+        "web/dist/widget.js changed when rebuilt: rebuild the binary and commit web/dist"
+    );
+
+    let now = now_secs();
+    let token = TokenKeys::sign_with(
+        SHOP_KEY.as_bytes(),
+        &Claims {
+            sub: "C100".into(),
+            exp: now + 900,
+            iat: now,
+            iss: "shop".into(),
+            cid: String::new(),
+        },
+    );
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("chat-browser");
+    let out = Command::new("node")
+        .arg("tests/browser.mjs")
+        .current_dir(&web)
+        .env("PARLA_URL", &server.url)
+        .env("SHOP_PORT", shop_port.to_string())
+        .env("SHOP_TOKEN", token)
+        .env("SHOTS", &shots)
+        .output()?;
+    println!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("screenshots in {}", shots.display());
+    anyhow::ensure!(out.status.success(), "browser test failed (see above)");
+    Ok(())
+}
+
+/// A plain HTTP/1.1 GET (what a browser's script tag does).
+async fn reqwest_get(url: &str) -> anyhow::Result<String> {
+    use http_body_util::BodyExt;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let response = client.get(url.parse()?).await?;
+    anyhow::ensure!(response.status() == 200, "GET {url}: {}", response.status());
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok(String::from_utf8(body.to_vec())?)
+}

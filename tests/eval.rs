@@ -1,0 +1,80 @@
+//! `parla eval` end to end on a small subset of the shared evaluation set: it starts its own
+//! server (crm, handoff, dialogue with the real default models, CRM seeded with the scenarios),
+//! and the printed table must parse, name every figure, and meet the targets.
+
+mod common;
+
+use common::parla;
+
+/// Rows of the figures table: (figure, value, target, met).
+fn rows(out: &str) -> Vec<(String, String, String, String)> {
+    out.lines()
+        .take_while(|l| !l.trim().is_empty())
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| figure") && !l.starts_with("|---"))
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
+            (cells.len() == 4).then(|| {
+                (
+                    cells[0].to_owned(),
+                    cells[1].to_owned(),
+                    cells[2].to_owned(),
+                    cells[3].to_owned(),
+                )
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn eval_on_a_subset_prints_a_table_that_meets_the_targets() -> anyhow::Result<()> {
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/eval");
+    if !std::path::Path::new(data).is_dir() {
+        anyhow::bail!("the shared evaluation set is missing at {data}");
+    }
+    let dir = tempfile::tempdir()?;
+    let out = parla(dir.path())
+        .args(["eval", "--data", data, "--limit", "12"])
+        .args([
+            "--scenarios",
+            "04-human,07-injection,08-bereavement",
+            "--check",
+        ])
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "parla eval failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = rows(&stdout);
+    let names: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    for want in [
+        "intent accuracy (en)",
+        "intent accuracy (it)",
+        "sentiment accuracy (en)",
+        "sentiment accuracy (it)",
+        "hand-off recall",
+        "hand-off precision",
+        "ungrounded facts delivered",
+        "tone appropriateness",
+        "latency per turn p50 / p95 (final event)",
+        "confidence calibration error (ECE, 5 bins)",
+    ] {
+        assert!(names.contains(&want), "no row {want:?} in:\n{stdout}");
+    }
+    for (name, value, target, met) in &rows {
+        if !target.is_empty() && target != "—" {
+            assert_eq!(met, "yes", "{name} = {value} misses {target}:\n{stdout}");
+        }
+    }
+    let recall = rows
+        .iter()
+        .find(|r| r.0 == "hand-off recall")
+        .map(|r| r.1.clone());
+    assert!(
+        recall.as_deref().is_some_and(|v| v.starts_with("100.0 %")),
+        "{recall:?}"
+    );
+    assert!(stdout.contains("\ntargets: met"), "{stdout}");
+    Ok(())
+}
