@@ -45,6 +45,16 @@ pub fn month_name(month: u32, lang: Lang) -> &'static str {
     }
 }
 
+/// 1-12 for a month's name in English or Italian, any case; `None` for other words.
+pub fn month_number(name: &str) -> Option<u32> {
+    let name = name.to_lowercase();
+    EN_MONTHS
+        .iter()
+        .position(|m| m.to_lowercase() == name)
+        .or_else(|| IT_MONTHS.iter().position(|m| *m == name))
+        .map(|i| i as u32 + 1)
+}
+
 /// (year, month 1-12, day 1-31) of Unix seconds, UTC, proleptic Gregorian.
 pub fn civil(unix_seconds: i64) -> (i64, u32, u32) {
     let z = unix_seconds.div_euclid(DAY) + 719_468;
@@ -174,6 +184,9 @@ mod tests {
             assert_eq!(format!("{y:04}-{m:02}-{d:02}"), day);
         }
         assert_eq!(parse_day("2026-13-01"), None);
+        assert_eq!(month_number("November"), Some(11));
+        assert_eq!(month_number("gennaio"), Some(1));
+        assert_eq!(month_number("monday"), None);
         assert_eq!(
             written(parse_day("2026-11-15").unwrap(), Lang::En),
             "15 November 2026"

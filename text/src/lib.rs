@@ -6,7 +6,7 @@ pub mod dates;
 pub mod numbers;
 
 /// A language whose reading rules Parla knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Lang {
     /// English.
     En,
@@ -17,10 +17,18 @@ pub enum Lang {
 impl Lang {
     /// The rules for a BCP-47 tag; languages without rules read like English.
     pub fn from_tag(tag: &str) -> Self {
-        if tag.to_ascii_lowercase().starts_with("it") {
+        if tag.trim().to_ascii_lowercase().starts_with("it") {
             Lang::It
         } else {
             Lang::En
+        }
+    }
+
+    /// The one of two texts written in this language.
+    pub fn pick<'a>(self, en: &'a str, it: &'a str) -> &'a str {
+        match self {
+            Lang::En => en,
+            Lang::It => it,
         }
     }
 }

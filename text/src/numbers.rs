@@ -449,10 +449,9 @@ const EN_ORDINALS: [&str; 13] = [
     "tenth", "eleventh", "twelfth",
 ];
 
-/// The value of one number word below a hundred — a unit ("seven", "sette"), a ten ("forty",
-/// "quaranta") or, in English, an ordinal up to "twelfth" — the inverse of [`cardinal`] for
-/// single words. `None` for any other word.
-pub fn word_value(word: &str, lang: Lang) -> Option<u64> {
+/// The value of one cardinal word below a hundred — a unit ("seven", "sette") or a ten
+/// ("forty", "quaranta") — the inverse of [`cardinal`] for single words. `None` otherwise.
+pub fn cardinal_word(word: &str, lang: Lang) -> Option<u64> {
     let (ones, tens) = match lang {
         Lang::En => (&EN_ONES, &EN_TENS),
         Lang::It => (&IT_ONES, &IT_TENS),
@@ -460,16 +459,21 @@ pub fn word_value(word: &str, lang: Lang) -> Option<u64> {
     if let Some(i) = ones.iter().position(|w| *w == word) {
         return Some(i as u64);
     }
-    if let Some(i) = tens.iter().position(|w| !w.is_empty() && *w == word) {
-        return Some(10 * i as u64);
-    }
-    match lang {
+    tens.iter()
+        .position(|w| !w.is_empty() && *w == word)
+        .map(|i| 10 * i as u64)
+}
+
+/// Like [`cardinal_word`], and in English also the ordinals up to "twelfth" (as in dates
+/// read aloud: "March fifth").
+pub fn word_value(word: &str, lang: Lang) -> Option<u64> {
+    cardinal_word(word, lang).or_else(|| match lang {
         Lang::En => EN_ORDINALS
             .iter()
             .position(|w| !w.is_empty() && *w == word)
             .map(|i| i as u64),
         Lang::It => None,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -490,5 +494,6 @@ mod tests {
         assert_eq!(word_value("twelfth", Lang::En), Some(12));
         assert_eq!(word_value("oh", Lang::En), None);
         assert_eq!(word_value("hundred", Lang::En), None);
+        assert_eq!(cardinal_word("twelfth", Lang::En), None);
     }
 }

@@ -207,112 +207,22 @@ fn normalise_number(s: &str) -> Option<String> {
 
 /// Small numbers written as words, in English and Italian.
 fn word_number(w: &str) -> Option<u32> {
-    const EN: [&str; 21] = [
-        "zero",
-        "one",
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "eleven",
-        "twelve",
-        "thirteen",
-        "fourteen",
-        "fifteen",
-        "sixteen",
-        "seventeen",
-        "eighteen",
-        "nineteen",
-        "twenty",
-    ];
-    const IT: [&str; 21] = [
-        "zero",
-        "uno",
-        "due",
-        "tre",
-        "quattro",
-        "cinque",
-        "sei",
-        "sette",
-        "otto",
-        "nove",
-        "dieci",
-        "undici",
-        "dodici",
-        "tredici",
-        "quattordici",
-        "quindici",
-        "sedici",
-        "diciassette",
-        "diciotto",
-        "diciannove",
-        "venti",
-    ];
-    const TENS: [(&str, u32); 14] = [
-        ("thirty", 30),
-        ("forty", 40),
-        ("fifty", 50),
-        ("sixty", 60),
-        ("seventy", 70),
-        ("eighty", 80),
-        ("ninety", 90),
-        ("hundred", 100),
-        ("trenta", 30),
-        ("quaranta", 40),
-        ("cinquanta", 50),
-        ("sessanta", 60),
-        ("cento", 100),
-        ("thousand", 1000),
-    ];
+    use parla_text::{numbers::cardinal_word, Lang};
     // "one"/"uno" and "a" are too common as articles to count as claims.
     if matches!(w, "one" | "uno" | "zero") {
         return None;
     }
-    let pos = |list: &[&str]| list.iter().position(|x| *x == w).map(|i| i as u32);
-    pos(&EN)
-        .or_else(|| pos(&IT))
-        .or_else(|| TENS.iter().find(|(x, _)| *x == w).map(|(_, n)| *n))
+    let value = match w {
+        "hundred" | "cento" => 100,
+        "thousand" | "mille" => 1000,
+        _ => cardinal_word(w, Lang::En).or_else(|| cardinal_word(w, Lang::It))?,
+    };
+    u32::try_from(value).ok()
 }
 
 /// 1–12 for an English or Italian month name (folded).
 fn month_number(word: &str) -> Option<u32> {
-    const EN: [&str; 12] = [
-        "january",
-        "february",
-        "march",
-        "april",
-        "may",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
-    ];
-    const IT: [&str; 12] = [
-        "gennaio",
-        "febbraio",
-        "marzo",
-        "aprile",
-        "maggio",
-        "giugno",
-        "luglio",
-        "agosto",
-        "settembre",
-        "ottobre",
-        "novembre",
-        "dicembre",
-    ];
-    EN.iter()
-        .position(|m| *m == word)
-        .or_else(|| IT.iter().position(|m| *m == word))
-        .map(|i| i as u32 + 1)
+    parla_text::dates::month_number(word)
 }
 
 /// Removes `<...>` tags (SSML) from a reply.

@@ -66,6 +66,15 @@ pub enum Language {
     It,
 }
 
+impl From<Language> for parla_text::Lang {
+    fn from(lang: Language) -> Self {
+        match lang {
+            Language::En => parla_text::Lang::En,
+            Language::It => parla_text::Lang::It,
+        }
+    }
+}
+
 impl Language {
     /// ISO 639-1 code.
     pub fn code(self) -> &'static str {

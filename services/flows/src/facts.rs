@@ -9,6 +9,7 @@ use parla_proto::v1 as pb;
 
 use crate::spec::{Policy, SlotSpec};
 use crate::Lang;
+pub use parla_text::dates::{civil, month_name, parse_day, written as format_date};
 
 /// Facts: named values a flow's conditions test and its messages say.
 pub type Facts = BTreeMap<String, String>;
@@ -192,80 +193,6 @@ pub fn slot_value(spec: &SlotSpec, text: &str) -> Option<String> {
         }
     }
     best.map(|(_, v)| v.to_owned())
-}
-
-const MONTHS_EN: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
-const MONTHS_IT: [&str; 12] = [
-    "gennaio",
-    "febbraio",
-    "marzo",
-    "aprile",
-    "maggio",
-    "giugno",
-    "luglio",
-    "agosto",
-    "settembre",
-    "ottobre",
-    "novembre",
-    "dicembre",
-];
-
-/// The month's name (1-12) in a language.
-pub fn month_name(month: u32, lang: Lang) -> &'static str {
-    let i = (month.clamp(1, 12) - 1) as usize;
-    match lang {
-        Lang::En => MONTHS_EN[i],
-        Lang::It => MONTHS_IT[i],
-    }
-}
-
-/// "15 November 2026" / "15 novembre 2026" from Unix seconds (UTC).
-pub fn format_date(unix_seconds: i64, lang: Lang) -> String {
-    let (y, m, d) = civil(unix_seconds);
-    format!("{d} {} {y}", month_name(m, lang))
-}
-
-/// (year, month 1-12, day 1-31) of Unix seconds, UTC, proleptic Gregorian.
-pub fn civil(unix_seconds: i64) -> (i64, u32, u32) {
-    let z = unix_seconds.div_euclid(DAY) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-/// Unix seconds of midnight UTC of a `YYYY-MM-DD` date.
-pub fn parse_day(text: &str) -> Option<i64> {
-    let mut it = text.trim().splitn(3, '-');
-    let y: i64 = it.next()?.parse().ok()?;
-    let m: i64 = it.next()?.parse().ok()?;
-    let d: i64 = it.next()?.parse().ok()?;
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
-    }
-    let (y2, m2) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let doy = (153 * m2 + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some((era * 146_097 + doe - 719_468) * DAY)
 }
 
 #[cfg(test)]

@@ -34,25 +34,8 @@ pub use runner::{
 };
 pub use tools::{ToolError, Toolbox};
 
-/// The languages flows speak.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Lang {
-    /// English.
-    En,
-    /// Italian.
-    It,
-}
-
-impl Lang {
-    /// From an ISO code ("it", "it-IT"); English otherwise.
-    pub fn from_code(code: &str) -> Lang {
-        if code.trim().to_ascii_lowercase().starts_with("it") {
-            Lang::It
-        } else {
-            Lang::En
-        }
-    }
-}
+/// The languages flows speak (the shared reading and writing rules of `parla-text`).
+pub use parla_text::Lang;
 
 /// Errors of the flows crate.
 #[derive(Debug, thiserror::Error)]

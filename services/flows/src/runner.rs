@@ -517,15 +517,6 @@ impl FlowRunner {
     }
 }
 
-impl Lang {
-    fn pick<'a>(self, en: &'a str, it: &'a str) -> &'a str {
-        match self {
-            Lang::En => en,
-            Lang::It => it,
-        }
-    }
-}
-
 /// Fills slots from the turn; true when every slot in `required` was given in this turn.
 fn fill_slots(
     flow: &Flow,

@@ -1,7 +1,8 @@
 //! Reading rules: numbers, money, dates, codes, SSML and sentence cutting.
 
-use parla_tts::text::dates::date;
-use parla_tts::text::numbers::{cardinal, characters, currency, telephone, Lang};
+use parla_tts::text::dates::spoken as date;
+use parla_tts::text::numbers::{cardinal, characters, currency, telephone};
+use parla_tts::text::Lang;
 use parla_tts::text::{plan, Piece, SentenceBuffer};
 use parla_tts::TtsError;
 

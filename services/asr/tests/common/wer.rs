@@ -24,49 +24,9 @@ pub fn wer(reference: &str, hypothesis: &str) -> f64 {
     row[h.len()] as f64 / r.len() as f64
 }
 
+/// The value of an English number word ("seven", "forty", "third"); "oh" is not one here.
 fn unit(word: &str) -> Option<u64> {
-    const UNITS: [&str; 20] = [
-        "zero",
-        "one",
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "eleven",
-        "twelve",
-        "thirteen",
-        "fourteen",
-        "fifteen",
-        "sixteen",
-        "seventeen",
-        "eighteen",
-        "nineteen",
-    ];
-    const TENS: [&str; 8] = [
-        "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
-    ];
-    const ORDINALS: [&str; 13] = [
-        "", "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
-        "tenth", "eleventh", "twelfth",
-    ];
-    if word == "oh" {
-        return None;
-    }
-    if let Some(i) = UNITS.iter().position(|u| *u == word) {
-        return Some(i as u64);
-    }
-    if let Some(i) = TENS.iter().position(|u| *u == word) {
-        return Some(20 + 10 * i as u64);
-    }
-    if let Some(i) = ORDINALS.iter().position(|u| !u.is_empty() && *u == word) {
-        return Some(i as u64);
-    }
-    None
+    parla_text::numbers::word_value(word, parla_text::Lang::En)
 }
 
 /// Lowercases, drops punctuation, turns number words and ordinals into

@@ -92,54 +92,7 @@ pub fn personal_greeting(context: Option<&pb::CustomerContext>, lang: Language) 
 
 /// "15 November 2026" / "15 novembre 2026" from Unix seconds (UTC).
 pub fn format_date(unix_seconds: i64, lang: Language) -> String {
-    const EN: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
-    const IT: [&str; 12] = [
-        "gennaio",
-        "febbraio",
-        "marzo",
-        "aprile",
-        "maggio",
-        "giugno",
-        "luglio",
-        "agosto",
-        "settembre",
-        "ottobre",
-        "novembre",
-        "dicembre",
-    ];
-    let (y, m, d) = civil_from_days(unix_seconds.div_euclid(86_400));
-    let month = match lang {
-        Language::En => EN[(m - 1) as usize],
-        Language::It => IT[(m - 1) as usize],
-    };
-    format!("{d} {month} {y}")
-}
-
-/// Proleptic Gregorian (year, month 1-12, day 1-31) of a day count since 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    parla_text::dates::written(unix_seconds, lang.into())
 }
 
 #[cfg(test)]

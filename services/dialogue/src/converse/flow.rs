@@ -56,7 +56,7 @@ impl DialogueService {
                 .entry(s.kind.as_str().to_owned())
                 .or_insert_with(|| s.value.clone());
         }
-        let lang = Lang::from_code(o.language.code());
+        let lang = Lang::from_tag(o.language.code());
         let input = TurnInput {
             text,
             intent: o.analysis.intent.as_str(),

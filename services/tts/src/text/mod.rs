@@ -2,12 +2,10 @@
 //! reading, and cutting text into sentences (so a stream can speak each one
 //! as soon as it is complete).
 
-pub mod dates;
-pub mod numbers;
 mod ssml;
 
 use crate::TtsError;
-pub use numbers::Lang;
+pub use parla_text::{dates, numbers, Lang};
 
 /// One step of an utterance.
 #[derive(Debug, Clone, PartialEq)]

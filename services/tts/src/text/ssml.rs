@@ -4,8 +4,8 @@
 //! `sub` (alias), `emphasis` and `mark` (read as plain text). Anything else
 //! is an error that names its line and column.
 
-use super::numbers::{self, Lang};
 use super::Piece;
+use super::{numbers, Lang};
 use crate::TtsError;
 
 struct Parser<'a> {
@@ -180,7 +180,7 @@ impl Parser<'_> {
                     "digits" | "number_digits" => Some(numbers::digits(text, lang)),
                     "characters" | "spell-out" | "verbatim" | "order-id" | "order_id" => Some(numbers::characters(text, lang)),
                     "telephone" | "phone" => Some(numbers::telephone(text, lang)),
-                    "date" => super::dates::date(text, format.as_deref(), lang),
+                    "date" => super::dates::spoken(text, format.as_deref(), lang),
                     "currency" | "money" => numbers::currency(text, lang),
                     "cardinal" | "number" => text.replace([',', '.', ' '], "").parse().ok().map(|n| numbers::cardinal(n, lang)),
                     _ => return Err(self.err(at, format!("say-as interpret-as {kind:?} is not digits, characters, order-id, telephone, date, currency or cardinal"))),
