@@ -22,6 +22,7 @@ mod loader;
 pub mod places;
 pub mod runner;
 pub mod spec;
+mod state;
 pub mod tools;
 pub mod weather;
 
