@@ -5,12 +5,12 @@
 //! whose reply reaches the chat, the honest no-agent notice, verification,
 //! and a chat that starts with yesterday's call.
 
+mod chat_support;
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{parla, ParlaServer};
-use parla_gateway::chat::{now_secs, Claims, TokenKeys};
+use chat_support::*;
 use parla_proto::v1::chat_client::ChatClient;
 use parla_proto::v1::chat_event::Event;
 use parla_proto::v1::crm_client::CrmClient;
@@ -21,155 +21,7 @@ use parla_proto::v1::{
     ChatEventsRequest, ChatSendRequest, ChatVerifyRequest, ClaimRequest, GetInteractionRequest,
     GetTicketRequest, ReleaseRequest, TimelineTurn,
 };
-use tonic::transport::Channel as GrpcChannel;
 use tonic::Code;
-
-const SHOP_KEY: &str = "test-shop-key-0123456789";
-/// argon2id of "correct horse" (made with `hash-password`).
-const PASSWORD_HASH: &str = include_str!("data/agent_password_hash.txt");
-
-/// A seeded CRM and a server running chat with its peers.
-pub async fn chat_server(extra_toml: &str) -> anyhow::Result<(ParlaServer, tempfile::TempDir)> {
-    let data = tempfile::tempdir()?;
-    let data_dir = data.path().to_string_lossy().into_owned();
-    let seeded = parla(data.path())
-        .args(["crm", "seed"])
-        .env("PARLA_CRM__DATA_DIR", &data_dir)
-        .output()?;
-    anyhow::ensure!(
-        seeded.status.success(),
-        "seed failed: {}",
-        String::from_utf8_lossy(&seeded.stderr)
-    );
-    let config = data.path().join("parla.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"[remote]
-asr = "http://127.0.0.1:9"
-tts = "http://127.0.0.1:9"
-[gateway.chat]
-token_key = "{SHOP_KEY}"
-anonymous_messages_per_minute = 6
-agent_wait_secs = 2
-{extra_toml}
-[[handoff.agents]]
-id = "anna"
-name = "Anna"
-role = "agent"
-password_hash = "{hash}"
-languages = ["en", "it"]
-[[handoff.agents]]
-id = "sara"
-name = "Sara"
-role = "supervisor"
-password_hash = "{hash}"
-"#,
-            hash = PASSWORD_HASH.trim()
-        ),
-    )?;
-    let server = ParlaServer::start(
-        &[
-            "--config",
-            &config.to_string_lossy(),
-            "--only",
-            "crm,handoff,dialogue,gateway",
-        ],
-        &[("PARLA_CRM__DATA_DIR", &data_dir)],
-    )?;
-    server.wait_ready(Duration::from_secs(60)).await?;
-    Ok((server, data))
-}
-
-pub fn shop_token(customer: &str, ttl: i64, key: &str) -> String {
-    let now = now_secs();
-    TokenKeys::sign_with(
-        key.as_bytes(),
-        &Claims {
-            sub: customer.into(),
-            exp: now + ttl,
-            iat: now,
-            iss: "shop".into(),
-            cid: String::new(),
-        },
-    )
-}
-
-async fn send(
-    chat: &mut ChatClient<GrpcChannel>,
-    conversation_id: &str,
-    token: &str,
-    text: &str,
-) -> Result<parla_proto::v1::ChatSendResponse, tonic::Status> {
-    chat.send(ChatSendRequest {
-        conversation_id: conversation_id.into(),
-        text: text.into(),
-        language: "en".into(),
-        customer_token: token.into(),
-        client_message_id: String::new(),
-    })
-    .await
-    .map(|r| r.into_inner())
-}
-
-/// Reads events after `after` until `done` says so (or 20 s pass).
-async fn read_until(
-    chat: &mut ChatClient<GrpcChannel>,
-    cid: &str,
-    token: &str,
-    after: u64,
-    mut done: impl FnMut(&[ChatEvent]) -> bool,
-) -> anyhow::Result<Vec<ChatEvent>> {
-    let mut stream = chat
-        .events(ChatEventsRequest {
-            conversation_id: cid.into(),
-            after_event_id: after,
-            customer_token: token.into(),
-        })
-        .await?
-        .into_inner();
-    let mut seen = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done(&seen) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, stream.message()).await {
-            Ok(Ok(Some(e))) => seen.push(e),
-            Ok(Ok(None)) => anyhow::bail!("stream ended; saw {seen:?}"),
-            Ok(Err(s)) => return Err(s.into()),
-            Err(_) => anyhow::bail!(
-                "timed out; saw {:#?}",
-                seen.iter().map(|e| &e.event).collect::<Vec<_>>()
-            ),
-        }
-    }
-    Ok(seen)
-}
-
-fn with_bearer<T>(
-    bearer: &tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
-    msg: T,
-) -> tonic::Request<T> {
-    let mut r = tonic::Request::new(msg);
-    r.metadata_mut().insert("authorization", bearer.clone());
-    r
-}
-
-fn finals(events: &[ChatEvent]) -> usize {
-    events.iter().filter(|e| matches!(&e.event, Some(Event::Reply(r)) if matches!(r.event, Some(Reply::Final(_))))).count()
-}
-
-/// A turn is over: its final, typing off, and the hand-off event if the
-/// final decided one.
-fn turn_done(s: &[ChatEvent]) -> bool {
-    let handed_off = s.iter().any(|e| matches!(&e.event, Some(Event::Reply(r)) if matches!(&r.event, Some(Reply::Final(f)) if f.handoff.as_ref().is_some_and(|h| h.handoff))));
-    finals(s) >= 1
-        && has(s, |e| matches!(e, Event::Typing(false)))
-        && (!handed_off || has(s, |e| matches!(e, Event::Handoff(_))))
-}
-
-fn has(events: &[ChatEvent], f: impl Fn(&Event) -> bool) -> bool {
-    events.iter().any(|e| e.event.as_ref().is_some_and(&f))
-}
 
 #[tokio::test]
 async fn a_forced_reconnect_loses_and_repeats_nothing() -> anyhow::Result<()> {
