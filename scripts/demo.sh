@@ -10,10 +10,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/prepare.sh
 
 say "seeding the demo customer record (parla crm seed)"
-./target/release/parla crm seed
+"$PARLA_BIN" crm seed
 
 out=$(mktemp)
-./target/release/parla serve >"$out" &
+"$PARLA_BIN" serve >"$out" &
 server=$!
 trap 'kill -TERM $server 2>/dev/null; wait $server; rm -f "$out"; exit 0' INT TERM
 for _ in $(seq 1 300); do
@@ -24,6 +24,6 @@ done
 url=$(sed -n 's/^listening on //p' "$out" | head -n 1)
 [ -n "$url" ] || { echo "parla serve did not report its address" >&2; exit 1; }
 say "parla is serving at $url"
-./target/release/parla demo --server "$url"
+"$PARLA_BIN" demo --server "$url"
 say "the server keeps running at $url; press Ctrl-C to stop it"
 wait $server

@@ -50,6 +50,8 @@ python3 -m pip --version >/dev/null 2>&1 || { echo "pip is not available: apt-ge
 
 say "building parla (release)"
 cargo build --release --locked --bin parla
+# The built binary, wherever cargo put it (CARGO_TARGET_DIR is honoured).
+PARLA_BIN="${CARGO_TARGET_DIR:-target}/release/parla"
 
 say "provisioning models"
-./target/release/parla models fetch
+"$PARLA_BIN" models fetch

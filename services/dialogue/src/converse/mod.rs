@@ -5,6 +5,7 @@
 //! final event is sent. A CRM or queue that is down costs the customer nothing but an honest
 //! short answer and a hand-off attempt.
 
+mod convert;
 pub(crate) mod facts;
 mod flow;
 mod turn;
@@ -25,9 +26,12 @@ use tokio_stream::Stream;
 use tonic::transport::Channel as GrpcChannel;
 use tonic::{Request, Response, Status, Streaming};
 
+use convert::{
+    channel_from_pb, channel_to_pb, decision_to_pb, intent_to_pb, sentiment_to_pb, tone_to_pb,
+};
 pub use turn::{model_input, run_turn, sentences, ConversationState, TurnOutcome};
 
-use crate::{Channel, DialogueConfig, Language, Templates, Understanding, MAX_CHARS};
+use crate::{DialogueConfig, Language, Templates, Understanding, MAX_CHARS};
 
 /// What the service needs once loaded: the understanding and the reply templates.
 #[derive(Debug)]
@@ -436,76 +440,4 @@ fn new_conversation_id() -> String {
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     format!("conv-{nanos:x}")
-}
-
-fn channel_from_pb(c: i32) -> Channel {
-    if c == pb::Channel::Voice as i32 {
-        Channel::Voice
-    } else {
-        Channel::Chat
-    }
-}
-
-fn channel_to_pb(c: Channel) -> pb::Channel {
-    match c {
-        Channel::Voice => pb::Channel::Voice,
-        Channel::Chat => pb::Channel::Chat,
-    }
-}
-
-fn tone_to_pb(t: crate::Tone) -> pb::Tone {
-    use crate::Tone as T;
-    match t {
-        T::Neutral => pb::Tone::Neutral,
-        T::Warm => pb::Tone::Warm,
-        T::Empathetic => pb::Tone::Empathetic,
-        T::Apologetic => pb::Tone::Apologetic,
-        T::Upbeat => pb::Tone::Upbeat,
-        T::Calm => pb::Tone::Calm,
-    }
-}
-
-fn sentiment_to_pb(o: &TurnOutcome) -> pb::Sentiment {
-    use crate::SentimentLabel as L;
-    let label = match o.analysis.sentiment.label {
-        L::Negative => pb::SentimentLabel::Negative,
-        L::Neutral => pb::SentimentLabel::Neutral,
-        L::Positive => pb::SentimentLabel::Positive,
-    };
-    pb::Sentiment {
-        score: o.analysis.sentiment.score,
-        label: label as i32,
-        trend: o.trend.slope,
-    }
-}
-
-fn intent_to_pb(o: &TurnOutcome) -> pb::Intent {
-    pb::Intent {
-        name: o.analysis.intent.as_str().to_owned(),
-        confidence: o.analysis.confidence,
-        slots: o
-            .analysis
-            .slots
-            .iter()
-            .map(|s| (s.kind.as_str().to_owned(), s.value.clone()))
-            .collect(),
-    }
-}
-
-fn decision_to_pb(d: &crate::HandoffDecision) -> pb::HandoffDecision {
-    use crate::HandoffReason as R;
-    let reason = d.reason.map(|r| match r {
-        R::Request => pb::HandoffReason::Request,
-        R::Confidence => pb::HandoffReason::Confidence,
-        R::Sentiment => pb::HandoffReason::Sentiment,
-        R::NoProgress => pb::HandoffReason::NoProgress,
-        R::Sensitive => pb::HandoffReason::Sensitive,
-        R::VipUnhappy => pb::HandoffReason::VipUnhappy,
-    });
-    pb::HandoffDecision {
-        handoff: d.handoff,
-        reason: reason.unwrap_or(pb::HandoffReason::Unspecified) as i32,
-        explanation: d.explanation.clone(),
-        ticket_id: String::new(),
-    }
 }
