@@ -16,6 +16,17 @@ fn audit(
     detail: &serde_json::Value,
 ) -> Result<String> {
     let id = random_id("AUD-")?;
+    // Records of one customer keep the order they were made in, even within one millisecond:
+    // a record is stamped at least 1 ms after the customer's previous one.
+    let last = conn.query(
+        "SELECT COALESCE(MAX(at), 0) FROM audit_log WHERE customer_id = ?",
+        &[customer_id.into()],
+    )?;
+    let last = match last.first() {
+        Some(row) => row.int(0)?,
+        None => 0,
+    };
+    let at = now_ms().max(last + 1);
     conn.execute(
         "INSERT INTO audit_log (id, customer_id, action, requested_by, at, detail) \
          VALUES (?, ?, ?, ?, ?, ?)",
@@ -24,7 +35,7 @@ fn audit(
             customer_id.into(),
             action.into(),
             requested_by.into(),
-            now_ms().into(),
+            at.into(),
             detail.to_string().into(),
         ],
     )?;
