@@ -281,21 +281,8 @@ fn handoff_startup(config: &Config) -> Startup {
 /// reply templates; the CRM and the hand-off queue are reached over lazy
 /// gRPC channels (this process's own address when it runs them).
 fn dialogue_startup(config: &Config, cache: &ModelCache) -> anyhow::Result<Startup> {
-    let lazy = |kind: ServiceKind| -> anyhow::Result<Option<tonic::transport::Channel>> {
-        let mut own = config.listen;
-        if own.ip().is_unspecified() {
-            own.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-        }
-        endpoint_url(config, kind, own)
-            .map(|url| {
-                tonic::transport::Endpoint::from_shared(url.clone())
-                    .map(|e| e.connect_lazy())
-                    .map_err(|e| anyhow::anyhow!("`remote.{kind}` {url:?}: {e}"))
-            })
-            .transpose()
-    };
-    let crm = lazy(ServiceKind::Crm)?;
-    let handoff = lazy(ServiceKind::Handoff)?;
+    let crm = lazy_channel(config, ServiceKind::Crm)?;
+    let handoff = lazy_channel(config, ServiceKind::Handoff)?;
     let dialogue = config.dialogue.clone();
     let cache = cache.clone();
     let engine = Arc::new(tokio::sync::OnceCell::new());
