@@ -144,3 +144,40 @@ fn sentences_are_cut_as_deltas_arrive() {
         ["Hi <prosody rate=\"slow\">there. You</prosody> ok?", "Fine"]
     );
 }
+
+/// What the dialogue manager sends for voice (`templates.rs` wraps ids,
+/// amounts, dates and counts in `say-as`): every part is accepted and read
+/// in the reply's language.
+#[test]
+fn dialogue_markup_is_read() {
+    let en = plan(
+        r#"Order <say-as interpret-as="characters">A1042</say-as> arrives on <say-as interpret-as="date">15 November 2026</say-as>. Your refund of <say-as interpret-as="currency">89.00 EUR</say-as> takes <say-as interpret-as="cardinal">5</say-as> days."#,
+        true,
+        Lang::En,
+    )
+    .unwrap();
+    let en = texts(&en).join(" ");
+    assert!(en.contains("November fifteenth, twenty twenty-six"), "{en}");
+    assert!(en.contains("eighty-nine euros"), "{en}");
+    assert!(en.contains("ay one zero four two"), "{en}");
+    assert!(en.contains("five"), "{en}");
+    let it = plan(
+        r#"L'ordine arriva il <say-as interpret-as="date">15 novembre 2026</say-as>, rimborso di <say-as interpret-as="currency">89.00 EUR</say-as>."#,
+        true,
+        Lang::It,
+    )
+    .unwrap();
+    let it = texts(&it).join(" ");
+    assert!(it.contains("quindici novembre duemilaventisei"), "{it}");
+    assert!(it.contains("ottantanove euro"), "{it}");
+    // Not a date: refused with the position of the text.
+    let bad = plan(
+        r#"<say-as interpret-as="date">next week</say-as>"#,
+        true,
+        Lang::En,
+    );
+    assert!(
+        matches!(bad, Err(TtsError::Ssml { line: 1, .. })),
+        "{bad:?}"
+    );
+}

@@ -2,9 +2,11 @@
 //! reading, and cutting text into sentences (so a stream can speak each one
 //! as soon as it is complete).
 
+mod calendar;
 mod ssml;
 
 use crate::TtsError;
+pub use calendar::spoken_date;
 pub use parla_text::{dates, numbers, Lang};
 
 /// One step of an utterance.

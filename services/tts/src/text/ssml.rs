@@ -180,7 +180,7 @@ impl Parser<'_> {
                     "digits" | "number_digits" => Some(numbers::digits(text, lang)),
                     "characters" | "spell-out" | "verbatim" | "order-id" | "order_id" => Some(numbers::characters(text, lang)),
                     "telephone" | "phone" => Some(numbers::telephone(text, lang)),
-                    "date" => super::dates::spoken(text, format.as_deref(), lang),
+                    "date" => super::spoken_date(text, format.as_deref(), lang),
                     "currency" | "money" => numbers::currency(text, lang),
                     "cardinal" | "number" => text.replace([',', '.', ' '], "").parse().ok().map(|n| numbers::cardinal(n, lang)),
                     _ => return Err(self.err(at, format!("say-as interpret-as {kind:?} is not digits, characters, order-id, telephone, date, currency or cardinal"))),
