@@ -47,7 +47,7 @@ fn prefix_messages(model: &CandleModel, target: usize, tag: usize) -> Vec<ChatMe
 
 const QUESTION: &str = "I bought the Breeze jacket last week for a hiking trip in the mountains, but it turned out \
 to be far too light for the cold evenings up there. Can I still return it, or exchange it for the Summit parka, and \
-how long would the exchange take to reach me in Milan?";
+how long would the exchange take to reach me in Milan? And does the parka come in red as well, in size M?";
 
 /// CPU time of this process (user + system), in milliseconds.
 fn cpu_ms() -> f64 {
@@ -199,7 +199,7 @@ fn main() {
     println!("peak rss: {:.0} MiB", peak_rss_mib());
 
     // CPU per generated token: the same turn with 16 and with `gen` tokens, on fresh copies of
-    // the cached prefix; decoding runs on one thread, so this is the rate of an idle core.
+    // the cached prefix (all engine threads, idle spinning of the second one included).
     let mut cpu = Vec::new();
     for (i, n) in [16, gen.max(32)].into_iter().enumerate() {
         let conv = format!("bench-cpu{i}");
@@ -210,7 +210,7 @@ fn main() {
     }
     let per_token = (cpu[1].0 - cpu[0].0) / (cpu[1].1 - cpu[0].1).max(1) as f64;
     println!(
-        "generation cpu: {per_token:.1} ms per token = {:.0} tokens/s on an idle core (load {})",
+        "generation cpu: {per_token:.1} ms of CPU per token, all threads (= {:.0} tokens/s if one core did it all; load {})",
         1000.0 / per_token.max(0.001),
         std::fs::read_to_string("/proc/loadavg")
             .unwrap_or_default()

@@ -1,11 +1,14 @@
 //! The candle backend: a GGUF chat model on the CPU, served by one engine thread.
 
+mod batch;
 mod engine;
 mod forward;
 mod gguf;
 mod kernels;
 mod kv;
 mod prefix_cache;
+mod q4;
+mod q8;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
