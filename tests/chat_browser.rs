@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{parla, ParlaServer};
+use common::SeededCrm;
 use parla_gateway::chat::{now_secs, Claims, TokenKeys};
 
 const SHOP_KEY: &str = "browser-shop-key-0123456789";
@@ -58,18 +58,11 @@ async fn the_widget_and_the_console_work_in_chromium() -> anyhow::Result<()> {
         println!("figure: {line}");
     }
 
-    let data = tempfile::tempdir()?;
-    let data_dir = data.path().to_string_lossy().into_owned();
-    run(
-        parla(data.path())
-            .args(["crm", "seed"])
-            .env("PARLA_CRM__DATA_DIR", &data_dir),
-        "parla crm seed",
-    )?;
+    let crm = SeededCrm::new()?;
     let shop_port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let config = data.path().join("parla.toml");
+    let config = crm.dir.path().join("parla.toml");
     std::fs::write(
         &config,
         format!(
@@ -88,16 +81,9 @@ password_hash = "{}"
             include_str!("data/agent_password_hash.txt").trim()
         ),
     )?;
-    let server = ParlaServer::start(
-        &[
-            "--config",
-            &config.to_string_lossy(),
-            "--only",
-            "crm,handoff,dialogue,gateway",
-        ],
-        &[("PARLA_CRM__DATA_DIR", &data_dir)],
-    )?;
-    server.wait_ready(Duration::from_secs(60)).await?;
+    let config = config.to_string_lossy();
+    let args = ["--config", &config, "--only", "crm,handoff,dialogue,gateway"];
+    let server = crm.serve(&args, &[], Duration::from_secs(60)).await?;
 
     // The bundle in the binary is the one the sources build today.
     let served = reqwest_get(&format!("{}/widget.js", server.url)).await?;

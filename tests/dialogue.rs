@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{parla, ParlaServer};
+use common::SeededCrm;
 use parla_proto::v1::converse_request::Request as In;
 use parla_proto::v1::crm_client::CrmClient;
 use parla_proto::v1::customer_hint::Hint;
@@ -71,28 +71,15 @@ impl Conversation {
 #[tokio::test]
 async fn frustration_and_a_request_for_a_person_reach_the_queue_and_the_timeline(
 ) -> anyhow::Result<()> {
-    let data = tempfile::tempdir()?;
-    let data_dir = data.path().to_string_lossy().into_owned();
     let prompts = concat!(env!("CARGO_MANIFEST_DIR"), "/prompts");
-    let seeded = parla(data.path())
-        .args(["crm", "seed"])
-        .env("PARLA_CRM__DATA_DIR", &data_dir)
-        .output()?;
-    assert!(
-        seeded.status.success(),
-        "seed failed: {}",
-        String::from_utf8_lossy(&seeded.stderr)
-    );
-    let server = ParlaServer::start(
-        &["--only", "crm,handoff,dialogue"],
-        &[
-            ("PARLA_CRM__DATA_DIR", &data_dir),
-            ("PARLA_DIALOGUE__PROMPTS_DIR", prompts),
-            // Lists the queue as a tool would, without an agent session.
-            ("PARLA_HANDOFF__REQUIRE_AGENT_LOGIN", "false"),
-        ],
-    )?;
-    server.wait_ready(Duration::from_secs(30)).await?;
+    let crm = SeededCrm::new()?;
+    let envs = [
+        ("PARLA_DIALOGUE__PROMPTS_DIR", prompts),
+        // Lists the queue as a tool would, without an agent session.
+        ("PARLA_HANDOFF__REQUIRE_AGENT_LOGIN", "false"),
+    ];
+    let args = ["--only", "crm,handoff,dialogue"];
+    let server = crm.serve(&args, &envs, Duration::from_secs(30)).await?;
     let channel = server.channel().await?;
     let mut dialogue = DialogueClient::new(channel.clone());
 

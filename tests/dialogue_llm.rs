@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{parla, ParlaServer};
+use common::{ParlaServer, SeededCrm};
 use parla_proto::v1::converse_request::Request as In;
 use parla_proto::v1::customer_hint::Hint;
 use parla_proto::v1::dialogue_client::DialogueClient;
@@ -99,25 +99,20 @@ async fn start_double(state: Arc<Double>) -> anyhow::Result<String> {
 
 /// Seeds the demo CRM and starts crm, handoff and dialogue with the model at `base_url`.
 async fn server(base_url: &str) -> anyhow::Result<(ParlaServer, tempfile::TempDir)> {
-    let data = tempfile::tempdir()?;
-    let data_dir = data.path().to_string_lossy().into_owned();
-    let seeded = parla(data.path())
-        .args(["crm", "seed"])
-        .env("PARLA_CRM__DATA_DIR", &data_dir)
-        .output()?;
-    anyhow::ensure!(seeded.status.success(), "seed failed");
-    let server = ParlaServer::start(
-        &["--only", "crm,handoff,dialogue"],
-        &[
-            ("PARLA_CRM__DATA_DIR", &data_dir),
+    let crm = SeededCrm::new()?;
+    let server = crm
+        .serve(
+            &["--only", "crm,handoff,dialogue"],
+            &[
             ("PARLA_DIALOGUE__LLM_BACKEND", "openai"),
             ("PARLA_DIALOGUE__OPENAI__BASE_URL", base_url),
             ("PARLA_DIALOGUE__OPENAI__MAX_RETRIES", "0"),
             ("PARLA_DIALOGUE__OPENAI__CONNECT_TIMEOUT_MS", "500"),
-        ],
-    )?;
-    server.wait_ready(Duration::from_secs(60)).await?;
-    Ok((server, data))
+            ],
+            Duration::from_secs(60),
+        )
+        .await?;
+    Ok((server, crm.dir))
 }
 
 /// One question in a new conversation of customer C100 (phone hint); the deltas and the final.

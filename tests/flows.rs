@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{parla, ParlaServer};
+use common::{parla, ParlaServer, SeededCrm};
 use parla_proto::v1 as pb;
 use parla_proto::v1::converse_request::Request as In;
 use parla_proto::v1::crm_client::CrmClient;
@@ -77,25 +77,12 @@ fn handed_off(f: &pb::ReplyFinal) -> bool {
 }
 
 async fn server(weather: &[(&str, &str)]) -> anyhow::Result<(ParlaServer, tempfile::TempDir)> {
-    let data = tempfile::tempdir()?;
-    let data_dir = data.path().to_string_lossy().into_owned();
-    let seeded = parla(data.path())
-        .args(["crm", "seed"])
-        .env("PARLA_CRM__DATA_DIR", &data_dir)
-        .output()?;
-    anyhow::ensure!(
-        seeded.status.success(),
-        "seed: {}",
-        String::from_utf8_lossy(&seeded.stderr)
-    );
-    let mut envs = vec![
-        ("PARLA_CRM__DATA_DIR", data_dir.as_str()),
-        ("PARLA_FLOWS__TODAY", "2026-11-25"),
-    ];
+    let crm = SeededCrm::new()?;
+    let mut envs = vec![("PARLA_FLOWS__TODAY", "2026-11-25")];
     envs.extend_from_slice(weather);
-    let server = ParlaServer::start(&["--only", "crm,handoff,dialogue"], &envs)?;
-    server.wait_ready(Duration::from_secs(60)).await?;
-    Ok((server, data))
+    let args = ["--only", "crm,handoff,dialogue"];
+    let server = crm.serve(&args, &envs, Duration::from_secs(60)).await?;
+    Ok((server, crm.dir))
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{parla, ParlaServer};
+use crate::common::{ParlaServer, SeededCrm};
 use parla_gateway::chat::{now_secs, Claims, TokenKeys};
 use parla_proto::v1::chat_client::ChatClient;
 use parla_proto::v1::chat_event::Event;
@@ -17,18 +17,8 @@ pub const PASSWORD_HASH: &str = include_str!("../data/agent_password_hash.txt");
 
 /// A seeded CRM and a server running chat with its peers.
 pub async fn chat_server(extra_toml: &str) -> anyhow::Result<(ParlaServer, tempfile::TempDir)> {
-    let data = tempfile::tempdir()?;
-    let data_dir = data.path().to_string_lossy().into_owned();
-    let seeded = parla(data.path())
-        .args(["crm", "seed"])
-        .env("PARLA_CRM__DATA_DIR", &data_dir)
-        .output()?;
-    anyhow::ensure!(
-        seeded.status.success(),
-        "seed failed: {}",
-        String::from_utf8_lossy(&seeded.stderr)
-    );
-    let config = data.path().join("parla.toml");
+    let crm = SeededCrm::new()?;
+    let config = crm.dir.path().join("parla.toml");
     std::fs::write(
         &config,
         format!(
@@ -55,17 +45,10 @@ password_hash = "{hash}"
             hash = PASSWORD_HASH.trim()
         ),
     )?;
-    let server = ParlaServer::start(
-        &[
-            "--config",
-            &config.to_string_lossy(),
-            "--only",
-            "crm,handoff,dialogue,gateway",
-        ],
-        &[("PARLA_CRM__DATA_DIR", &data_dir)],
-    )?;
-    server.wait_ready(Duration::from_secs(60)).await?;
-    Ok((server, data))
+    let config = config.to_string_lossy();
+    let args = ["--config", &config, "--only", "crm,handoff,dialogue,gateway"];
+    let server = crm.serve(&args, &[], Duration::from_secs(60)).await?;
+    Ok((server, crm.dir))
 }
 
 pub fn shop_token(customer: &str, ttl: i64, key: &str) -> String {

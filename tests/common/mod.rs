@@ -36,6 +36,47 @@ pub fn parla(dir: &std::path::Path) -> Command {
     cmd
 }
 
+/// A temporary data directory holding the demo CRM (`parla crm seed`).
+pub struct SeededCrm {
+    /// The directory; removed when dropped.
+    pub dir: tempfile::TempDir,
+    /// Its path, for `PARLA_CRM__DATA_DIR`.
+    pub data_dir: String,
+}
+
+impl SeededCrm {
+    /// Seeds the demo customers into a fresh directory.
+    pub fn new() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let data_dir = dir.path().to_string_lossy().into_owned();
+        let seeded = parla(dir.path())
+            .args(["crm", "seed"])
+            .env("PARLA_CRM__DATA_DIR", &data_dir)
+            .output()?;
+        anyhow::ensure!(
+            seeded.status.success(),
+            "parla crm seed failed: {}",
+            String::from_utf8_lossy(&seeded.stderr)
+        );
+        Ok(Self { dir, data_dir })
+    }
+
+    /// Starts `parla serve ARGS` on this CRM with extra `envs` and waits
+    /// until it is SERVING.
+    pub async fn serve(
+        &self,
+        args: &[&str],
+        envs: &[(&str, &str)],
+        within: Duration,
+    ) -> anyhow::Result<ParlaServer> {
+        let mut all = vec![("PARLA_CRM__DATA_DIR", self.data_dir.as_str())];
+        all.extend_from_slice(envs);
+        let server = ParlaServer::start(args, &all)?;
+        server.wait_ready(within).await?;
+        Ok(server)
+    }
+}
+
 impl ParlaServer {
     /// Starts `parla serve --listen 127.0.0.1:0 ARGS` with extra `envs` and
     /// waits for its `listening on` line.

@@ -10,7 +10,7 @@ use parla_gateway::call::Format;
 use parla_proto::v1 as pb;
 use parla_proto::v1::call_event::Event as Out;
 
-use crate::common::{parla, ParlaServer};
+use crate::common::{ParlaServer, SeededCrm};
 
 /// The seeded customer Giulia Rossi (order A1042, delivered).
 pub const GIULIA: &str = "+390255512345";
@@ -28,22 +28,9 @@ pub fn pcm16k() -> pb::AudioFormat {
 pub async fn seeded_server(
     envs: &[(&str, &str)],
 ) -> anyhow::Result<(ParlaServer, tempfile::TempDir)> {
-    let data = tempfile::tempdir()?;
-    let data_dir = data.path().to_string_lossy().into_owned();
-    let seeded = parla(data.path())
-        .args(["crm", "seed"])
-        .env("PARLA_CRM__DATA_DIR", &data_dir)
-        .output()?;
-    anyhow::ensure!(
-        seeded.status.success(),
-        "seed failed: {}",
-        String::from_utf8_lossy(&seeded.stderr)
-    );
-    let mut all = vec![("PARLA_CRM__DATA_DIR", data_dir.as_str())];
-    all.extend_from_slice(envs);
-    let server = ParlaServer::start(&[], &all)?;
-    server.wait_ready(Duration::from_secs(180)).await?;
-    Ok((server, data))
+    let crm = SeededCrm::new()?;
+    let server = crm.serve(&[], envs, Duration::from_secs(180)).await?;
+    Ok((server, crm.dir))
 }
 
 /// Places a call as `caller_id` in English, 16 kHz PCM, real-time pace.

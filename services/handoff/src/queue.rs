@@ -129,15 +129,7 @@ impl HandoffQueue {
         let ticket = self
             .blocking(move |s| {
                 at_capacity(s, &agent_id, capacity)?;
-                match s.transition(
-                    &ticket_id,
-                    &[TicketState::Waiting],
-                    TicketState::Claimed,
-                    Some(&agent_id),
-                )? {
-                    Some(t) => Ok(t),
-                    None => Err(refusal(s, &ticket_id, "claimed")?),
-                }
+                assign(s, &ticket_id, &[TicketState::Waiting], &agent_id, "claimed")
             })
             .await?;
         tracing::info!(ticket = %ticket.id, "ticket claimed");
@@ -231,15 +223,7 @@ impl HandoffQueue {
                     held_by(s, &ticket_id, by)?;
                 }
                 at_capacity(s, &to_agent, capacity)?;
-                match s.transition(
-                    &ticket_id,
-                    &[TicketState::Claimed],
-                    TicketState::Claimed,
-                    Some(&to_agent),
-                )? {
-                    Some(t) => Ok(t),
-                    None => Err(refusal(s, &ticket_id, "transferred")?),
-                }
+                assign(s, &ticket_id, &[TicketState::Claimed], &to_agent, "transferred")
             })
             .await?;
         tracing::info!(ticket = %ticket.id, "ticket transferred");
@@ -255,15 +239,8 @@ impl HandoffQueue {
     ) -> Result<Ticket, QueueError> {
         let ticket = self
             .blocking(move |s| {
-                match s.transition(
-                    &ticket_id,
-                    &[TicketState::Waiting, TicketState::Claimed],
-                    TicketState::Claimed,
-                    Some(&supervisor),
-                )? {
-                    Some(t) => Ok(t),
-                    None => Err(refusal(s, &ticket_id, "taken over")?),
-                }
+                let from = [TicketState::Waiting, TicketState::Claimed];
+                assign(s, &ticket_id, &from, &supervisor, "taken over")
             })
             .await?;
         tracing::info!(ticket = %ticket.id, "ticket taken over by a supervisor");
@@ -308,6 +285,21 @@ fn check_text(text: &str) -> Result<(), QueueError> {
         )));
     }
     Ok(())
+}
+
+/// Moves a ticket in one of the `from` states to `agent` (claimed), or
+/// explains why it could not be `verb` (already taken, closed, unknown).
+fn assign(
+    store: &dyn TicketStore,
+    ticket_id: &str,
+    from: &[TicketState],
+    agent: &str,
+    verb: &str,
+) -> Result<Ticket, QueueError> {
+    match store.transition(ticket_id, from, TicketState::Claimed, Some(agent))? {
+        Some(t) => Ok(t),
+        None => Err(refusal(store, ticket_id, verb)?),
+    }
 }
 
 fn at_capacity(
