@@ -134,18 +134,16 @@ fn header(path: &Path) -> Result<Vec<i32>> {
 
 const SENTENCE: &str = "please check the status of my order";
 
-#[test]
-fn whisper_tiny_en_converts_and_transcribes_espeak_speech() -> Result<()> {
-    let model = provision("whisper-tiny-en")?;
+/// Provisions `name`, checks its ggml header and transcribes the English
+/// sentence spoken by eSpeak NG word for word.
+fn converts_and_transcribes(name: &str, hyperparameters: [i32; 11]) -> Result<()> {
+    let model = provision(name)?;
     eprintln!(
         "{} is {} bytes",
         model.display(),
         fs::metadata(&model)?.len()
     );
-    assert_eq!(
-        header(&model)?,
-        [51864, 1500, 384, 6, 4, 448, 384, 6, 4, 80, 1]
-    );
+    assert_eq!(header(&model)?, hyperparameters);
     let dir = tempfile::tempdir()?;
     let text = transcribe(&model, &speak(SENTENCE, "en-us", dir.path())?, "en")?;
     assert_eq!(words(&text), words(SENTENCE), "transcript: {text:?}");
@@ -153,21 +151,19 @@ fn whisper_tiny_en_converts_and_transcribes_espeak_speech() -> Result<()> {
 }
 
 #[test]
+fn whisper_tiny_en_converts_and_transcribes_espeak_speech() -> Result<()> {
+    converts_and_transcribes(
+        "whisper-tiny-en",
+        [51864, 1500, 384, 6, 4, 448, 384, 6, 4, 80, 1],
+    )
+}
+
+#[test]
 fn whisper_base_converts_and_transcribes_espeak_speech() -> Result<()> {
-    let model = provision("whisper-base")?;
-    eprintln!(
-        "{} is {} bytes",
-        model.display(),
-        fs::metadata(&model)?.len()
-    );
-    assert_eq!(
-        header(&model)?,
-        [51865, 1500, 512, 8, 6, 448, 512, 8, 6, 80, 1]
-    );
-    let dir = tempfile::tempdir()?;
-    let text = transcribe(&model, &speak(SENTENCE, "en-us", dir.path())?, "en")?;
-    assert_eq!(words(&text), words(SENTENCE), "transcript: {text:?}");
-    Ok(())
+    converts_and_transcribes(
+        "whisper-base",
+        [51865, 1500, 512, 8, 6, 448, 512, 8, 6, 80, 1],
+    )
 }
 
 #[test]

@@ -236,6 +236,24 @@ impl<W: Write> TensorWriter<'_, W> {
         Ok(())
     }
 
+    /// A layer's self-attention: its layer norm, the fused query/key/value
+    /// projection split in three, and the output projection.
+    fn self_attention(&mut self, src: &str, dst: &str) -> Result<(), ConvertError> {
+        self.layer_norm(
+            &format!("{src}/self_attention/layer_norm"),
+            &format!("{dst}.attn_ln"),
+        )?;
+        self.split(
+            &format!("{src}/self_attention/linear_0"),
+            &format!("{dst}.attn"),
+            &["query", "key", "value"],
+        )?;
+        self.linear(
+            &format!("{src}/self_attention/linear_1"),
+            &format!("{dst}.attn.out"),
+        )
+    }
+
     fn encoder(&mut self, layers: usize) -> Result<(), ConvertError> {
         self.copy(
             "encoder/position_encodings/encodings",
@@ -245,19 +263,7 @@ impl<W: Write> TensorWriter<'_, W> {
         self.linear("encoder/conv2", "encoder.conv2")?;
         for i in 0..layers {
             let (src, dst) = (format!("encoder/layer_{i}"), format!("encoder.blocks.{i}"));
-            self.layer_norm(
-                &format!("{src}/self_attention/layer_norm"),
-                &format!("{dst}.attn_ln"),
-            )?;
-            self.split(
-                &format!("{src}/self_attention/linear_0"),
-                &format!("{dst}.attn"),
-                &["query", "key", "value"],
-            )?;
-            self.linear(
-                &format!("{src}/self_attention/linear_1"),
-                &format!("{dst}.attn.out"),
-            )?;
+            self.self_attention(&src, &dst)?;
             self.ffn(&src, &dst)?;
         }
         self.layer_norm("encoder/layer_norm", "encoder.ln_post")
@@ -274,19 +280,7 @@ impl<W: Write> TensorWriter<'_, W> {
         )?;
         for i in 0..layers {
             let (src, dst) = (format!("decoder/layer_{i}"), format!("decoder.blocks.{i}"));
-            self.layer_norm(
-                &format!("{src}/self_attention/layer_norm"),
-                &format!("{dst}.attn_ln"),
-            )?;
-            self.split(
-                &format!("{src}/self_attention/linear_0"),
-                &format!("{dst}.attn"),
-                &["query", "key", "value"],
-            )?;
-            self.linear(
-                &format!("{src}/self_attention/linear_1"),
-                &format!("{dst}.attn.out"),
-            )?;
+            self.self_attention(&src, &dst)?;
             self.layer_norm(
                 &format!("{src}/attention/layer_norm"),
                 &format!("{dst}.cross_attn_ln"),
