@@ -247,22 +247,43 @@ pub(crate) fn exp(x: f32) -> f32 {
 }
 
 /// Softmax of `scores[..len] * scale` in place; entries from `len` on (later positions) get 0.
+/// Written as lane-wise loops (eight running maxima and sums) so that they vectorize: a float
+/// reduction in one accumulator does not, and this runs over every score of a prompt batch.
 pub(crate) fn softmax_causal(scores: &mut [f32], scale: f32, len: usize) {
     let len = len.min(scores.len());
     let (live, masked) = scores.split_at_mut(len);
     masked.fill(0.0);
-    let mut max = f32::NEG_INFINITY;
-    for s in live.iter_mut() {
+    let mut max8 = [f32::NEG_INFINITY; 8];
+    let mut chunks = live.chunks_exact_mut(8);
+    for c in &mut chunks {
+        for i in 0..8 {
+            c[i] *= scale;
+            max8[i] = max8[i].max(c[i]);
+        }
+    }
+    let mut max = max8.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    for s in chunks.into_remainder() {
         *s *= scale;
         max = max.max(*s);
     }
-    let mut total = 0.0;
     for s in live.iter_mut() {
         *s = exp(*s - max);
-        total += *s;
     }
-    let inv = 1.0 / total;
+    let inv = 1.0 / sum(live);
     live.iter_mut().for_each(|s| *s *= inv);
+}
+
+/// Sum with eight independent accumulators, so the compiler can vectorize it.
+pub(crate) fn sum(a: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let chunks = a.chunks_exact(8);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for c in chunks {
+        for i in 0..8 {
+            acc[i] += c[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 /// Dot product with eight independent accumulators, so the compiler can vectorize it.

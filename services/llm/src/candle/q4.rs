@@ -13,8 +13,6 @@
 
 use rayon::prelude::*;
 
-use super::kernels::dot;
-
 const GROUP: usize = 4;
 const BLOCK: usize = 32;
 const MIN_CHUNK_ROWS: usize = 64;
@@ -31,7 +29,7 @@ pub(crate) struct Q4Matrix {
     qs: Vec<u8>,
     /// Scales, in the same order as `qs`.
     scales: Vec<f32>,
-    /// Minimums, `[row][block]`.
+    /// Minimums, in the same order as `qs`.
     mins: Vec<f32>,
 }
 
@@ -53,7 +51,7 @@ impl Q4Matrix {
             let (r, b) = (n / per_row, n % per_row);
             let slot = ((r / GROUP) * per_row + b) * GROUP + r % GROUP;
             scales[slot] = super::q8::f16_to_f32(u16::from_le_bytes([block[0], block[1]]));
-            mins[r * per_row + b] = super::q8::f16_to_f32(u16::from_le_bytes([block[2], block[3]]));
+            mins[slot] = super::q8::f16_to_f32(u16::from_le_bytes([block[2], block[3]]));
             qs[slot * 16..(slot + 1) * 16].copy_from_slice(&block[4..]);
         }
         Ok(Self {
@@ -75,7 +73,7 @@ impl Q4Matrix {
         let per_row = self.cols / BLOCK;
         for (b, o) in out.chunks_exact_mut(BLOCK).enumerate().take(per_row) {
             let slot = ((r / GROUP) * per_row + b) * GROUP + r % GROUP;
-            let (d, m) = (self.scales[slot], self.mins[r * per_row + b]);
+            let (d, m) = (self.scales[slot], self.mins[slot]);
             for (j, &q) in self.qs[slot * 16..(slot + 1) * 16].iter().enumerate() {
                 o[j] = (q & 0xf) as f32 * d + m;
                 o[j + 16] = (q >> 4) as f32 * d + m;
@@ -97,11 +95,9 @@ impl Q4Matrix {
                 let g = first_row / GROUP + k;
                 let qs = &self.qs[g * group_len * 16..(g + 1) * group_len * 16];
                 let sc = &self.scales[g * group_len..(g + 1) * group_len];
-                let dots = dot4(qs, sc, &yq, &yd);
-                for (i, (o, d)) in o.iter_mut().zip(dots).enumerate() {
-                    let r = g * GROUP + i;
-                    *o = d + dot(&self.mins[r * per_row..(r + 1) * per_row], &ys);
-                }
+                let mins = &self.mins[g * group_len..(g + 1) * group_len];
+                let dots = dot4(qs, sc, mins, &yq, &yd, &ys);
+                o.copy_from_slice(&dots[..o.len()]);
             }
         };
         let out = &mut out[..self.rows];
@@ -139,8 +135,16 @@ fn quantize(x: &[f32]) -> (Vec<i8>, Vec<f32>, Vec<f32>) {
     (q, d, s)
 }
 
-/// `d·dx·Σ q·qx` of four interleaved rows (one row group) with the quantized activations.
-fn dot4(qs: &[u8], scales: &[f32], yq: &[i8], yd: &[f32]) -> [f32; GROUP] {
+/// The dot products of four interleaved rows (one row group) with the quantized activations
+/// (`yq`, `yd`, `ys`: quants, scales, scaled sums per block).
+fn dot4(
+    qs: &[u8],
+    scales: &[f32],
+    mins: &[f32],
+    yq: &[i8],
+    yd: &[f32],
+    ys: &[f32],
+) -> [f32; GROUP] {
     #[cfg(all(
         target_arch = "x86_64",
         target_feature = "avx2",
@@ -149,7 +153,7 @@ fn dot4(qs: &[u8], scales: &[f32], yq: &[i8], yd: &[f32]) -> [f32; GROUP] {
     {
         // SAFETY: the target has AVX2 and FMA (checked at compile time); bounds are asserted
         // inside.
-        unsafe { dot4_avx2(qs, scales, yq, yd) }
+        unsafe { dot4_avx2(qs, scales, mins, yq, yd, ys) }
     }
     #[cfg(not(all(
         target_arch = "x86_64",
@@ -157,7 +161,7 @@ fn dot4(qs: &[u8], scales: &[f32], yq: &[i8], yd: &[f32]) -> [f32; GROUP] {
         target_feature = "fma"
     )))]
     {
-        dot4_scalar(qs, scales, yq, yd)
+        dot4_scalar(qs, scales, mins, yq, yd, ys)
     }
 }
 
@@ -169,16 +173,23 @@ fn dot4(qs: &[u8], scales: &[f32], yq: &[i8], yd: &[f32]) -> [f32; GROUP] {
     ),
     allow(dead_code)
 )]
-fn dot4_scalar(qs: &[u8], scales: &[f32], yq: &[i8], yd: &[f32]) -> [f32; GROUP] {
+fn dot4_scalar(
+    qs: &[u8],
+    scales: &[f32],
+    mins: &[f32],
+    yq: &[i8],
+    yd: &[f32],
+    ys: &[f32],
+) -> [f32; GROUP] {
     let mut acc = [0f32; GROUP];
-    for (b, (y, &dy)) in yq.chunks_exact(BLOCK).zip(yd).enumerate() {
+    for (b, ((y, &dy), &sy)) in yq.chunks_exact(BLOCK).zip(yd).zip(ys).enumerate() {
         for (i, a) in acc.iter_mut().enumerate() {
             let slot = b * GROUP + i;
             let mut s = 0i32;
             for (j, &q) in qs[slot * 16..(slot + 1) * 16].iter().enumerate() {
                 s += (q & 0xf) as i32 * y[j] as i32 + (q >> 4) as i32 * y[j + 16] as i32;
             }
-            *a += s as f32 * scales[slot] * dy;
+            *a += s as f32 * scales[slot] * dy + mins[slot] * sy;
         }
     }
     acc
@@ -190,11 +201,20 @@ fn dot4_scalar(qs: &[u8], scales: &[f32], yq: &[i8], yd: &[f32]) -> [f32; GROUP]
     target_feature = "fma"
 ))]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn dot4_avx2(qs: &[u8], scales: &[f32], yq: &[i8], yd: &[f32]) -> [f32; GROUP] {
+unsafe fn dot4_avx2(
+    qs: &[u8],
+    scales: &[f32],
+    mins: &[f32],
+    yq: &[i8],
+    yd: &[f32],
+    ys: &[f32],
+) -> [f32; GROUP] {
     use std::arch::x86_64::*;
     let blocks = yd.len();
     assert!(qs.len() >= blocks * GROUP * 16 && scales.len() >= blocks * GROUP);
-    assert!(yq.len() >= blocks * BLOCK);
+    assert!(mins.len() >= blocks * GROUP && ys.len() >= blocks && yq.len() >= blocks * BLOCK);
+    // The minimums' terms of the four rows, one lane each.
+    let mut min_acc = _mm_setzero_ps();
     let ones = _mm256_set1_epi16(1);
     let low = _mm256_set1_epi8(0xf);
     let mut acc = [_mm256_setzero_ps(); GROUP];
@@ -204,6 +224,8 @@ unsafe fn dot4_avx2(qs: &[u8], scales: &[f32], yq: &[i8], yd: &[f32]) -> [f32; G
         unsafe {
             let y = _mm256_loadu_si256(yp.add(b * BLOCK).cast());
             let dy = _mm256_set1_ps(*yd.get_unchecked(b));
+            let m = _mm_loadu_ps(mins.as_ptr().add(b * GROUP));
+            min_acc = _mm_fmadd_ps(m, _mm_set1_ps(*ys.get_unchecked(b)), min_acc);
             for (i, a) in acc.iter_mut().enumerate() {
                 let slot = b * GROUP + i;
                 let raw = _mm_loadu_si128(qp.add(slot * 16).cast());
@@ -221,18 +243,20 @@ unsafe fn dot4_avx2(qs: &[u8], scales: &[f32], yq: &[i8], yd: &[f32]) -> [f32; G
         }
     }
     let mut out = [0f32; GROUP];
+    _mm_storeu_ps(out.as_mut_ptr(), min_acc);
     for (o, a) in out.iter_mut().zip(acc) {
         let hi = _mm256_extractf128_ps(a, 1);
         let s = _mm_add_ps(hi, _mm256_castps256_ps128(a));
         let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
         let s = _mm_add_ss(s, _mm_movehdup_ps(s));
-        *o = _mm_cvtss_f32(s);
+        *o += _mm_cvtss_f32(s);
     }
     out
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::kernels::dot;
     use super::*;
     use candle_core::quantized::k_quants::{BlockQ4_1, GgmlType};
 
@@ -256,7 +280,7 @@ mod tests {
                 .collect();
             let mut out = vec![0.0; rows];
             m.gemv(&x, &mut out);
-            let (yq, yd, _) = quantize(&x);
+            let (yq, yd, ys) = quantize(&x);
             let per_row = cols / BLOCK;
             for r in 0..rows {
                 let exact = dot(&dense[r * cols..(r + 1) * cols], &x);
@@ -269,14 +293,18 @@ mod tests {
                 let avx = dot4(
                     &m.qs[g * GROUP * per_row * 16..(g + 1) * GROUP * per_row * 16],
                     &m.scales[g * GROUP * per_row..(g + 1) * GROUP * per_row],
+                    &m.mins[g * GROUP * per_row..(g + 1) * GROUP * per_row],
                     &yq,
                     &yd,
+                    &ys,
                 )[r % GROUP];
                 let scalar = dot4_scalar(
                     &m.qs[g * GROUP * per_row * 16..(g + 1) * GROUP * per_row * 16],
                     &m.scales[g * GROUP * per_row..(g + 1) * GROUP * per_row],
+                    &m.mins[g * GROUP * per_row..(g + 1) * GROUP * per_row],
                     &yq,
                     &yd,
+                    &ys,
                 )[r % GROUP];
                 assert!((avx - scalar).abs() < 1e-3, "row {r}: {avx} vs {scalar}");
             }
