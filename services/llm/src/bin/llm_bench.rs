@@ -170,9 +170,16 @@ fn main() {
 
     let mut ttfts = Vec::new();
     let mut last = None;
+    let mut prompt_cpu = Vec::new();
     for rep in 0..3 {
         let conv = format!("bench-{rep}");
         let messages = prime(&model, &conv, &prefix);
+        // CPU of the prompt alone: the same turn with one generated token.
+        let before = cpu_ms();
+        turn(&model, &format!("{conv}-cpu"), messages.clone(), 1);
+        prompt_cpu.push(cpu_ms() - before);
+        // Its cache holds the whole measured prompt: it must not serve the measured turn.
+        model.forget(&format!("{conv}-cpu"));
         let t = turn(&model, &conv, messages, gen);
         ttfts.push(t.ttft_ms);
         last = Some(t);
@@ -186,6 +193,11 @@ fn main() {
         t.cached,
         ttfts[1],
         ttfts.iter().map(|v| v.round()).collect::<Vec<_>>()
+    );
+    prompt_cpu.sort_by(f64::total_cmp);
+    println!(
+        "turn cpu: {:.0} ms of CPU for the new tokens and one generated, all threads (median of 3: {:?})",
+        prompt_cpu[1], prompt_cpu
     );
     println!(
         "prompt throughput: {:.0} tokens/s (new tokens / time to first token)",
