@@ -31,13 +31,12 @@ pub struct LlmConfig {
     pub prefix_cache_mib: usize,
     /// Longest prompt chunk run in one step; smaller chunks let other conversations in sooner.
     pub prefill_chunk: usize,
-    /// Fast forward: dense weights for prompt batches and Q8_0 for single tokens (`auto` enables
-    /// it for models under 1 B parameters, whose dense copy fits in memory).
+    /// Fast forward: dense weights for prompt batches, fused projections, and the file's Q4_1
+    /// blocks (other types as Q8_0) for single tokens (`auto` enables it for models under 1 B
+    /// parameters, whose dense copy fits in memory).
     pub fast_forward: FastForward,
-    /// Threads for prompt batches (matrix products of 8 rows or more); 0 = every core.
-    /// Single tokens always run on the engine thread alone. On a machine whose cores are busy
-    /// with other work, 1 avoids waiting for descheduled helper threads (`llm-bench`: time to
-    /// first token 1285 ms with 1 thread against 1924 ms with 2 at load average 13 on 2 cores).
+    /// Engine threads, for prompt batches (matrix products of 8 rows or more) and single tokens
+    /// (rows of each matrix split over them); 0 = every core.
     pub threads: usize,
     /// The OpenAI-compatible backend's settings.
     pub openai: OpenAiConfig,

@@ -4,7 +4,7 @@
 //!
 //! `cargo run --release -p parla-llm --bin llm-bench -- [MODEL] [--concurrency N] [--gen N]`
 //! MODEL is a model cache name or a `.gguf` path (default `smollm2-135m`); `--threads N` sets the
-//! threads for prompt batches (default: every core), `--slow` turns the fast forward off.
+//! engine threads (default: every core), `--slow` turns the fast forward off.
 
 use std::time::Instant;
 
@@ -148,7 +148,7 @@ fn main() {
         info.fast_forward
     );
     println!(
-        "cores: {}, threads for prompt batches: {} (0 = every core)",
+        "cores: {}, engine threads: {} (0 = every core)",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         config.threads
     );

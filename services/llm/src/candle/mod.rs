@@ -128,7 +128,8 @@ impl CandleModel {
             other => other,
         })?;
         // The engine runs on the first thread of its own pool, so candle's tensor operations
-        // (prompt batches) use exactly `threads` threads, whatever else runs in the process.
+        // (prompt batches) and the single-token kernels use exactly `threads` threads, whatever
+        // else runs in the process.
         let threads = match config.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
