@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod demo_call;
+pub mod erasure;
 pub mod eval;
 pub mod models_cmd;
 pub mod serve;

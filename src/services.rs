@@ -203,7 +203,7 @@ pub fn prepare(kind: ServiceKind, config: &Config) -> anyhow::Result<Startup> {
                 }),
             }
         }
-        ServiceKind::Crm => crm_startup(config),
+        ServiceKind::Crm => crm_startup(config)?,
         ServiceKind::Handoff => handoff_startup(config),
         ServiceKind::Tts => tts_startup(config, &cache)?,
         ServiceKind::Dialogue => dialogue_startup(config, &cache)?,
@@ -228,11 +228,12 @@ pub fn prepare(kind: ServiceKind, config: &Config) -> anyhow::Result<Startup> {
 /// The customer record: the load opens the database (SQLite file or
 /// PostgreSQL URL) and applies its migrations; handlers answer UNAVAILABLE
 /// until then.
-fn crm_startup(config: &Config) -> Startup {
+fn crm_startup(config: &Config) -> anyhow::Result<Startup> {
     let crm = config.crm.clone();
-    let service = parla_crm::CrmService::pending(crm.recent_interactions as usize);
+    let service = parla_crm::CrmService::pending(crm.recent_interactions as usize)
+        .with_erasure_peers(crate::erasure::erasure_peers(config)?);
     let slot = service.slot();
-    Startup {
+    Ok(Startup {
         kind: ServiceKind::Crm,
         load: Box::new(move || {
             let store = parla_crm::open(&crm)?;
@@ -243,7 +244,7 @@ fn crm_startup(config: &Config) -> Startup {
         register: Box::new(move |routes| {
             routes.add_service(service.into_server());
         }),
-    }
+    })
 }
 
 /// The hand-off queue: the load opens its SQLite file (beside the CRM's
@@ -349,7 +350,7 @@ fn tts_startup(config: &Config, cache: &ModelCache) -> anyhow::Result<Startup> {
 
 /// A lazy gRPC channel to `kind` (this process's own address when it runs
 /// it); `None` when it is neither run here nor configured.
-fn lazy_channel(
+pub(crate) fn lazy_channel(
     config: &Config,
     kind: ServiceKind,
 ) -> anyhow::Result<Option<tonic::transport::Channel>> {

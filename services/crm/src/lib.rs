@@ -10,6 +10,7 @@
 
 pub mod contact;
 pub mod crypto;
+pub mod erasure;
 mod dates;
 pub mod error;
 pub mod migrations;

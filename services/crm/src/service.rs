@@ -13,6 +13,7 @@ use pb::crm_server::{Crm, CrmServer};
 use tonic::{Request, Response, Status};
 
 use crate::convert;
+use crate::erasure::ErasurePeers;
 use crate::error::CrmError;
 use crate::model::{Append, NewReturn, ProductQuery};
 use crate::store::Store;
@@ -25,6 +26,7 @@ pub type StoreSlot = Arc<OnceLock<Arc<dyn Store>>>;
 pub struct CrmService {
     store: StoreSlot,
     recent_interactions: usize,
+    peers: ErasurePeers,
 }
 
 impl CrmService {
@@ -34,7 +36,14 @@ impl CrmService {
         Self {
             store: Arc::new(OnceLock::new()),
             recent_interactions: recent_interactions.max(1),
+            peers: ErasurePeers::default(),
         }
+    }
+
+    /// Stores told to delete a customer's data after the CRM erases them.
+    pub fn with_erasure_peers(mut self, peers: ErasurePeers) -> Self {
+        self.peers = peers;
+        self
     }
 
     /// A service over an open store.
@@ -263,12 +272,24 @@ impl Crm for CrmService {
         request: Request<pb::EraseCustomerRequest>,
     ) -> Result<Response<pb::EraseCustomerResponse>, Status> {
         let r = request.into_inner();
+        let customer_id = r.customer_id.clone();
         let audit_id = self
             .call("erase_customer", move |s| {
                 s.erase(&r.customer_id, &r.requested_by)
             })
             .await?;
-        Ok(Response::new(pb::EraseCustomerResponse { audit_id }))
+        let also_erased = self.peers.forget(&customer_id).await.map_err(|(store, reason)| {
+            tracing::warn!(customer = %customer_id, store, reason = %reason, "erasure incomplete");
+            Status::unavailable(format!(
+                "customer {customer_id} is erased from the CRM (audit {audit_id}), but the \
+                 {store} could not delete their data: {reason}; call EraseCustomer again"
+            ))
+        })?;
+        tracing::info!(customer = %customer_id, stores = also_erased.len(), "customer erased");
+        Ok(Response::new(pb::EraseCustomerResponse {
+            audit_id,
+            also_erased,
+        }))
     }
 
     async fn upsert_customer(

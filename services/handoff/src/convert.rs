@@ -92,3 +92,36 @@ pub(crate) fn agent_to_pb(a: &AgentAccount, available: bool, active: u32) -> pb:
         active,
     }
 }
+
+/// The CRM timeline entry of an agent's wrap-up of the conversation in
+/// `context`.
+pub(crate) fn wrap_up_to_pb(
+    context: &pb::ContextPackage,
+    agent_name: &str,
+    outcome: &str,
+    note: &str,
+) -> pb::AppendInteractionRequest {
+    let said = if outcome.is_empty() {
+        "no outcome given"
+    } else {
+        outcome
+    };
+    let note = if note.is_empty() {
+        String::new()
+    } else {
+        format!(". Note: {note}")
+    };
+    pb::AppendInteractionRequest {
+        conversation_id: context.conversation_id.clone(),
+        customer_id: context.customer_id.clone(),
+        channel: context.channel,
+        turn: Some(pb::TimelineTurn {
+            speaker: "agent".into(),
+            text: format!("wrap-up by {agent_name}: {said}{note}"),
+            at: Some(timestamp(now_ms())),
+            ..Default::default()
+        }),
+        summary: String::new(),
+        outcome: outcome.to_owned(),
+    }
+}

@@ -223,7 +223,13 @@ impl HandoffQueue {
                     held_by(s, &ticket_id, by)?;
                 }
                 at_capacity(s, &to_agent, capacity)?;
-                assign(s, &ticket_id, &[TicketState::Claimed], &to_agent, "transferred")
+                assign(
+                    s,
+                    &ticket_id,
+                    &[TicketState::Claimed],
+                    &to_agent,
+                    "transferred",
+                )
             })
             .await?;
         tracing::info!(ticket = %ticket.id, "ticket transferred");
@@ -246,6 +252,15 @@ impl HandoffQueue {
         tracing::info!(ticket = %ticket.id, "ticket taken over by a supervisor");
         self.announce(&ticket);
         Ok(ticket)
+    }
+
+    /// Deletes every ticket about `customer_id` (the right to erasure).
+    pub async fn forget_customer(&self, customer_id: String) -> Result<u32, QueueError> {
+        let removed = self
+            .blocking(move |s| Ok(s.forget_customer(&customer_id)?))
+            .await?;
+        tracing::info!(removed, "customer's tickets deleted");
+        Ok(removed)
     }
 
     /// Ends the agent's part: back to Parla, or closed.

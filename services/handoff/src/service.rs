@@ -12,9 +12,10 @@ use parla_proto::v1::crm_client::CrmClient;
 use parla_proto::v1::handoff_server::{Handoff, HandoffServer};
 use parla_proto::v1::{
     self as pb, AgentLoginRequest, AgentReplyRequest, AgentReplyResponse, AgentSession,
-    ClaimRequest, CustomerMessageRequest, EscalateRequest, GetTicketRequest, ListAgentsRequest,
-    ListAgentsResponse, ListTicketsRequest, ListTicketsResponse, QueueEvent, ReleaseRequest,
-    SetPresenceRequest, TakeOverRequest, TicketDetail, TransferRequest, WatchQueueRequest,
+    ClaimRequest, CustomerMessageRequest, EscalateRequest, ForgetCustomerRequest,
+    ForgetCustomerResponse, GetTicketRequest, ListAgentsRequest, ListAgentsResponse,
+    ListTicketsRequest, ListTicketsResponse, QueueEvent, ReleaseRequest, SetPresenceRequest,
+    TakeOverRequest, TicketDetail, TransferRequest, WatchQueueRequest,
 };
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
@@ -23,7 +24,9 @@ use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 use crate::agents::{AgentAccount, AgentDirectory};
-use crate::convert::{agent_to_pb, message_to_pb, now_ms, state_from_pb, ticket_to_pb, timestamp};
+use crate::convert::{
+    agent_to_pb, message_to_pb, now_ms, state_from_pb, ticket_to_pb, timestamp, wrap_up_to_pb,
+};
 use crate::queue::{HandoffQueue, QueueChange, QueueError};
 use crate::store::{TicketFilter, TicketState};
 
@@ -141,33 +144,7 @@ impl HandoffService {
         let (Some(crm), Some(c)) = (self.crm.clone(), ticket.context.as_ref()) else {
             return;
         };
-        let text = format!(
-            "wrap-up by {}: {}{}",
-            self.name_of(agent),
-            if outcome.is_empty() {
-                "no outcome given"
-            } else {
-                outcome
-            },
-            if note.is_empty() {
-                String::new()
-            } else {
-                format!(". Note: {note}")
-            }
-        );
-        let request = pb::AppendInteractionRequest {
-            conversation_id: c.conversation_id.clone(),
-            customer_id: c.customer_id.clone(),
-            channel: c.channel,
-            turn: Some(pb::TimelineTurn {
-                speaker: "agent".into(),
-                text,
-                at: Some(timestamp(now_ms())),
-                ..Default::default()
-            }),
-            summary: String::new(),
-            outcome: outcome.to_owned(),
-        };
+        let request = wrap_up_to_pb(c, &self.name_of(agent), outcome, note);
         if let Err(s) = CrmClient::new(crm).append_interaction(request).await {
             tracing::warn!(ticket = %ticket.id, error = %s.message(), "wrap-up not written to the crm timeline");
         }
@@ -495,5 +472,24 @@ impl Handoff for HandoffService {
             m,
             &ticket.context.conversation_id,
         )))
+    }
+
+    async fn forget_customer(
+        &self,
+        request: Request<ForgetCustomerRequest>,
+    ) -> Result<Response<ForgetCustomerResponse>, Status> {
+        let customer_id = request.into_inner().customer_id;
+        if customer_id.trim().is_empty() {
+            return Err(Status::invalid_argument("customer_id is empty"));
+        }
+        let removed = self
+            .queue()?
+            .forget_customer(customer_id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(ForgetCustomerResponse {
+            removed,
+            summary: format!("{removed} ticket{}", if removed == 1 { "" } else { "s" }),
+        }))
     }
 }

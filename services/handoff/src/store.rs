@@ -136,6 +136,8 @@ pub trait TicketStore: Send + Sync + 'static {
     fn messages(&self, ticket_id: &str) -> Result<Vec<TicketMessage>, StoreError>;
     /// How many tickets `agent_id` holds now.
     fn held_count(&self, agent_id: &str) -> Result<u32, StoreError>;
+    /// Deletes every ticket about `customer_id` with its thread; how many.
+    fn forget_customer(&self, customer_id: &str) -> Result<u32, StoreError>;
 }
 
 /// Schema versions, applied in order; the `user_version` pragma records
@@ -244,9 +246,12 @@ impl TicketStore for SqliteTicketStore {
     fn insert(&self, context: &ContextPackage, skill: &str) -> Result<Ticket, StoreError> {
         let conn = self.conn();
         let tx = conn.unchecked_transaction()?;
-        let seq: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM tickets", [], |r| {
-            r.get(0)
-        })?;
+        // The sequence, not MAX(seq): ids of deleted tickets are never reused.
+        let seq: i64 = tx.query_row(
+            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'tickets'), 0) + 1",
+            [],
+            |r| r.get(0),
+        )?;
         let id = format!("T{seq:06}");
         let created_at_ms = now_ms();
         tx.execute(
@@ -387,5 +392,34 @@ impl TicketStore for SqliteTicketStore {
             [agent_id],
             |r| r.get(0),
         )?)
+    }
+
+    fn forget_customer(&self, customer_id: &str) -> Result<u32, StoreError> {
+        if customer_id.is_empty() {
+            return Ok(0);
+        }
+        let conn = self.conn();
+        let tx = conn.unchecked_transaction()?;
+        // The customer id lives inside the context package: erasures are
+        // rare, so they read every ticket rather than index it.
+        let mut theirs = Vec::new();
+        {
+            let mut stmt = tx.prepare("SELECT id, context FROM tickets")?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let (id, context): (String, Vec<u8>) = (row.get(0)?, row.get(1)?);
+                let package = ContextPackage::decode(context.as_slice())
+                    .map_err(|e| StoreError::Corrupt(format!("ticket {id}: {e}")))?;
+                if package.customer_id == customer_id {
+                    theirs.push(id);
+                }
+            }
+        }
+        for id in &theirs {
+            tx.execute("DELETE FROM agent_messages WHERE ticket_id = ?1", [id])?;
+            tx.execute("DELETE FROM tickets WHERE id = ?1", [id])?;
+        }
+        tx.commit()?;
+        Ok(theirs.len() as u32)
     }
 }

@@ -10,7 +10,8 @@ use parla_proto::v1::crm_client::CrmClient;
 use parla_proto::v1::customer_hint::Hint;
 use parla_proto::v1::{
     ChatEvent, ChatEventsRequest, ChatNotice, ChatSendRequest, ChatSendResponse, ChatVerifyRequest,
-    ChatVerifyResponse, CustomerHint, IdentifyCustomerRequest, ListOrdersRequest,
+    ChatVerifyResponse, CustomerHint, ForgetCustomerRequest, ForgetCustomerResponse,
+    IdentifyCustomerRequest, ListOrdersRequest,
 };
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
@@ -227,6 +228,24 @@ impl Chat for ChatService {
         let (tx, rx) = mpsc::channel(64);
         tokio::spawn(stream_events(store, conv.id, r.after_event_id, live, tx));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn forget_customer(
+        &self,
+        request: Request<ForgetCustomerRequest>,
+    ) -> Result<Response<ForgetCustomerResponse>, Status> {
+        let customer_id = request.into_inner().customer_id;
+        if customer_id.trim().is_empty() {
+            return Err(Status::invalid_argument("customer_id is empty"));
+        }
+        let store = self.hub.store()?;
+        let removed = blocking(store, move |s| s.forget_customer(&customer_id)).await?;
+        tracing::info!(removed, "customer's chat conversations deleted");
+        let plural = if removed == 1 { "" } else { "s" };
+        Ok(Response::new(ForgetCustomerResponse {
+            removed,
+            summary: format!("{removed} conversation{plural}"),
+        }))
     }
 
     async fn verify(

@@ -212,6 +212,34 @@ impl ChatStore {
         .collect()
     }
 
+    /// Deletes every conversation of `customer_id` (theirs by token or by
+    /// verification) with all its events; how many.
+    pub fn forget_customer(&self, customer_id: &str) -> Result<u32, ChatStoreError> {
+        if customer_id.is_empty() {
+            return Ok(0);
+        }
+        let conn = self.conn();
+        let tx = conn.unchecked_transaction()?;
+        let ids: Vec<String> = tx
+            .prepare("SELECT id FROM conversations WHERE customer_id = ?1 OR owner = ?1")?
+            .query_map([customer_id], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for id in &ids {
+            tx.execute("DELETE FROM events WHERE conversation_id = ?1", [id])?;
+            tx.execute(
+                "DELETE FROM client_messages WHERE conversation_id = ?1",
+                [id],
+            )?;
+            tx.execute("DELETE FROM conversations WHERE id = ?1", [id])?;
+        }
+        tx.commit()?;
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        for id in &ids {
+            live.remove(id);
+        }
+        Ok(ids.len() as u32)
+    }
+
     /// Drops live channels nobody listens to.
     pub fn prune_live(&self) {
         let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());

@@ -1,0 +1,54 @@
+//! Who else deletes a customer's data when the CRM erases them: the
+//! hand-off queue (tickets, threads, context packages) and the chat log,
+//! each reached like any peer (this process's own address when it runs the
+//! service, else its `remote.*` URL).
+
+use std::sync::Arc;
+
+use parla_crm::erasure::{ErasurePeers, Forget};
+use parla_proto::v1::chat_client::ChatClient;
+use parla_proto::v1::handoff_client::HandoffClient;
+use parla_proto::v1::ForgetCustomerRequest;
+use tonic::transport::Channel;
+
+use crate::config::Config;
+use crate::services::{lazy_channel, ServiceKind};
+
+/// The stores the CRM tells after an erasure; those neither run here nor
+/// configured are left out (they hold nothing of this deployment).
+pub fn erasure_peers(config: &Config) -> anyhow::Result<ErasurePeers> {
+    let mut peers = ErasurePeers::default();
+    if let Some(channel) = lazy_channel(config, ServiceKind::Handoff)? {
+        peers = peers.with("hand-off queue", forget_tickets(channel));
+    }
+    if let Some(channel) = lazy_channel(config, ServiceKind::Gateway)? {
+        peers = peers.with("chat log", forget_chats(channel));
+    }
+    Ok(peers)
+}
+
+fn forget_tickets(channel: Channel) -> Forget {
+    Arc::new(move |customer_id| {
+        let mut client = HandoffClient::new(channel.clone());
+        Box::pin(async move {
+            client
+                .forget_customer(ForgetCustomerRequest { customer_id })
+                .await
+                .map(|r| r.into_inner().summary)
+                .map_err(|s| s.message().to_owned())
+        })
+    })
+}
+
+fn forget_chats(channel: Channel) -> Forget {
+    Arc::new(move |customer_id| {
+        let mut client = ChatClient::new(channel.clone());
+        Box::pin(async move {
+            client
+                .forget_customer(ForgetCustomerRequest { customer_id })
+                .await
+                .map(|r| r.into_inner().summary)
+                .map_err(|s| s.message().to_owned())
+        })
+    })
+}

@@ -1,0 +1,136 @@
+//! The right to erasure reaches every store: a customer who chatted and
+//! was handed to a person is erased through `Crm.EraseCustomer`, and the
+//! hand-off ticket (with its context package and thread) and the chat
+//! conversation (with its events) are gone too, through the real binary.
+
+mod chat_support;
+mod common;
+
+use chat_support::*;
+use parla_proto::v1::chat_client::ChatClient;
+use parla_proto::v1::chat_event::Event;
+use parla_proto::v1::crm_client::CrmClient;
+use parla_proto::v1::handoff_client::HandoffClient;
+use parla_proto::v1::{
+    AgentLoginRequest, ChatEventsRequest, EraseCustomerRequest, ExportCustomerRequest,
+    ForgetCustomerRequest, GetTicketRequest, ListTicketsRequest,
+};
+use tonic::Code;
+
+#[tokio::test]
+async fn erasing_a_customer_deletes_their_tickets_and_chats() -> anyhow::Result<()> {
+    let (server, _data) = chat_server("").await?;
+    let channel = server.channel().await?;
+    let mut chat = ChatClient::new(channel.clone());
+    let token = shop_token("C100", 300, SHOP_KEY);
+    // Another customer's chat must survive the erasure.
+    let other_token = shop_token("C200", 300, SHOP_KEY);
+    let other = send(&mut chat, "", &other_token, "Hello, where is my order?").await?;
+    read_until(
+        &mut chat,
+        &other.conversation_id,
+        &other_token,
+        0,
+        turn_done,
+    )
+    .await?;
+
+    let first = send(
+        &mut chat,
+        "",
+        &token,
+        "I want to speak to a person, please.",
+    )
+    .await?;
+    let cid = first.conversation_id.clone();
+    let seen = read_until(&mut chat, &cid, &token, 0, turn_done).await?;
+    let ticket_id = seen
+        .iter()
+        .find_map(|e| match &e.event {
+            Some(Event::Handoff(h)) => Some(h.ticket_id.clone()),
+            _ => None,
+        })
+        .ok_or_else(|| anyhow::anyhow!("no hand-off in {seen:?}"))?;
+
+    let mut handoff = HandoffClient::new(channel.clone());
+    let session = handoff
+        .agent_login(AgentLoginRequest {
+            username: "sara".into(),
+            password: "correct horse".into(),
+        })
+        .await?
+        .into_inner();
+    let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {}", session.token).parse()?;
+    let ticket = GetTicketRequest {
+        ticket_id: ticket_id.clone(),
+    };
+    let before = handoff
+        .get_ticket(with_bearer(&bearer, ticket.clone()))
+        .await?
+        .into_inner();
+    assert_eq!(
+        before.ticket.and_then(|t| t.context).map(|c| c.customer_id),
+        Some("C100".to_owned())
+    );
+
+    let mut crm = CrmClient::new(channel.clone());
+    let erased = crm
+        .erase_customer(EraseCustomerRequest {
+            customer_id: "C100".into(),
+            requested_by: "privacy@shop.example".into(),
+        })
+        .await?
+        .into_inner();
+    assert!(!erased.audit_id.is_empty());
+    assert_eq!(
+        erased.also_erased,
+        ["hand-off queue: 1 ticket", "chat log: 1 conversation"],
+        "{erased:?}"
+    );
+
+    let gone = handoff.get_ticket(with_bearer(&bearer, ticket)).await;
+    assert_eq!(gone.err().map(|s| s.code()), Some(Code::NotFound));
+    let listed = handoff
+        .list_tickets(with_bearer(&bearer, ListTicketsRequest::default()))
+        .await?
+        .into_inner();
+    assert!(
+        listed
+            .tickets
+            .iter()
+            .all(|t| t.context.as_ref().is_some_and(|c| c.customer_id != "C100")),
+        "{listed:?}"
+    );
+    let events = chat
+        .events(ChatEventsRequest {
+            conversation_id: cid,
+            after_event_id: 0,
+            customer_token: token,
+        })
+        .await;
+    assert_eq!(events.err().map(|s| s.code()), Some(Code::NotFound));
+    // The other customer's conversation is untouched.
+    let theirs = read_until(&mut chat, &other.conversation_id, &other_token, 0, |s| {
+        finals(s) >= 1
+    })
+    .await?;
+    assert!(finals(&theirs) >= 1);
+    // The CRM export holds nothing personal any more, and the stores
+    // answer a repeated request with nothing left to delete.
+    let export = crm
+        .export_customer(ExportCustomerRequest {
+            customer_id: "C100".into(),
+            requested_by: "privacy@shop.example".into(),
+        })
+        .await?
+        .into_inner();
+    assert!(!export.json.contains("Giulia"), "{}", export.json);
+    let again = ChatClient::new(channel)
+        .forget_customer(ForgetCustomerRequest {
+            customer_id: "C100".into(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(again.removed, 0);
+    Ok(())
+}
