@@ -7,6 +7,7 @@
 mod data;
 mod server;
 mod table;
+mod weather;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -53,11 +54,16 @@ pub fn default_data_dir() -> PathBuf {
 pub async fn run(options: &EvalOptions) -> anyhow::Result<Report> {
     let set = data::EvalSet::load(&options.data, options.limit, &options.scenarios)?;
     let started;
+    // With its own server, the eval is the scenarios' weather provider; a given server's
+    // provider must answer as the scenarios say.
+    let mut provider = None;
     let url = match &options.server {
         Some(url) => url.clone(),
         None => {
             let files: Vec<PathBuf> = set.scenarios.iter().map(|s| s.path.clone()).collect();
-            started = server::OwnServer::start(&files).await?;
+            let double = weather::WeatherDouble::start().await?;
+            started = server::OwnServer::start(&files, double.server_env()).await?;
+            provider = Some(double);
             started.url.clone()
         }
     };
@@ -69,6 +75,9 @@ pub async fn run(options: &EvalOptions) -> anyhow::Result<Report> {
     let mut client = DialogueClient::new(channel);
     let mut report = Report::default();
     let run_id = std::process::id();
+    // EVAL_TRACE=1 prints every scenario turn's answer to stderr (not PARLA_*: those are
+    // settings).
+    let trace = std::env::var_os("EVAL_TRACE").is_some_and(|v| v != "0");
     for (i, u) in set.utterances.iter().enumerate() {
         let mut conv = Conversation::open(
             &mut client,
@@ -87,6 +96,9 @@ pub async fn run(options: &EvalOptions) -> anyhow::Result<Report> {
         } else {
             PbChannel::Chat
         };
+        if let Some(p) = &provider {
+            p.set(s.forecast.clone());
+        }
         let hint = (!s.customer_id.is_empty()).then(|| Hint::CustomerId(s.customer_id.clone()));
         let mut conv = Conversation::open(
             &mut client,
@@ -100,6 +112,19 @@ pub async fn run(options: &EvalOptions) -> anyhow::Result<Report> {
         let mut finals = Vec::new();
         for t in &s.turns {
             let (latency, first, fin) = conv.say(&t.say).await?;
+            if trace {
+                eprintln!(
+                    "[{}] {:?} -> intent {} conf {:.2}, flow {:?}, actions {:?}, hand-off {:?}: {:?}",
+                    s.name,
+                    t.say,
+                    fin.intent.as_ref().map_or("", |i| i.name.as_str()),
+                    fin.confidence,
+                    fin.flow_state.as_ref().map(|f| (&f.flow, &f.step)),
+                    fin.actions.iter().map(|a| (&a.name, &a.result)).collect::<Vec<_>>(),
+                    fin.handoff.as_ref().map(|h| (h.handoff, h.reason)),
+                    fin.text
+                );
+            }
             report.scenario_turn(s, t, &fin, latency, first, &facts);
             finals.push(fin);
         }

@@ -36,6 +36,9 @@ pub struct Scenario {
     /// Customer id, from `customer.id`.
     #[serde(skip)]
     pub customer_id: String,
+    /// What the weather provider answers for the customer's place (`None`: `unavailable`).
+    #[serde(skip)]
+    pub forecast: Option<super::weather::Forecast>,
     /// Language code.
     #[serde(default)]
     pub language: String,
@@ -138,6 +141,7 @@ impl EvalSet {
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
+            s.forecast = super::weather::Forecast::from_yaml(&raw["weather"]);
             s.name = name;
             s.path = file;
             s.text = text;

@@ -24,12 +24,13 @@ pub struct OwnServer {
 impl OwnServer {
     /// Seeds a fresh CRM with `fixtures` and starts the server (blocking steps run on a
     /// blocking thread).
-    pub async fn start(fixtures: &[PathBuf]) -> anyhow::Result<Self> {
+    /// `env` are extra settings of the server (the evaluation's weather provider).
+    pub async fn start(fixtures: &[PathBuf], env: Vec<(String, String)>) -> anyhow::Result<Self> {
         let fixtures = fixtures.to_vec();
-        tokio::task::spawn_blocking(move || Self::start_blocking(&fixtures)).await?
+        tokio::task::spawn_blocking(move || Self::start_blocking(&fixtures, &env)).await?
     }
 
-    fn start_blocking(fixtures: &[PathBuf]) -> anyhow::Result<Self> {
+    fn start_blocking(fixtures: &[PathBuf], env: &[(String, String)]) -> anyhow::Result<Self> {
         let exe = std::env::current_exe()?;
         let dir = std::env::temp_dir().join(format!("parla-eval-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
@@ -48,6 +49,7 @@ impl OwnServer {
         let mut child = Command::new(&exe)
             .current_dir(&dir)
             .env("PARLA_CRM__DATA_DIR", &dir)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .args([
                 "serve",
                 "--listen",

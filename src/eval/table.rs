@@ -38,6 +38,7 @@ pub struct Report {
     handoff: (usize, usize, usize),
     delivered_violations: Vec<String>,
     rejected_drafts: u64,
+    model_phrased: (usize, usize),
     tone: (usize, usize),
     totals_ms: Vec<f64>,
     firsts_ms: Vec<f64>,
@@ -86,6 +87,8 @@ impl Report {
         self.totals_ms.push(total.as_secs_f64() * 1e3);
         self.firsts_ms.push(first.as_secs_f64() * 1e3);
         self.rejected_drafts += u64::from(f.rejected_replies);
+        self.model_phrased.0 += 1;
+        self.model_phrased.1 += usize::from(f.model_phrased);
         // Results of the turn's actions (an RMA or case id) and the flow's slots are facts too.
         let mut facts = facts.clone();
         for a in &f.actions {
@@ -357,6 +360,11 @@ impl fmt::Display for Report {
                 if t.met { "yes" } else { "NO" }
             )?;
         }
+        writeln!(
+            f,
+            "| replies worded by the language model | {} | — | |",
+            n(self.model_phrased)
+        )?;
         let tone = 100.0 * self.tone.1 as f64 / self.tone.0.max(1) as f64;
         writeln!(
             f,

@@ -190,7 +190,17 @@ impl Understanding {
         let injection = intent::is_injection(&folded);
         let asked_for_human = !injection
             && (intent::asks_for_human(&folded)
-                || (intent == Intent::Human && confidence >= HUMAN_SURE));
+                || (intent == Intent::Human
+                    && confidence >= HUMAN_SURE
+                    && intent::mentions_person(&folded)));
+        if intent == Intent::Human && !asked_for_human && !intent::mentions_person(&folded) {
+            // "Yes please." scores as `human` (the examples are full of "please"): with no
+            // person named, it is not a request for one; the runner-up stands, unsure.
+            intent = runner_up;
+            runner_up = Intent::Human;
+            confidence = probs[order[1]];
+            margin = 0.0;
+        }
         let ruled = if injection {
             Some(Intent::OutOfScope)
         } else if asked_for_human {
@@ -206,6 +216,12 @@ impl Understanding {
             // A rule match is near-certain; keep the model's view in the margin.
             confidence = confidence.max(0.95);
             margin = margin.max(0.9);
+        }
+        if intent == Intent::OrderStatus && intent::says_late(&folded) {
+            // "Where is it? It was supposed to be here on the 6th": late is a problem.
+            runner_up = Intent::OrderStatus;
+            intent = Intent::DeliveryProblem;
+            margin = 0.0;
         }
         if folded.trim().is_empty() {
             intent = Intent::OutOfScope;

@@ -23,11 +23,13 @@ pub struct FlowsConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum WeatherProviderKind {
-    /// Open-Meteo, then the offline normals when it does not answer.
+    /// Open-Meteo, then the offline normals when it does not answer (opt-in: with the forecast
+    /// down, replies then state a shipped climate normal, "usually around …").
     Auto,
-    /// Open-Meteo only.
+    /// Open-Meteo only (the default): a temperature in a reply is always this turn's forecast;
+    /// with the provider down there is none.
     OpenMeteo,
-    /// The shipped monthly climate normals only (no network).
+    /// The shipped monthly climate normals only (no network; demos and tests).
     Offline,
     /// No weather: recommendations rest on product attributes.
     None,
@@ -52,7 +54,7 @@ pub struct WeatherConfig {
 impl Default for WeatherConfig {
     fn default() -> Self {
         Self {
-            provider: WeatherProviderKind::Auto,
+            provider: WeatherProviderKind::OpenMeteo,
             open_meteo_url: "https://api.open-meteo.com".into(),
             geocoding_url: "https://geocoding-api.open-meteo.com".into(),
             timeout_ms: 2000,

@@ -119,10 +119,13 @@ pub fn call_record(c: &CallRecord) -> pb::ToolCallRecord {
     }
 }
 
-/// The proto action of a call that changed something: `create_return`, `open_case`, or the
+/// The proto action of a call that changed something: `create_exchange` (a return whose
+/// resolution is an exchange), `create_return` (any other return), `open_case`, or the
 /// developer tool's name.
 pub fn action(c: &CallRecord) -> pb::Action {
+    let exchange = c.call.args.get("resolution").is_some_and(|r| r == "exchange");
     let name = match c.call.tool.as_str() {
+        "return.create" if exchange => "create_exchange",
         "return.create" => "create_return",
         "case.open" => "open_case",
         other => other,

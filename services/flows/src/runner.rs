@@ -68,7 +68,8 @@ impl FlowRunner {
                 let other = self
                     .flows
                     .for_intent(input.intent)
-                    .filter(|f| f.spec.name != flow.spec.name && input.confidence >= 0.5);
+                    .filter(|f| f.spec.name != flow.spec.name && input.confidence >= 0.5)
+                    .filter(|_| !flow.spec.keeps.iter().any(|k| k == input.intent));
                 if other.is_some() || LEAVING_INTENTS.contains(&input.intent) {
                     tracing::info!(flow = %flow.spec.name, step = %state.step, intent = input.intent, "flow left");
                     state.done = true;

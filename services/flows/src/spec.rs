@@ -19,6 +19,11 @@ pub struct FlowSpec {
     /// Intents that start the flow when no flow is active (first flow that lists an intent wins).
     #[serde(default)]
     pub triggers: Vec<String>,
+    /// Intents that stay in this flow while it waits for the customer, instead of starting the
+    /// flow they trigger: a question about what the flow just offered ("what would you
+    /// suggest?" while a return offers a warmer product) is answered by asking again.
+    #[serde(default)]
+    pub keeps: Vec<String>,
     /// Policy values the steps and built-in tools read.
     #[serde(default)]
     pub policy: Policy,

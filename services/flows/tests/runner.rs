@@ -119,6 +119,7 @@ fn services(tool: &str, _: &BTreeMap<String, String>) -> Result<BTreeMap<String,
             ("city", "Milan"),
             ("temp_c", "2"),
             ("temp_min_c", "-1"),
+            ("temp_max_c", "5"),
         ]),
         "products.recommend" => facts(&[
             ("recommended", "true"),
@@ -144,7 +145,11 @@ fn jacket_exchange_states_the_weather_reason_and_creates_one_return() {
         )
         .expect("flow reply");
     let text = r.text();
-    assert!(text.contains("Milan will be around 2 °C"), "{text}");
+    // The provider's range as it gave it, never a figure derived from it.
+    assert!(
+        text.contains("The forecast for Milan is between -1 and 5 °C"),
+        "{text}"
+    );
     assert!(text.contains("rated down to -10 °C"), "{text}");
     assert!(
         r.actions().next().is_none(),

@@ -247,10 +247,24 @@ impl DialogueService {
     ) -> bool {
         let mut decision = decision_to_pb(&o.decision);
         if o.decision.handoff {
-            decision.ticket_id = self
-                .escalate(state, &o, &decision)
-                .await
-                .unwrap_or_default();
+            // One ticket per hand-off: a case the flow opened at this turn (a late delivery
+            // that is also handed off) is the hand-off's ticket, and a conversation already
+            // handed off keeps its ticket.
+            let case = o
+                .actions
+                .iter()
+                .find(|a| a.ok && a.name == "open_case" && !a.result.is_empty())
+                .map(|a| a.result.clone());
+            decision.ticket_id = match state.ticket.clone().or(case) {
+                Some(id) => id,
+                None => self
+                    .escalate(state, &o, &decision)
+                    .await
+                    .unwrap_or_default(),
+            };
+            if !decision.ticket_id.is_empty() {
+                state.ticket = Some(decision.ticket_id.clone());
+            }
         }
         self.record(state, text, &o, &decision).await;
         tracing::info!(

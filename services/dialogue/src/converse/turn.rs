@@ -37,6 +37,8 @@ pub struct ConversationState {
     pub failed_attempts: u32,
     /// Already handed off (later turns keep the hand-off wording).
     pub handed_off: bool,
+    /// The hand-off ticket, once there is one (later hand-offs reuse it).
+    pub ticket: Option<String>,
     /// Parla already apologised in this conversation (later turns are empathetic instead).
     pub apologised: bool,
     /// The flow in progress (or the last one), its slots and facts.
@@ -61,6 +63,7 @@ impl ConversationState {
             heard: Vec::new(),
             failed_attempts: 0,
             handed_off: false,
+            ticket: None,
             apologised: false,
             flow: parla_flows::FlowState::default(),
             caller_phone: None,
@@ -151,7 +154,15 @@ pub fn run_turn(
         slots_found: u32::from(needs_order && has_order),
         rejected_replies: 0,
     });
-    let trend = state.mood.record(&analysis, confidence);
+    // An answer to a flow's question ("the parka in medium", "yes") is the flow's to
+    // understand, and the flow counts its own failed attempts: it never makes the turn "not
+    // understood" for the hand-off policy.
+    let recorded = if state.flow.active() && state.flow.waiting {
+        confidence.max(config.handoff.min_confidence)
+    } else {
+        confidence
+    };
+    let trend = state.mood.record(&analysis, recorded);
     let mut decision = config.handoff.decide(&state.mood.signals(
         &analysis,
         state.failed_attempts,

@@ -55,6 +55,31 @@ pub fn asks_for_human(folded: &str) -> bool {
     ask.is_match(&before[window_start..])
 }
 
+/// The text names a person (or refuses the machine) at all. The statistical model's `human`
+/// counts as a request only with such a word: "Yes please." or "thank you" alone never asks
+/// for a person, however the model scores them.
+pub fn mentions_person(folded: &str) -> bool {
+    static MENTION_RE: OnceLock<Regex> = OnceLock::new();
+    re(
+        &MENTION_RE,
+        &format!(
+            r"\b(?:{PERSON}|agents?|someone|somebody|anyone|anybody|persons?|people|humans?|staff|bot|robot|machine|computer|automated|qualcuno|persona|persone|umani|macchina|automatico|automatica|call me|richiam\w*|operator\w*)\b"
+        ),
+    )
+    .is_match(folded)
+}
+
+/// The customer says an order is late ("it was supposed to be here on the 6th", "doveva
+/// arrivare ieri"): a question about where it is becomes a delivery problem.
+pub fn says_late(folded: &str) -> bool {
+    static LATE_RE: OnceLock<Regex> = OnceLock::new();
+    re(
+        &LATE_RE,
+        r"\b(?:supposed to (?:be|arrive|come|get|have|show|land)|should have (?:arrived|been|come|got)|(?:was|were|is) due|promised|still (?:not|hasn't|hasnt|haven't|havent|no sign|waiting)|(?:has|have)n'?t (?:arrived|come|turned up|shown up)|(?:has|have) not (?:arrived|come)|never (?:arrived|came|turned up)|(?:is|it's|its|running|arrived|very|so|day|days|week|weeks|month) (?:late|overdue)|overdue|delayed|no sign of|doveva (?:arrivare|essere|venire)|dovevano (?:arrivare|essere)|era previst[oa]|ancora (?:non|niente|nulla)|non (?:e|è) ancora arrivat\w*|mai arrivat\w*|in ritardo|promess[oa])",
+    )
+    .is_match(folded)
+}
+
 /// The text tries to change Parla's instructions or role.
 pub fn is_injection(folded: &str) -> bool {
     static INJECTION_RE: OnceLock<Regex> = OnceLock::new();
@@ -94,6 +119,23 @@ mod tests {
             "preferisco un essere umano",
         ] {
             assert!(asks_for_human(&fold(t)), "{t}");
+        }
+        for t in ["Yes please.", "yes please", "Thank you, goodbye", "sì grazie", "ok perfetto"] {
+            assert!(!mentions_person(&fold(t)), "{t}");
+            assert!(!asks_for_human(&fold(t)), "{t}");
+        }
+        for t in ["can I talk to someone", "posso parlare con qualcuno?", "human please"] {
+            assert!(mentions_person(&fold(t)), "{t}");
+        }
+        for t in [
+            "Where is my parcel? It should have arrived on Friday.",
+            "il pacco doveva arrivare martedì",
+            "my order is a week late",
+        ] {
+            assert!(says_late(&fold(t)), "{t}");
+        }
+        for t in ["Where is my order A1042?", "Dov'è il mio ordine?", "when will it arrive"] {
+            assert!(!says_late(&fold(t)), "{t}");
         }
         for t in [
             "the delivery agent left it outside",

@@ -246,6 +246,7 @@ impl Toolbox {
             .unwrap_or_else(|| "cases".into());
         let reason = call.args.get("reason").cloned().unwrap_or_default();
         let order = call.args.get("order_id").cloned().unwrap_or_default();
+        let customer = cx.context.and_then(|c| c.customer.as_ref());
         let context = pb::ContextPackage {
             conversation_id: cx.conversation_id.to_owned(),
             language: match cx.lang {
@@ -254,6 +255,11 @@ impl Toolbox {
             }
             .into(),
             customer_id: cx.customer_id.to_owned(),
+            // The case may also be the conversation's hand-off ticket (a late delivery handed
+            // to a person): the agent sees who it is and the order.
+            customer_name: customer.map(|c| c.name.clone()).unwrap_or_default(),
+            tier: customer.map(|c| c.tier.clone()).unwrap_or_default(),
+            order_id: order.clone(),
             summary: format!("case for order {order}: {reason}"),
             decision: Some(pb::HandoffDecision {
                 handoff: false,
