@@ -108,6 +108,8 @@ fn main() {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(1),
+        // PIPER_SPINNING=0 stops ONNX Runtime's threads spinning.
+        piper_spinning: std::env::var("PIPER_SPINNING").map_or(true, |v| v != "0"),
         ..TtsConfig::default()
     };
     let bank = Arc::new(VoiceBank::load(&config, Some(&piper)).expect("load"));
@@ -117,10 +119,11 @@ fn main() {
         load.split(' ').take(3).collect::<Vec<_>>().join(" ")
     );
     println!(
-        "voices loaded in {:.0} ms (Piper: {} sessions x {} threads, warmed up)",
+        "voices loaded in {:.0} ms (Piper: {} sessions x {} threads, spinning {}, warmed up)",
         t.elapsed().as_secs_f64() * 1000.0,
         config.piper_sessions,
-        config.piper_threads
+        config.piper_threads,
+        config.piper_spinning
     );
     println!(
         "{:<10} {:>14} {:>14} {:>8} {:>22}",

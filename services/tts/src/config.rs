@@ -146,6 +146,14 @@ pub struct TtsConfig {
     /// oversubscription; 2 halves a lone sentence's time on an idle 2-core
     /// machine but makes concurrent streams compete for the cores.
     pub piper_threads: usize,
+    /// Whether ONNX Runtime's intra-op threads spin while they wait for
+    /// work.
+    pub piper_spinning: bool,
+    /// Piper's VITS noise scale; unset: the voice's own (`.onnx.json`).
+    /// With `piper_noise_w` 0, 0 makes every rendition the same (tests).
+    pub piper_noise_scale: Option<f32>,
+    /// Piper's duration noise; unset: the voice's own.
+    pub piper_noise_w: Option<f32>,
     /// eSpeak NG voices offered.
     pub espeak_voices: Vec<EspeakVoiceConfig>,
     /// Audio eSpeak NG hands back per callback, in ms (smaller: earlier
@@ -168,6 +176,9 @@ impl Default for TtsConfig {
             onnxruntime: "onnxruntime".to_owned(),
             piper_sessions: 2,
             piper_threads: 1,
+            piper_spinning: true,
+            piper_noise_scale: None,
+            piper_noise_w: None,
             espeak_voices: espeak::default_voices(),
             espeak_buffer_ms: 20,
             max_text_chars: 5000,
@@ -209,6 +220,14 @@ impl TtsConfig {
         range("tts.max_text_chars", self.max_text_chars, 1, 1_000_000)?;
         range("tts.piper_sessions", self.piper_sessions, 1, 16)?;
         range("tts.piper_threads", self.piper_threads, 1, 16)?;
+        for (key, v) in [
+            ("tts.piper_noise_scale", self.piper_noise_scale),
+            ("tts.piper_noise_w", self.piper_noise_w),
+        ] {
+            if let Some(v) = v {
+                range(key, v, 0.0, 2.0)?;
+            }
+        }
         range("tts.espeak_buffer_ms", self.espeak_buffer_ms, 10, 1000)?;
         if self.espeak_voices.is_empty() {
             return Err(ConfigProblem {

@@ -69,6 +69,23 @@ struct InferenceSection {
     noise_w: f32,
 }
 
+/// How a Piper voice runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PiperSettings {
+    /// ONNX sessions (sentences synthesized at once).
+    pub sessions: usize,
+    /// Intra-op threads of each session.
+    pub threads: usize,
+    /// Whether ONNX Runtime's intra-op threads spin while waiting for
+    /// work (lower latency on an idle machine, burnt CPU on a busy one).
+    pub spinning: bool,
+    /// VITS noise scale (`None`: the voice's `.onnx.json`); 0 with
+    /// `noise_w` 0 makes the audio the same on every run.
+    pub noise_scale: Option<f32>,
+    /// VITS duration noise (`None`: the voice's `.onnx.json`).
+    pub noise_w: Option<f32>,
+}
+
 /// A loaded Piper voice.
 pub struct PiperVoice {
     name: String,
@@ -87,17 +104,19 @@ pub struct PiperVoice {
 
 impl PiperVoice {
     /// Loads `model` (`.onnx`, with its `.onnx.json` beside it) into
-    /// `sessions` sessions of `threads` intra-op threads each, and runs each
-    /// once. Blocking (about 0.5 s a session).
+    /// `settings.sessions` sessions of `settings.threads` intra-op threads
+    /// each, and runs each once. Blocking (about 0.5 s a session).
     pub fn load(
         name: &str,
         gender: Gender,
         model: &Path,
         onnxruntime: &Path,
-        sessions: usize,
-        threads: usize,
+        settings: PiperSettings,
         espeak: Arc<EspeakEngine>,
     ) -> Result<Self, TtsError> {
+        let PiperSettings {
+            sessions, threads, ..
+        } = settings;
         let json_path = model.with_extension("onnx.json");
         let json = std::fs::read_to_string(&json_path)
             .map_err(|e| startup(format!("{}: {e}", json_path.display())))?;
@@ -108,6 +127,7 @@ impl PiperVoice {
         for _ in 0..sessions.max(1) {
             let session = Session::builder(&env)
                 .and_then(|b| b.with_intra_threads(threads.max(1)).map_err(Into::into))
+                .and_then(|b| b.with_intra_op_spinning(settings.spinning).map_err(Into::into))
                 .and_then(|mut b| b.commit_from_file(model))
                 .map_err(|e| startup(format!("{}: {e}", model.display())))?;
             free.push(session);
@@ -138,9 +158,9 @@ impl PiperVoice {
             espeak_voice: file.espeak.voice,
             ids,
             sample_rate: file.audio.sample_rate,
-            noise_scale: file.inference.noise_scale,
+            noise_scale: settings.noise_scale.unwrap_or(file.inference.noise_scale),
             length_scale: file.inference.length_scale,
-            noise_w: file.inference.noise_w,
+            noise_w: settings.noise_w.unwrap_or(file.inference.noise_w),
             free: Mutex::new(Vec::new()),
             returned: Condvar::new(),
         };
@@ -155,7 +175,7 @@ impl PiperVoice {
                 .map_err(|_| startup("session pool poisoned"))?
                 .push(session);
         }
-        tracing::info!(voice = name, model = %model.display(), sessions = count, threads, "piper voice ready");
+        tracing::info!(voice = name, model = %model.display(), sessions = count, threads, spinning = settings.spinning, "piper voice ready");
         Ok(voice)
     }
 

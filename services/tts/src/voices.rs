@@ -51,8 +51,13 @@ impl VoiceBank {
                 Gender::Male,
                 &files.model,
                 &files.onnxruntime,
-                config.piper_sessions,
-                config.piper_threads,
+                crate::piper::PiperSettings {
+                    sessions: config.piper_sessions,
+                    threads: config.piper_threads,
+                    spinning: config.piper_spinning,
+                    noise_scale: config.piper_noise_scale,
+                    noise_w: config.piper_noise_w,
+                },
                 espeak.clone(),
             )?;
             engines.push(Arc::new(voice));
