@@ -127,7 +127,10 @@ impl PiperVoice {
         for _ in 0..sessions.max(1) {
             let session = Session::builder(&env)
                 .and_then(|b| b.with_intra_threads(threads.max(1)).map_err(Into::into))
-                .and_then(|b| b.with_intra_op_spinning(settings.spinning).map_err(Into::into))
+                .and_then(|b| {
+                    b.with_intra_op_spinning(settings.spinning)
+                        .map_err(Into::into)
+                })
                 .and_then(|mut b| b.commit_from_file(model))
                 .map_err(|e| startup(format!("{}: {e}", model.display())))?;
             free.push(session);
