@@ -7,8 +7,10 @@
 //! `cargo bench -p parla-gateway --bench voice` (the `parla` binary must be
 //! built: `cargo build --release --bin parla`; `BENCH_PARLA_BIN` overrides its
 //! path). Options after `--`: `--turns N` (turns per setting, default 20),
+//! `--calls C` (only the setting with C concurrent calls; default 1 then 4),
 //! `--soak-mins M` (instead: M minutes of back-to-back calls, RSS sampled
-//! each minute).
+//! each minute). The server's log (`RUST_LOG`, default `info`) is kept in
+//! `BENCH_SERVER_LOG` (default `parla-voice-bench.log` in the temp dir).
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -55,6 +57,9 @@ fn start_server() -> anyhow::Result<Server> {
     let dir = std::env::temp_dir().join(format!("parla-voice-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let bin = binary();
+    let log = std::env::var("BENCH_SERVER_LOG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| std::env::temp_dir().join("parla-voice-bench.log"));
     let seeded = Command::new(&bin)
         .current_dir(&dir)
         .args(["crm", "seed"])
@@ -69,10 +74,14 @@ fn start_server() -> anyhow::Result<Server> {
         .current_dir(&dir)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("PARLA_CRM__DATA_DIR", &dir)
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+        )
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log)?))
         .spawn()?;
+    eprintln!("server log: {}", log.display());
     let stdout = child
         .stdout
         .take()
@@ -102,12 +111,21 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// One turn as the caller saw it.
+struct TurnSeen {
+    timings: pb::StageTimings,
+    /// What the ASR heard (the last caller final before the timings).
+    heard: String,
+    /// The reply's text.
+    reply: String,
+}
+
 /// One call of `turns` questions; returns each turn's timings.
 async fn one_call(
     channel: Channel,
     lines: Vec<Vec<u8>>,
     turns: usize,
-) -> anyhow::Result<Vec<pb::StageTimings>> {
+) -> anyhow::Result<Vec<TurnSeen>> {
     let start = pb::CallStart {
         caller_id: "+390255512345".into(),
         language: "en".into(),
@@ -120,19 +138,38 @@ async fn one_call(
         .await?;
     let mut out = Vec::new();
     for t in 0..turns {
+        let from = caller.history.len();
         caller.say(lines[t % lines.len()].clone()).await;
         let timings = caller
             .wait_for(Duration::from_secs(300), |l| {
                 matches!(l.event.event, Some(Out::Timings(_)) | Some(Out::Ended(_)))
             })
             .await?;
-        match timings.and_then(|l| l.event.event) {
-            Some(Out::Timings(t)) => out.push(t),
+        let timings = match timings.and_then(|l| l.event.event) {
+            Some(Out::Timings(t)) => t,
             other => anyhow::bail!("turn {t}: no timings ({other:?})"),
-        }
+        };
         caller
             .wait_agent_done(400, Duration::from_secs(300))
             .await?;
+        let mut heard = String::new();
+        let mut reply = String::new();
+        for l in &caller.history[from..] {
+            match &l.event.event {
+                Some(Out::CallerFinal(f)) => heard = f.clone(),
+                Some(Out::Reply(r)) => {
+                    if let Some(pb::reply_event::Event::Final(f)) = &r.event {
+                        reply = f.text.clone();
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.push(TurnSeen {
+            timings,
+            heard,
+            reply,
+        });
     }
     caller.hangup().await;
     Ok(out)
@@ -172,7 +209,7 @@ fn report(label: &str, all: &[pb::StageTimings]) {
     }
 }
 
-async fn latency(server: &Server, turns: usize) -> anyhow::Result<()> {
+async fn latency(server: &Server, turns: usize, settings: &[usize]) -> anyhow::Result<()> {
     let channel = Channel::from_shared(server.url.clone())?.connect().await?;
     let format = Format::from_pb(Some(&pcm16k()))?;
     let mut lines = Vec::new();
@@ -188,7 +225,7 @@ async fn latency(server: &Server, turns: usize) -> anyhow::Result<()> {
     }
     let pid = server.child.id();
     let idle = rss_kib(pid);
-    for calls in [1usize, 4] {
+    for &calls in settings {
         let per_call = turns.div_ceil(calls);
         let started = Instant::now();
         let mut tasks = Vec::new();
@@ -205,8 +242,28 @@ async fn latency(server: &Server, turns: usize) -> anyhow::Result<()> {
             peak = peak.max(rss_kib(pid));
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
+        let mut failed = 0;
         for t in tasks {
-            all.extend(t.await??);
+            match t.await? {
+                Ok(turns) => {
+                    for t in turns {
+                        let x = &t.timings;
+                        println!(
+                            "    turn {:>2}: eot {:>4} asr {:>5} text {:>4} tts {:>4} v2v {:>5} | heard {:?} | reply {:?}",
+                            x.turn_index, x.end_of_turn_ms, x.asr_ms, x.dialogue_first_text_ms,
+                            x.tts_first_audio_ms, x.voice_to_voice_ms, t.heard, t.reply
+                        );
+                        all.push(t.timings);
+                    }
+                }
+                Err(e) => {
+                    failed += 1;
+                    println!("  a call failed: {e}");
+                }
+            }
+        }
+        if failed > 0 {
+            println!("  {failed} of {calls} calls failed (see the server log)");
         }
         report(&format!("{calls} concurrent call(s)"), &all);
         println!(
@@ -229,17 +286,22 @@ async fn soak(server: &Server, minutes: u64) -> anyhow::Result<()> {
     }
     let pid = server.child.id();
     let end = Instant::now() + Duration::from_secs(minutes * 60);
+    let began = Instant::now();
     let mut next_sample = Instant::now();
     let mut samples = Vec::new();
     let mut calls = 0;
+    let mut failed = 0;
     while Instant::now() < end {
-        one_call(channel.clone(), lines.clone(), 2).await?;
+        if let Err(e) = one_call(channel.clone(), lines.clone(), 2).await {
+            failed += 1;
+            println!("  call {calls} failed: {e}");
+        }
         calls += 1;
         if Instant::now() >= next_sample {
             let rss = rss_kib(pid);
             println!(
                 "  minute {:>3}: {calls} calls, RSS {} MiB",
-                samples.len(),
+                began.elapsed().as_secs() / 60,
                 rss / 1024
             );
             samples.push(rss);
@@ -247,13 +309,19 @@ async fn soak(server: &Server, minutes: u64) -> anyhow::Result<()> {
         }
     }
     if samples.len() > 2 {
-        let warm = samples[1] as f64;
+        // Warm-up: the first fifth of the run (allocator arenas and model
+        // working buffers reach their size over the first calls).
+        let w = (samples.len() / 5).max(1);
+        let warm = samples[w] as f64;
         let last = *samples.last().unwrap_or(&0) as f64;
+        let max = samples[w..].iter().copied().max().unwrap_or(0) as f64;
         println!(
-            "soak: {calls} calls in {minutes} min; RSS after warm-up {:.0} MiB, at end {:.0} MiB ({:+.1} %)",
+            "soak: {calls} calls ({failed} failed) in {minutes} min; RSS after warm-up (sample {w}) {:.0} MiB, at end {:.0} MiB ({:+.1} %), max after warm-up {:.0} MiB ({:+.1} %)",
             warm / 1024.0,
             last / 1024.0,
-            (last - warm) / warm * 100.0
+            (last - warm) / warm * 100.0,
+            max / 1024.0,
+            (max - warm) / warm * 100.0
         );
     }
     Ok(())
@@ -269,6 +337,10 @@ fn main() -> anyhow::Result<()> {
     };
     let turns = value("--turns").unwrap_or(20) as usize;
     let soak_mins = value("--soak-mins");
+    let settings: Vec<usize> = match value("--calls") {
+        Some(c) => vec![c.max(1) as usize],
+        None => vec![1, 4],
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -293,7 +365,7 @@ fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_secs(3)).await;
         match soak_mins {
             Some(m) => soak(&server, m).await,
-            None => latency(&server, turns).await,
+            None => latency(&server, turns, &settings).await,
         }
     })
 }

@@ -75,6 +75,8 @@ pub struct CallMetrics {
     pub barge_ins: AtomicU64,
     /// Backchannels heard over agent audio (not interrupting).
     pub backchannels: AtomicU64,
+    /// ASR or dialogue streams that failed mid-call and were reopened.
+    pub upstream_recoveries: AtomicU64,
 }
 
 impl CallMetrics {
@@ -122,6 +124,11 @@ impl CallMetrics {
                 "parla_call_backchannels_total",
                 "counter",
                 &self.backchannels,
+            ),
+            (
+                "parla_call_upstream_recoveries_total",
+                "counter",
+                &self.upstream_recoveries,
             ),
         ];
         for (name, kind, v) in counters {

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use parla_proto::v1 as pb;
 use parla_proto::v1::call_event::Event as Out;
-use parla_proto::v1::converse_request::Request as DlgIn;
 use parla_proto::v1::streaming_recognize_request::Request as AsrIn;
 use parla_proto::v1::tts_client::TtsClient;
 use tokio::sync::mpsc;
@@ -24,6 +23,9 @@ use super::{Backchannels, CallConfig, CallError, CallInput, CallSetup, Format};
 
 mod flow;
 mod pump;
+mod upstream;
+
+use upstream::{open_asr, open_dialogue, Upstream};
 
 /// The open streams and state of one call.
 pub struct Session {
@@ -36,7 +38,18 @@ pub struct Session {
     pub(super) out: mpsc::Sender<pb::CallEvent>,
     pub(super) asr_tx: mpsc::Sender<pb::StreamingRecognizeRequest>,
     pub(super) asr_seq: u64,
+    pub(super) asr_client: pb::asr_client::AsrClient<Channel>,
+    pub(super) asr_config: pb::StreamingConfig,
+    /// Call stream position where the current recognition stream began
+    /// (its offsets count from there).
+    pub(super) asr_base_ms: u64,
     pub(super) dlg_tx: mpsc::Sender<pb::ConverseRequest>,
+    pub(super) dlg_client: pb::dialogue_client::DialogueClient<Channel>,
+    pub(super) dlg_start: pb::ConversationStart,
+    /// Upstream streams reopened so far.
+    pub(super) recoveries: u32,
+    /// The recognition stream's queue was full at the last chunk.
+    pub(super) asr_backlogged: bool,
     pub(super) tts: TtsClient<Channel>,
     pub(super) tts_events: mpsc::Sender<(u64, SpeechEvent)>,
     pub(super) playout: Playout,
@@ -88,41 +101,31 @@ impl Session {
             setup.conversation_id.clone()
         };
         let format = setup.format;
-        let (asr_tx, asr_rx) = mpsc::channel(1024);
-        let _ = asr_tx.try_send(pb::StreamingRecognizeRequest {
-            request: Some(AsrIn::Config(pb::StreamingConfig {
-                format: Some(format.to_pb()),
-                language: setup.language.clone(),
-                partial_results: true,
-                conversation_id: conversation_id.clone(),
-            })),
-        });
-        let (dlg_tx, dlg_rx) = mpsc::channel(32);
+        let asr_config = pb::StreamingConfig {
+            format: Some(format.to_pb()),
+            language: setup.language.clone(),
+            partial_results: true,
+            conversation_id: conversation_id.clone(),
+        };
         let customer = (!setup.caller_id.is_empty()).then(|| pb::CustomerHint {
             hint: Some(pb::customer_hint::Hint::PhoneNumber(
                 setup.caller_id.clone(),
             )),
         });
-        let _ = dlg_tx.try_send(pb::ConverseRequest {
-            request: Some(DlgIn::Start(pb::ConversationStart {
-                conversation_id: conversation_id.clone(),
-                channel: pb::Channel::Voice as i32,
-                language: dialogue_language(&setup.language),
-                customer,
-            })),
-        });
-        let mut asr = pb::asr_client::AsrClient::new(backends.asr.clone());
-        let mut dialogue = pb::dialogue_client::DialogueClient::new(backends.dialogue.clone());
-        let (asr_stream, dlg_stream) = tokio::join!(
-            asr.streaming_recognize(tokio_stream::wrappers::ReceiverStream::new(asr_rx)),
-            dialogue.converse(tokio_stream::wrappers::ReceiverStream::new(dlg_rx)),
+        let dlg_start = pb::ConversationStart {
+            conversation_id: conversation_id.clone(),
+            channel: pb::Channel::Voice as i32,
+            language: dialogue_language(&setup.language),
+            customer,
+        };
+        let mut asr_client = pb::asr_client::AsrClient::new(backends.asr.clone());
+        let mut dlg_client = pb::dialogue_client::DialogueClient::new(backends.dialogue.clone());
+        let (asr, dlg) = tokio::join!(
+            open_asr(&mut asr_client, &asr_config),
+            open_dialogue(&mut dlg_client, &dlg_start),
         );
-        let asr_stream = asr_stream
-            .map_err(|s| CallError::upstream("asr", &s))?
-            .into_inner();
-        let dlg_stream = dlg_stream
-            .map_err(|s| CallError::upstream("dialogue", &s))?
-            .into_inner();
+        let (asr_tx, asr_stream) = asr.map_err(|s| CallError::upstream("asr", &s))?;
+        let (dlg_tx, dlg_stream) = dlg.map_err(|s| CallError::upstream("dialogue", &s))?;
         let language = if setup.language == "auto" {
             "en".to_owned()
         } else {
@@ -139,7 +142,14 @@ impl Session {
             out,
             asr_tx,
             asr_seq: 0,
+            asr_client,
+            asr_config,
+            asr_base_ms: 0,
             dlg_tx,
+            dlg_client,
+            dlg_start,
+            recoveries: 0,
+            asr_backlogged: false,
             tts: TtsClient::new(backends.tts.clone()),
             tts_events,
             playout: Playout::new(format),
@@ -212,13 +222,19 @@ impl Session {
                 }
                 ev = streams.asr.next() => match ev {
                     Some(Ok(r)) => self.on_asr(r).await?,
-                    Some(Err(s)) => return Err(CallError::upstream("asr", &s)),
-                    None => return Err(CallError::upstream("asr", &tonic::Status::internal("the recognition stream ended"))),
+                    Some(Err(s)) => self.recover(Upstream::Asr, s, &mut streams).await?,
+                    None => {
+                        let s = tonic::Status::internal("the recognition stream ended");
+                        self.recover(Upstream::Asr, s, &mut streams).await?
+                    }
                 },
                 ev = streams.dialogue.next() => match ev {
                     Some(Ok(r)) => self.on_reply(r).await?,
-                    Some(Err(s)) => return Err(CallError::upstream("dialogue", &s)),
-                    None => return Err(CallError::upstream("dialogue", &tonic::Status::internal("the conversation stream ended"))),
+                    Some(Err(s)) => self.recover(Upstream::Dialogue, s, &mut streams).await?,
+                    None => {
+                        let s = tonic::Status::internal("the conversation stream ended");
+                        self.recover(Upstream::Dialogue, s, &mut streams).await?
+                    }
                 },
                 _ = sleep_until(tone_deadline), if tone_deadline.is_some() => None,
                 _ = tokio::time::sleep_until((last_input + idle).into()) => {
@@ -277,11 +293,17 @@ impl Session {
             })),
         };
         self.asr_seq += 1;
-        if self.asr_tx.send(request).await.is_err() {
-            return Err(CallError::upstream(
-                "asr",
-                &tonic::Status::internal("the recognition stream closed"),
-            ));
+        // Never wait for the recognizer: a waiting loop stops reading its
+        // caller, which on a shared HTTP/2 connection stalls other calls.
+        match self.asr_tx.try_send(request) {
+            Ok(()) => self.asr_backlogged = false,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if !std::mem::replace(&mut self.asr_backlogged, true) {
+                    tracing::warn!(conversation = %self.conversation_id, "speech recognition is a minute behind; caller audio dropped until it catches up");
+                }
+            }
+            // Its event stream ends too; the loop reopens it there.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
         if !self.dtmf.is_empty() && now_ms >= self.dtmf_last_ms + u64::from(self.cfg.dtmf_gap_ms) {
             self.send_dtmf_turn().await?;

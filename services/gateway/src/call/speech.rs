@@ -249,6 +249,8 @@ pub enum Line {
     SilenceGoodbye,
     /// Closes a call that reached its maximum duration.
     MaxDurationGoodbye,
+    /// Asks the caller to repeat what a failed upstream stream lost.
+    Repeat,
 }
 
 /// The wording of `line` in `language` (Italian for "it", else English).
@@ -268,6 +270,8 @@ pub fn line_text(line: Line, language: &str) -> &'static str {
         (Line::MaxDurationGoodbye, false) => {
             "We've reached the time limit for this call, so I have to close it now. Please call back if you need more help. Goodbye."
         }
+        (Line::Repeat, false) => "Sorry, I missed that. Could you say it again?",
+        (Line::Repeat, true) => "Mi scusi, non ho sentito bene. Può ripetere?",
         (Line::MaxDurationGoodbye, true) => {
             "Abbiamo raggiunto la durata massima della chiamata, devo chiuderla. Richiami se ha bisogno d'altro. Arrivederci."
         }

@@ -17,8 +17,9 @@ use rsipstack::dialog::dialog::{Dialog, DialogState, DialogStateReceiver, Dialog
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{Header, Method, StatusCode};
+use rsipstack::transport::tcp_listener::TcpListenerConnection;
 use rsipstack::transport::udp::UdpConnection;
-use rsipstack::transport::TransportLayer;
+use rsipstack::transport::{SipConnection, TransportLayer};
 use rsipstack::EndpointBuilder;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -30,8 +31,11 @@ use media::{Media, MediaControl};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SipConfig {
-    /// UDP address to answer SIP calls on, e.g. "127.0.0.1:5070"; empty: off.
+    /// Address to answer SIP calls on, e.g. "127.0.0.1:5070"; empty: off.
+    /// UDP, and TCP on the same port when `tcp` is on.
     pub listen: String,
+    /// Also answer over TCP (same address and port as UDP).
+    pub tcp: bool,
     /// Language of phone calls ("auto" to detect).
     pub language: String,
     /// Where a hand-off transfers the caller (REFER), e.g.
@@ -45,6 +49,7 @@ impl Default for SipConfig {
     fn default() -> Self {
         Self {
             listen: String::new(),
+            tcp: true,
             language: "en".into(),
             transfer_uri: String::new(),
             jitter_frames: 3,
@@ -92,6 +97,16 @@ pub async fn start(config: SipConfig, calls: CallService) -> Result<SocketAddr, 
         .get_socketaddr()
         .map_err(|e| SipError::Stack(e.to_string()))?;
     transport.add_transport(udp.into());
+    if config.tcp {
+        // The listener binds when the endpoint serves; bind once here
+        // first so that a port in use is reported at start.
+        std::net::TcpListener::bind(bound)
+            .map_err(|e| SipError::Stack(format!("tcp {bound}: {e}")))?;
+        let tcp = TcpListenerConnection::new(bound, None)
+            .await
+            .map_err(|e| SipError::Stack(e.to_string()))?;
+        transport.add_transport(SipConnection::TcpListener(tcp));
+    }
     let endpoint = EndpointBuilder::new()
         .with_cancel_token(token)
         .with_transport_layer(transport)
@@ -101,6 +116,7 @@ pub async fn start(config: SipConfig, calls: CallService) -> Result<SocketAddr, 
         .map_err(|e| SipError::Stack(e.to_string()))?;
     let layer = Arc::new(DialogLayer::new(endpoint.inner.clone()));
     let (state_tx, state_rx) = layer.new_dialog_state_channel();
+    let tcp = config.tcp;
     let shared = Arc::new(Shared {
         calls,
         config,
@@ -120,7 +136,8 @@ pub async fn start(config: SipConfig, calls: CallService) -> Result<SocketAddr, 
     });
     tokio::spawn(transactions(Arc::clone(&shared), incoming, bound));
     tokio::spawn(states(shared, state_rx));
-    tracing::info!(address = %bound, "answering SIP calls (udp)");
+    let transports = if tcp { "udp, tcp" } else { "udp" };
+    tracing::info!(address = %bound, transports, "answering SIP calls");
     Ok(bound)
 }
 
@@ -130,7 +147,11 @@ async fn transactions(
     bound: SocketAddr,
 ) {
     let contact = rsipstack::sip::Uri::try_from(format!("sip:parla@{bound}").as_str()).ok();
+    let contact_tcp =
+        rsipstack::sip::Uri::try_from(format!("sip:parla@{bound};transport=tcp").as_str()).ok();
     while let Some(mut tx) = incoming.recv().await {
+        let reliable = tx.connection.as_ref().is_some_and(|c| c.is_reliable());
+        let contact = if reliable { &contact_tcp } else { &contact };
         if let Some(Dialog::Invite(mut dialog)) = shared.layer.match_dialog(&tx) {
             tokio::spawn(async move {
                 if let Err(e) = dialog.handle(&mut tx).await {

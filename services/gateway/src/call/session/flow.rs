@@ -29,6 +29,9 @@ impl Session {
         &mut self,
         r: pb::StreamingRecognizeResponse,
     ) -> Result<Option<End>, CallError> {
+        // Offsets of a reopened recognition stream count from its start.
+        let base = u32::try_from(self.asr_base_ms).unwrap_or(u32::MAX);
+        let r = shift_offsets(r, base);
         match r.event {
             Some(AsrOut::SpeechStarted(s)) => {
                 self.speech_start = Some(u64::from(s.offset_ms));
@@ -67,6 +70,11 @@ impl Session {
         if text.is_empty() {
             return Ok(None);
         }
+        tracing::info!(
+            conversation = %self.conversation_id, end_reason = %f.end_reason,
+            end_of_turn_ms = f.decided_ms.saturating_sub(f.end_ms),
+            speech_ms = f.end_ms.saturating_sub(f.start_ms), chars = text.chars().count(), "caller turn"
+        );
         if !self.emit(Out::CallerFinal(text.clone())).await {
             return Ok(Some(End::Gone));
         }
@@ -121,17 +129,18 @@ impl Session {
             dtmf_digits: dtmf.to_owned(),
             ..Default::default()
         };
-        self.dlg_tx
+        let sent = self
+            .dlg_tx
             .send(pb::ConverseRequest {
                 request: Some(DlgIn::Turn(turn)),
             })
-            .await
-            .map_err(|_| {
-                CallError::upstream(
-                    "dialogue",
-                    &tonic::Status::internal("the conversation stream closed"),
-                )
-            })?;
+            .await;
+        if sent.is_err() {
+            // The conversation stream's end reaches the call loop, which
+            // reopens it and asks the caller to repeat.
+            tracing::warn!(conversation = %self.conversation_id, "conversation stream closed; turn lost");
+            return Ok(());
+        }
         let id = self.next_id();
         let mut answer = Utterance::answer(id, &self.language, self.tone, timing);
         answer.turn_index = Some(self.turns_sent);
@@ -297,5 +306,62 @@ impl Session {
             return Ok(Some(End::Gone));
         }
         Ok(None)
+    }
+}
+
+/// `r` with its stream offsets moved by `base` milliseconds.
+fn shift_offsets(
+    mut r: pb::StreamingRecognizeResponse,
+    base: u32,
+) -> pb::StreamingRecognizeResponse {
+    if base == 0 {
+        return r;
+    }
+    let add = |v: &mut u32| *v = v.saturating_add(base);
+    match r.event.as_mut() {
+        Some(AsrOut::SpeechStarted(s)) => add(&mut s.offset_ms),
+        Some(AsrOut::SpeechEnded(s)) => add(&mut s.offset_ms),
+        Some(AsrOut::Partial(p)) => add(&mut p.offset_ms),
+        Some(AsrOut::Final(f)) => {
+            add(&mut f.start_ms);
+            add(&mut f.end_ms);
+            add(&mut f.decided_ms);
+        }
+        None => {}
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reopened_stream_counts_from_its_start() {
+        let fin = pb::StreamingRecognizeResponse {
+            event: Some(AsrOut::Final(pb::FinalResult {
+                start_ms: 100,
+                end_ms: 900,
+                decided_ms: 1124,
+                ..Default::default()
+            })),
+        };
+        let Some(AsrOut::Final(f)) = shift_offsets(fin, 60_000).event else {
+            panic!("not a final");
+        };
+        assert_eq!(
+            (f.start_ms, f.end_ms, f.decided_ms),
+            (60_100, 60_900, 61_124)
+        );
+        let partial = pb::StreamingRecognizeResponse {
+            event: Some(AsrOut::Partial(pb::PartialResult {
+                text: "hello".into(),
+                offset_ms: 400,
+            })),
+        };
+        let Some(AsrOut::Partial(p)) = shift_offsets(partial.clone(), 0).event else {
+            panic!("not a partial");
+        };
+        assert_eq!(p.offset_ms, 400);
     }
 }
