@@ -97,15 +97,21 @@ pub async fn start(config: SipConfig, calls: CallService) -> Result<SocketAddr, 
         .get_socketaddr()
         .map_err(|e| SipError::Stack(e.to_string()))?;
     transport.add_transport(udp.into());
-    if config.tcp {
-        // The listener binds when the endpoint serves; bind once here
-        // first so that a port in use is reported at start.
-        std::net::TcpListener::bind(bound)
-            .map_err(|e| SipError::Stack(format!("tcp {bound}: {e}")))?;
-        let tcp = TcpListenerConnection::new(bound, None)
+    // The TCP listener binds when the endpoint serves; try the port here
+    // first: when it is taken (UDP got it, TCP did not), answer on UDP only.
+    let tcp = config.tcp
+        && match std::net::TcpListener::bind(bound) {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(address = %bound, error = %e, "sip: tcp port unavailable; answering on udp only");
+                false
+            }
+        };
+    if tcp {
+        let listener = TcpListenerConnection::new(bound, None)
             .await
             .map_err(|e| SipError::Stack(e.to_string()))?;
-        transport.add_transport(SipConnection::TcpListener(tcp));
+        transport.add_transport(SipConnection::TcpListener(listener));
     }
     let endpoint = EndpointBuilder::new()
         .with_cancel_token(token)
@@ -116,7 +122,6 @@ pub async fn start(config: SipConfig, calls: CallService) -> Result<SocketAddr, 
         .map_err(|e| SipError::Stack(e.to_string()))?;
     let layer = Arc::new(DialogLayer::new(endpoint.inner.clone()));
     let (state_tx, state_rx) = layer.new_dialog_state_channel();
-    let tcp = config.tcp;
     let shared = Arc::new(Shared {
         calls,
         config,
