@@ -226,14 +226,19 @@ fn start_server(config: AsrConfig) -> (String, Arc<AsrEngine>) {
 
 #[tokio::main]
 async fn main() {
-    let config = AsrConfig::default();
+    // ASR_BENCH_THREADS / ASR_BENCH_WORKERS override the pool's defaults
+    // (threads per recognition, recognitions at once).
+    let mut config = AsrConfig::default();
+    let env = |key: &str| std::env::var(key).ok().and_then(|v| v.parse::<u32>().ok());
+    config.threads = env("ASR_BENCH_THREADS").unwrap_or(config.threads);
+    config.workers = env("ASR_BENCH_WORKERS").unwrap_or(config.workers);
     println!(
         "asr bench: workers {}, threads {}, {} CPUs",
         config.workers,
         config.threads,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    let (url, engine) = start_server(config);
+    let (url, engine) = start_server(config.clone());
     let jfk = Arc::new(jfk_or_speech());
     println!("real-time factor (11 s of speech, final pass, median of 3):");
     println!("  whisper tiny.en: {:.3}", rtf(&engine, &jfk, "en").await);
@@ -241,7 +246,7 @@ async fn main() {
         model_en: None,
         ..paths()
     };
-    let base = AsrEngine::load(&base_only, &AsrConfig::default()).expect("base engine");
+    let base = AsrEngine::load(&base_only, &config).expect("base engine");
     println!(
         "  whisper base (multilingual, en): {:.3}",
         rtf(&base, &jfk, "en").await

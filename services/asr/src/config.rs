@@ -34,8 +34,16 @@ pub struct AsrConfig {
     pub vad_threshold: f32,
     /// Speech needed before a turn starts, in milliseconds.
     pub min_speech_ms: u32,
+    /// Silence after speech at which the pause's Whisper pass starts, in
+    /// ms (capped at `min_silence_ms`): the pass runs while the pause goes
+    /// on, so the words (and the final) are ready when the pause is judged.
+    pub speculate_ms: u32,
     /// Silence after speech before the end-of-turn model is asked, in ms.
     pub min_silence_ms: u32,
+    /// Silence after which a sentence Whisper closed (`.`, `?`, `!`, no
+    /// dangling word or dictated number) ends the turn whatever Smart Turn
+    /// says, in ms.
+    pub complete_silence_ms: u32,
     /// Silence after which the turn ends whatever the model says, in ms.
     pub max_silence_ms: u32,
     /// Smart Turn probability at or above which the turn is complete.
@@ -57,6 +65,10 @@ pub struct AsrConfig {
     pub idle_timeout_secs: u32,
     /// Whisper no-speech probability above which a segment is dropped.
     pub no_speech_threshold: f32,
+    /// Encoder window beyond the audio, in ms: Whisper's encoder runs on
+    /// the audio's length plus this margin (`audio_ctx`) instead of its
+    /// fixed 30 s. 0 encodes the full 30 s window.
+    pub encoder_margin_ms: u32,
     /// Beam width of final recognitions with the multilingual model (0 or
     /// 1: greedy). Italian needs the beam; English (tiny.en) is greedy.
     pub beam_size_multilingual: u32,
@@ -76,7 +88,9 @@ impl Default for AsrConfig {
             languages: vec!["en".to_owned(), "it".to_owned()],
             vad_threshold: 0.5,
             min_speech_ms: 96,
+            speculate_ms: 64,
             min_silence_ms: 200,
+            complete_silence_ms: 400,
             max_silence_ms: 1500,
             turn_threshold: 0.5,
             turn_threshold_punctuated: 0.3,
@@ -87,6 +101,7 @@ impl Default for AsrConfig {
             max_utterance_secs: 30,
             idle_timeout_secs: 10,
             no_speech_threshold: 0.6,
+            encoder_margin_ms: 1000,
             beam_size_multilingual: 5,
         }
     }
@@ -134,6 +149,15 @@ impl AsrConfig {
             if v == 0 {
                 return Err(problem(key, "is 0; allowed: 1 or more".into()));
             }
+        }
+        if self.complete_silence_ms > self.max_silence_ms {
+            return Err(problem(
+                "complete_silence_ms",
+                format!(
+                    "is {} but `asr.max_silence_ms` is {}; allowed: at most max_silence_ms",
+                    self.complete_silence_ms, self.max_silence_ms
+                ),
+            ));
         }
         if self.max_silence_ms < self.min_silence_ms {
             return Err(problem(

@@ -62,6 +62,7 @@ impl AsrEngine {
                 languages: config.languages.clone(),
                 no_speech_threshold: config.no_speech_threshold,
                 beam_size_multilingual: config.beam_size_multilingual,
+                encoder_margin_ms: config.encoder_margin_ms,
             },
         )?);
         Ok(Self {

@@ -36,6 +36,10 @@ pub enum AsrError {
         /// Queue depth reached.
         queued: u32,
     },
+    /// A recognition was stopped before its end: its caller went away, or
+    /// a partial gave the worker up to a final.
+    #[error("the recognition was stopped: its result is no longer needed")]
+    Aborted,
     /// The engine has stopped.
     #[error("speech recognition workers have stopped")]
     Stopped,

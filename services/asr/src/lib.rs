@@ -35,5 +35,8 @@ pub use recognizer::{
     LanguageChoice, Pass, RecognitionRequest, Recognizer, Transcript, Word, SAMPLE_RATE,
 };
 pub use service::AsrService;
-pub use turn::{PauseTranscriber, TurnDetector, TurnEnd, TurnEvent, TurnSettings};
-pub use whisper::{strip_non_speech, WhisperModel};
+pub use turn::{
+    PauseTranscriber, PendingTranscript, TranscriptStarter, TurnDetector, TurnEnd, TurnEvent,
+    TurnSettings,
+};
+pub use whisper::{audio_ctx, strip_non_speech, WhisperModel};

@@ -1,12 +1,16 @@
 //! The whisper worker pool: `workers` dedicated threads, each owning one
 //! decoding state per loaded model, fed by a bounded queue. A recognition
 //! waits in the queue when every worker is busy; when the queue is full it
-//! is refused at once with [`AsrError::Busy`]. A job whose caller has gone
-//! (stream closed, client cancelled) is skipped, so a dropped stream frees
-//! its place.
+//! is refused at once with [`AsrError::Busy`]. Finals go before partials:
+//! a final takes the place of a queued partial when the queue is full, and
+//! a running partial stops (whisper.cpp's abort callback) as soon as a
+//! final waits, so a partial never delays a final. A job whose caller has
+//! gone (stream closed, partial superseded, pause resumed) is skipped, or
+//! stopped if it is running, so a dropped stream frees its place at once.
 
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use futures::future::BoxFuture;
@@ -14,7 +18,7 @@ use futures::FutureExt;
 use tokio::sync::oneshot;
 use whisper_rs::WhisperState;
 
-use crate::recognizer::{LanguageChoice, RecognitionRequest, Recognizer, Transcript};
+use crate::recognizer::{LanguageChoice, Pass, RecognitionRequest, Recognizer, Transcript};
 use crate::whisper::{decode, detect_language, DecodeSettings, WhisperModel};
 use crate::AsrError;
 
@@ -33,6 +37,8 @@ pub struct PoolSettings {
     pub no_speech_threshold: f32,
     /// Beam width of final passes with the multilingual model.
     pub beam_size_multilingual: u32,
+    /// See [`DecodeSettings::encoder_margin_ms`]; 0: the full 30 s.
+    pub encoder_margin_ms: u32,
 }
 
 /// The models a pool serves: English-only and/or multilingual.
@@ -50,9 +56,26 @@ struct Job {
     enqueued: Instant,
 }
 
+/// Waiting jobs, finals first.
+#[derive(Default)]
+struct Waiting {
+    finals: VecDeque<Job>,
+    partials: VecDeque<Job>,
+}
+
+/// The queue the workers share.
+#[derive(Default)]
+struct Queue {
+    waiting: Mutex<Waiting>,
+    ready: Condvar,
+    /// Finals queued and not yet taken by a worker: a running partial
+    /// stops while this is above zero.
+    finals_waiting: AtomicUsize,
+}
+
 /// A pool of whisper.cpp workers; the real [`Recognizer`].
 pub struct WhisperPool {
-    queue: SyncSender<Job>,
+    queue: Arc<Queue>,
     settings: PoolSettings,
     models: Models,
 }
@@ -73,8 +96,7 @@ impl WhisperPool {
                 reason: "no model loaded".into(),
             });
         }
-        let (queue, jobs) = mpsc::sync_channel::<Job>(settings.queue_depth as usize);
-        let jobs = Arc::new(Mutex::new(jobs));
+        let queue = Arc::new(Queue::default());
         for index in 0..settings.workers {
             let english = models.english.as_ref().map(|m| m.new_state()).transpose()?;
             let multilingual = models
@@ -87,7 +109,7 @@ impl WhisperPool {
                 multilingual,
                 settings: settings.clone(),
             };
-            let jobs = Arc::clone(&jobs);
+            let jobs = Arc::clone(&queue);
             std::thread::Builder::new()
                 .name(format!("whisper-{index}"))
                 .spawn(move || worker.run(&jobs))
@@ -153,6 +175,44 @@ fn route(
     }
 }
 
+impl WhisperPool {
+    /// Queues a job, finals ahead of partials; refuses it when the queue
+    /// is full (a final first evicts the newest queued partial).
+    fn enqueue(&self, job: Job) -> Result<(), AsrError> {
+        let queue = &self.queue;
+        let mut waiting = queue.waiting.lock().map_err(|_| AsrError::Stopped)?;
+        // Jobs whose callers have gone hold no place.
+        waiting.finals.retain(|j| !j.reply.is_closed());
+        waiting.partials.retain(|j| !j.reply.is_closed());
+        queue
+            .finals_waiting
+            .store(waiting.finals.len(), Ordering::SeqCst);
+        let full = waiting.finals.len() + waiting.partials.len() >= self.settings.queue_depth as usize;
+        let busy = AsrError::Busy {
+            queued: self.settings.queue_depth,
+        };
+        match job.request.pass {
+            Pass::Partial if full => return Err(busy),
+            Pass::Partial => waiting.partials.push_back(job),
+            Pass::Final => {
+                if full {
+                    let Some(evicted) = waiting.partials.pop_back() else {
+                        return Err(busy);
+                    };
+                    let _ = evicted.reply.send(Err(AsrError::Busy {
+                        queued: self.settings.queue_depth,
+                    }));
+                }
+                waiting.finals.push_back(job);
+                queue.finals_waiting.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        drop(waiting);
+        queue.ready.notify_one();
+        Ok(())
+    }
+}
+
 impl Recognizer for WhisperPool {
     fn recognize(
         &self,
@@ -164,13 +224,7 @@ impl Recognizer for WhisperPool {
             reply,
             enqueued: Instant::now(),
         };
-        let sent = match self.queue.try_send(job) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(_)) => Err(AsrError::Busy {
-                queued: self.settings.queue_depth,
-            }),
-            Err(TrySendError::Disconnected(_)) => Err(AsrError::Stopped),
-        };
+        let sent = self.enqueue(job);
         async move {
             sent?;
             answer.await.map_err(|_| AsrError::Stopped)?
@@ -186,13 +240,24 @@ struct Worker {
 }
 
 impl Worker {
-    fn run(mut self, jobs: &Mutex<Receiver<Job>>) {
+    fn run(mut self, queue: &Queue) {
         loop {
             let job = {
-                let Ok(queue) = jobs.lock() else { return };
-                match queue.recv() {
-                    Ok(job) => job,
-                    Err(_) => return,
+                let Ok(mut waiting) = queue.waiting.lock() else {
+                    return;
+                };
+                loop {
+                    if let Some(job) = waiting.finals.pop_front() {
+                        queue.finals_waiting.fetch_sub(1, Ordering::SeqCst);
+                        break job;
+                    }
+                    if let Some(job) = waiting.partials.pop_front() {
+                        break job;
+                    }
+                    waiting = match queue.ready.wait(waiting) {
+                        Ok(w) => w,
+                        Err(_) => return,
+                    };
                 }
             };
             if job.reply.is_closed() {
@@ -200,19 +265,36 @@ impl Worker {
                 continue;
             }
             let waited_ms = job.enqueued.elapsed().as_millis() as u64;
-            let result = self.recognize(&job.request);
-            if let Ok(t) = &result {
-                tracing::debug!(waited_ms, processing_ms = t.processing_ms, audio_ms = t.audio_ms, pass = ?job.request.pass, "recognized");
+            let partial = job.request.pass == Pass::Partial;
+            let reply = &job.reply;
+            let abort = move || {
+                reply.is_closed() || (partial && queue.finals_waiting.load(Ordering::SeqCst) > 0)
+            };
+            let result = self.recognize(&job.request, &abort);
+            match &result {
+                Ok(t) => {
+                    tracing::debug!(waited_ms, processing_ms = t.processing_ms, audio_ms = t.audio_ms, pass = ?job.request.pass, "recognized")
+                }
+                Err(AsrError::Aborted) => {
+                    tracing::debug!(waited_ms, pass = ?job.request.pass, "recognition stopped")
+                }
+                Err(_) => {}
             }
             let _ = job.reply.send(result);
         }
     }
 
-    fn recognize(&mut self, request: &RecognitionRequest) -> Result<Transcript, AsrError> {
+    fn recognize(
+        &mut self,
+        request: &RecognitionRequest,
+        abort: &(dyn Fn() -> bool + Sync),
+    ) -> Result<Transcript, AsrError> {
+        let margin = self.settings.encoder_margin_ms;
         let mut settings = DecodeSettings {
             threads: self.settings.threads,
             no_speech_threshold: self.settings.no_speech_threshold,
             beam_size: 0,
+            encoder_margin_ms: (margin > 0).then_some(margin),
         };
         let (language, state, multilingual) = match (
             &request.language,
@@ -255,7 +337,7 @@ impl Worker {
         if multilingual {
             settings.beam_size = self.settings.beam_size_multilingual;
         }
-        decode(state, &request.audio, &language, request.pass, settings)
+        decode(state, &request.audio, &language, request.pass, settings, abort)
     }
 }
 

@@ -21,7 +21,7 @@ use crate::audio::{AudioSpec, StreamDecoder};
 use crate::engine::{language_tag, AsrEngine};
 use crate::recognizer::{LanguageChoice, Pass, RecognitionRequest, Transcript};
 use crate::service::{audio_spec, response};
-use crate::turn::{TurnDetector, TurnEnd, TurnEvent};
+use crate::turn::{TranscriptStarter, TurnDetector, TurnEnd, TurnEvent};
 use crate::AsrError;
 
 type Outbound = mpsc::Sender<Result<StreamingRecognizeResponse, Status>>;
@@ -101,21 +101,25 @@ impl Stream {
         engine.check_language(&language).map_err(status)?;
         let decoder = StreamDecoder::new(spec).map_err(status)?;
         let (recognizer, pause_language) = (engine.recognizer.clone(), language.clone());
-        // Runs on the detector's blocking thread: waiting there is fine.
-        let transcriber = Box::new(move |audio| {
+        // Queues the pause's pass at once; the detector waits for it (on
+        // its blocking thread) only when it judges the pause. Dropping the
+        // pending pass (speech resumed) cancels it.
+        let starter: TranscriptStarter = Box::new(move |audio| {
             let request = RecognitionRequest {
                 audio,
                 language: pause_language.clone(),
                 pass: Pass::Final,
             };
-            futures::executor::block_on(recognizer.recognize(request)).ok()
+            // The mutex only makes the future shareable (the stream is).
+            let answer = std::sync::Mutex::new(recognizer.recognize(request));
+            Box::new(move || futures::executor::block_on(answer.into_inner().ok()?).ok())
         });
         let detector = TurnDetector::new(
             engine.vad.clone(),
             engine.turn.clone(),
             engine.turn_settings(),
         )
-        .with_transcriber(transcriber);
+        .with_starter(starter);
         let (partial_tx, partial_rx) = mpsc::channel(4);
         tracing::info!(conversation_id = %config.conversation_id, encoding = ?spec.encoding, sample_rate = spec.sample_rate, language = ?language, "stream opened");
         Ok(Self {

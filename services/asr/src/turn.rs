@@ -1,9 +1,13 @@
 //! End-of-turn detection in stream time. Frames of 32 ms go through Silero
-//! VAD; after `min_silence_ms` of silence following speech the turn's audio
-//! goes to Smart Turn, and the turn ends when it judges the utterance
-//! complete, or when the silence reaches `max_silence_ms` whatever it
-//! says. Every decision counts samples, never the wall clock, so the same
-//! audio always cuts at the same place.
+//! VAD; after `speculate_ms` of silence following speech the turn's audio
+//! goes to Whisper (the pass runs while the pause goes on); after
+//! `min_silence_ms` Smart Turn and that transcript judge the pause, and the
+//! turn ends when they find the utterance complete, when a closed sentence
+//! has had `complete_silence_ms` of silence, or when the silence reaches
+//! `max_silence_ms` whatever they say. Every decision counts samples, never
+//! the wall clock, and the transcript always covers the same audio (up to
+//! the speculation point), so the same audio always cuts at the same place
+//! however fast Whisper answers.
 
 use std::sync::Arc;
 
@@ -25,8 +29,15 @@ pub struct TurnSettings {
     pub vad_threshold: f32,
     /// Speech needed before a turn (or a resumption) starts, in ms.
     pub min_speech_ms: u32,
+    /// Silence at which the pause's Whisper pass starts, in ms (at most
+    /// `min_silence_ms`): the pass runs while the pause goes on.
+    pub speculate_ms: u32,
     /// Silence before Smart Turn is asked, in ms.
     pub min_silence_ms: u32,
+    /// Silence after which a transcript Whisper closed with `.`, `?` or
+    /// `!` (and no dangling word or number) ends the turn, whatever Smart
+    /// Turn says, in ms.
+    pub complete_silence_ms: u32,
     /// Silence that ends the turn regardless, in ms.
     pub max_silence_ms: u32,
     /// Smart Turn probability that ends the turn.
@@ -45,7 +56,9 @@ impl From<&AsrConfig> for TurnSettings {
         Self {
             vad_threshold: c.vad_threshold,
             min_speech_ms: c.min_speech_ms,
+            speculate_ms: c.speculate_ms.min(c.min_silence_ms),
             min_silence_ms: c.min_silence_ms,
+            complete_silence_ms: c.complete_silence_ms,
             max_silence_ms: c.max_silence_ms,
             turn_threshold: c.turn_threshold,
             turn_threshold_punctuated: c.turn_threshold_punctuated,
@@ -115,13 +128,25 @@ pub enum TurnEvent {
 /// recognizer is free.
 pub type PauseTranscriber = Box<dyn FnMut(Arc<Vec<f32>>) -> Option<Transcript> + Send + Sync>;
 
+/// A transcription already started: calling it waits for the words
+/// (`None` when no recognizer was free); dropping it cancels the pass.
+pub type PendingTranscript = Box<dyn FnOnce() -> Option<Transcript> + Send + Sync>;
+
+/// Starts transcribing a turn's audio at a pause without waiting.
+pub type TranscriptStarter = Box<dyn FnMut(Arc<Vec<f32>>) -> PendingTranscript + Send + Sync>;
+
 /// Turn detection state of one stream. Blocking (runs the VAD and Smart
 /// Turn): feed it from a blocking thread.
 pub struct TurnDetector {
     vad: Arc<SileroVad>,
     turn_model: Arc<SmartTurn>,
     settings: TurnSettings,
-    transcriber: Option<PauseTranscriber>,
+    transcriber: Option<TranscriptStarter>,
+    /// The pass started at the current pause, for the `last_speech_end`
+    /// it covers.
+    speculation: Option<(usize, PendingTranscript)>,
+    /// The text's verdict on the current pause.
+    cue: TextCue,
     /// The latest final-quality transcript of this turn and the
     /// `last_speech_end` it covers: reused at the next pause or at the end
     /// of the turn while no new speech has arrived.
@@ -163,6 +188,8 @@ impl TurnDetector {
             turn_model,
             settings,
             transcriber: None,
+            speculation: None,
+            cue: TextCue::Neutral,
             decoded: None,
             pause_passes: 0,
             vad_state: VadState::default(),
@@ -181,9 +208,20 @@ impl TurnDetector {
         }
     }
 
-    /// Adds the transcript to the decision at each pause.
-    pub fn with_transcriber(mut self, transcriber: PauseTranscriber) -> Self {
-        self.transcriber = Some(transcriber);
+    /// Adds the transcript to the decision at each pause, from a blocking
+    /// transcriber (run at the speculation point).
+    pub fn with_transcriber(self, mut transcriber: PauseTranscriber) -> Self {
+        self.with_starter(Box::new(move |audio| {
+            let transcript = transcriber(audio);
+            Box::new(move || transcript)
+        }))
+    }
+
+    /// Adds the transcript to the decision at each pause, from a
+    /// transcriber that starts the pass at the speculation point and is
+    /// waited for at `min_silence_ms`.
+    pub fn with_starter(mut self, starter: TranscriptStarter) -> Self {
+        self.transcriber = Some(starter);
         self
     }
 
@@ -202,19 +240,54 @@ impl TurnDetector {
         self.pause_passes
     }
 
+    /// Starts the pause's pass over the turn so far, unless one covering
+    /// the same speech is running or done.
+    fn speculate(&mut self) {
+        let end = self.last_speech_end;
+        let covered = self.decoded.as_ref().is_some_and(|(e, _)| *e == end)
+            || self.speculation.as_ref().is_some_and(|(e, _)| *e == end);
+        if covered {
+            return;
+        }
+        let Some(start) = self.transcriber.as_mut() else {
+            return;
+        };
+        // The audio up to the speculation point: the same samples whether
+        // this runs early or late, so the words do not depend on timing.
+        let keep = (end + samples(self.settings.speculate_ms))
+            .saturating_sub(self.audio_start)
+            .min(self.audio.len());
+        self.pause_passes += 1;
+        self.speculation = Some((end, start(Arc::new(self.audio[..keep].to_vec()))));
+    }
+
     /// The transcript of the turn up to the current pause: the cached one
-    /// when no speech arrived since it was made, else a new pass.
+    /// when no speech arrived since it was made, else the pass started at
+    /// the speculation point (waiting for it).
     fn transcript_at_pause(&mut self) -> Option<Transcript> {
         if let Some((end, t)) = &self.decoded {
             if *end == self.last_speech_end {
                 return Some(t.clone());
             }
         }
-        let transcriber = self.transcriber.as_mut()?;
-        self.pause_passes += 1;
-        let t = transcriber(Arc::new(self.audio.clone()))?;
-        self.decoded = Some((self.last_speech_end, t.clone()));
+        self.speculate();
+        let (end, pending) = self.speculation.take()?;
+        let t = pending()?;
+        self.decoded = Some((end, t.clone()));
         Some(t)
+    }
+
+    /// New speech: a pass started for the previous pause no longer covers
+    /// the turn; dropping it cancels it.
+    fn speech_resumed(&mut self) {
+        self.cue = TextCue::Neutral;
+        if self
+            .speculation
+            .as_ref()
+            .is_some_and(|(e, _)| *e != self.last_speech_end)
+        {
+            self.speculation = None;
+        }
     }
 
     /// Feeds 16 kHz samples; returns what happened, in order.
@@ -296,22 +369,21 @@ impl TurnDetector {
                 self.silence = 0;
                 self.last_speech_end = self.position;
                 self.since_partial += frame.len();
+                self.speech_resumed();
             } else {
                 self.silence += frame.len();
+                if self.silence >= samples(s.speculate_ms) {
+                    self.speculate();
+                }
                 if self.silence >= samples(s.min_silence_ms) {
                     self.speaking = false;
-                    // Smart Turn first (25 ms): below both thresholds no
-                    // transcript can end the turn here, so Whisper waits
-                    // for the end of the turn.
+                    // Smart Turn (25 ms) runs while Whisper finishes the
+                    // pass started at the speculation point.
                     self.probability = self.turn_model.probability(&self.audio)?;
-                    let can_complete =
-                        self.probability >= s.turn_threshold.min(s.turn_threshold_punctuated);
-                    let cue = if can_complete {
-                        self.transcript_at_pause()
-                            .map_or(TextCue::Neutral, |t| text_cue(&t.text))
-                    } else {
-                        TextCue::Incomplete
-                    };
+                    let cue = self
+                        .transcript_at_pause()
+                        .map_or(TextCue::Neutral, |t| text_cue(&t.text));
+                    self.cue = cue;
                     events.push(TurnEvent::SpeechEnded {
                         offset_ms: ms(self.last_speech_end),
                         probability: self.probability,
@@ -333,11 +405,22 @@ impl TurnDetector {
             self.silence = 0;
             self.last_speech_end = self.position;
             self.since_partial += self.speech_run;
+            self.speech_resumed();
             events.push(TurnEvent::SpeechStarted {
                 offset_ms: ms(self.position - self.speech_run),
             });
         } else {
             self.silence += frame.len();
+            // A sentence Whisper closed ends the turn after a longer pause
+            // even when Smart Turn doubts it (synthetic and telephone
+            // voices fool it; the words do not).
+            let closed =
+                self.cue == TextCue::Punctuated && self.silence >= samples(s.complete_silence_ms);
+            if closed {
+                tracing::debug!(probability = self.probability, "closed sentence ended the turn");
+                events.push(self.end_turn(TurnEnd::Complete));
+                return Ok(());
+            }
             if self.silence >= samples(s.max_silence_ms) {
                 events.push(self.end_turn(TurnEnd::Timeout));
                 return Ok(());
@@ -380,6 +463,8 @@ impl TurnDetector {
                 .map(|(_, t)| t),
         };
         self.decoded = None;
+        self.speculation = None;
+        self.cue = TextCue::Neutral;
         self.in_turn = false;
         self.speaking = false;
         self.silence = 0;

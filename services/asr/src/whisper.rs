@@ -83,6 +83,21 @@ pub struct DecodeSettings {
     pub no_speech_threshold: f32,
     /// Beam width of final passes; 0 or 1 decodes greedily.
     pub beam_size: u32,
+    /// Encoder window beyond the audio, in ms: the encoder runs on the
+    /// audio's length plus this margin instead of Whisper's fixed 30 s
+    /// (`audio_ctx`). `None` encodes the full 30 s window.
+    pub encoder_margin_ms: Option<u32>,
+}
+
+/// Encoder positions Whisper has (30 s at 20 ms each).
+const FULL_AUDIO_CTX: usize = 1500;
+
+/// Encoder positions for `samples` of 16 kHz audio plus `margin_ms`
+/// (one position per 20 ms), capped at the full window.
+pub fn audio_ctx(samples: usize, margin_ms: u32) -> usize {
+    let per_position = SAMPLE_RATE as usize / 50;
+    let positions = samples.div_ceil(per_position) + margin_ms as usize / 20;
+    positions.min(FULL_AUDIO_CTX)
 }
 
 /// Detects the language of `audio` among `allowed` (BCP-47 primary tags)
@@ -113,13 +128,28 @@ pub fn detect_language(
     })
 }
 
-/// Runs one decoding pass of `audio` (16 kHz mono) in `language`.
+/// Asks whether a running pass should stop (its caller has gone, or a
+/// final needs the worker); checked by whisper.cpp between graph nodes.
+pub type AbortCheck<'a> = &'a (dyn Fn() -> bool + Sync);
+
+/// whisper.cpp's abort callback: `data` points at an [`AbortCheck`] that
+/// lives on the decoding thread's stack for the whole pass.
+unsafe extern "C" fn abort_requested(data: *mut std::ffi::c_void) -> bool {
+    // SAFETY: `decode` passes a pointer to its `AbortCheck`, which outlives
+    // the `state.full` call during which whisper.cpp calls this.
+    let check = unsafe { &*(data as *const AbortCheck<'_>) };
+    check()
+}
+
+/// Runs one decoding pass of `audio` (16 kHz mono) in `language`; stops
+/// with [`AsrError::Aborted`] as soon as `abort` says so.
 pub fn decode(
     state: &mut WhisperState,
     audio: &[f32],
     language: &str,
     pass: Pass,
     settings: DecodeSettings,
+    abort: AbortCheck<'_>,
 ) -> Result<Transcript, AsrError> {
     let started = Instant::now();
     let audio_ms = (audio.len() as u64 * 1000 / SAMPLE_RATE as u64) as u32;
@@ -151,17 +181,69 @@ pub fn decode(
     // latency (measured: minutes for 5 s of Italian); the beam does better.
     params.set_temperature_inc(0.0);
     if pass == Pass::Partial {
+        // A hypothesis: one segment, no timestamp tokens to decode.
         params.set_single_segment(true);
+        params.set_no_timestamps(true);
     }
-    state
-        .full(params, &padded)
-        .map_err(|e| AsrError::Inference {
-            engine: "whisper",
-            reason: e.to_string(),
-        })?;
+    if let Some(margin) = settings.encoder_margin_ms {
+        params.set_audio_ctx(audio_ctx(padded.len(), margin) as i32);
+    }
+    let check: AbortCheck<'_> = abort;
+    // SAFETY: `check` lives until the end of this function, after
+    // `state.full` (the only caller of the callback) has returned.
+    unsafe {
+        params.set_abort_callback(Some(abort_requested));
+        params.set_abort_callback_user_data(&check as *const AbortCheck<'_> as *mut std::ffi::c_void);
+    }
+    let outcome = state.full(params, &padded);
+    if abort() {
+        return Err(AsrError::Aborted);
+    }
+    outcome.map_err(|e| AsrError::Inference {
+        engine: "whisper",
+        reason: e.to_string(),
+    })?;
     let mut transcript = collect(state, language, settings.no_speech_threshold, audio_ms);
+    // A final caught in a repetition loop ("$120. $20. $20. ..." on 8 kHz
+    // audio, a sentence said twice) is decoded once more over Whisper's
+    // full 30 s window with a beam, which do not loop on that audio.
+    if pass == Pass::Final && settings.encoder_margin_ms.is_some() && repeats(&transcript.text) {
+        tracing::debug!(text = %transcript.text, "repetition loop: decoding again (full window, beam)");
+        let again = DecodeSettings {
+            encoder_margin_ms: None,
+            beam_size: settings.beam_size.max(REPEAT_BEAM),
+            ..settings
+        };
+        return decode(state, audio, language, pass, again, abort);
+    }
     transcript.processing_ms = started.elapsed().as_millis() as u32;
     Ok(transcript)
+}
+
+/// Beam of the second pass of a final that looped.
+const REPEAT_BEAM: u32 = 5;
+
+/// True when `text` repeats itself the way a looping decoder does: a
+/// phrase of four or more words twice in a row, two or three words three
+/// times, or one word four times.
+pub fn repeats(text: &str) -> bool {
+    let words: Vec<String> = text
+        .split_whitespace()
+        .map(|w| {
+            w.trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase()
+        })
+        .filter(|w| !w.is_empty())
+        .collect();
+    (1..=words.len() / 2).any(|n| {
+        let times = match n {
+            1 => 4,
+            2 | 3 => 3,
+            _ => 2,
+        };
+        (0..words.len().saturating_sub(n * times - 1))
+            .any(|i| (1..times).all(|k| words[i..i + n] == words[i + k * n..i + (k + 1) * n]))
+    })
 }
 
 /// Pads short audio with trailing silence to what whisper.cpp decodes.
@@ -299,6 +381,18 @@ pub fn strip_non_speech(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::strip_non_speech;
+
+    #[test]
+    fn repetition_loops_are_recognized() {
+        assert!(super::repeats("I was charged $120. $20. $20. $20. $20."));
+        assert!(super::repeats(
+            "Can I speak to a human agent, please? Can I speak to a human agent, please?"
+        ));
+        assert!(super::repeats("thank you thank you thank you"));
+        assert!(!super::repeats("My phone number is 555-2134."));
+        assert!(!super::repeats("It is very very late, the order is late."));
+        assert!(!super::repeats(""));
+    }
 
     #[test]
     fn annotations_are_not_speech() {
