@@ -187,7 +187,8 @@ impl WhisperPool {
         queue
             .finals_waiting
             .store(waiting.finals.len(), Ordering::SeqCst);
-        let full = waiting.finals.len() + waiting.partials.len() >= self.settings.queue_depth as usize;
+        let full =
+            waiting.finals.len() + waiting.partials.len() >= self.settings.queue_depth as usize;
         let busy = AsrError::Busy {
             queued: self.settings.queue_depth,
         };
@@ -337,7 +338,14 @@ impl Worker {
         if multilingual {
             settings.beam_size = self.settings.beam_size_multilingual;
         }
-        decode(state, &request.audio, &language, request.pass, settings, abort)
+        decode(
+            state,
+            &request.audio,
+            &language,
+            request.pass,
+            settings,
+            abort,
+        )
     }
 }
 

@@ -417,7 +417,10 @@ impl TurnDetector {
             let closed =
                 self.cue == TextCue::Punctuated && self.silence >= samples(s.complete_silence_ms);
             if closed {
-                tracing::debug!(probability = self.probability, "closed sentence ended the turn");
+                tracing::debug!(
+                    probability = self.probability,
+                    "closed sentence ended the turn"
+                );
                 events.push(self.end_turn(TurnEnd::Complete));
                 return Ok(());
             }

@@ -193,7 +193,8 @@ pub fn decode(
     // `state.full` (the only caller of the callback) has returned.
     unsafe {
         params.set_abort_callback(Some(abort_requested));
-        params.set_abort_callback_user_data(&check as *const AbortCheck<'_> as *mut std::ffi::c_void);
+        params
+            .set_abort_callback_user_data(&check as *const AbortCheck<'_> as *mut std::ffi::c_void);
     }
     let outcome = state.full(params, &padded);
     if abort() {

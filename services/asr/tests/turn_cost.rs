@@ -113,7 +113,10 @@ fn a_closed_sentence_ends_the_turn_when_smart_turn_doubts_it() {
             _ => None,
         })
         .collect();
-    println!("turns {:?}, decided {waited:?} ms after speech", ended(&events));
+    println!(
+        "turns {:?}, decided {waited:?} ms after speech",
+        ended(&events)
+    );
     assert_eq!(ended(&events), vec![(TurnEnd::Complete, true)]);
     let limit = AsrConfig::default().complete_silence_ms + 32;
     assert!(waited[0] <= limit, "decided {} ms after speech", waited[0]);
