@@ -38,6 +38,7 @@ pub fn espeak(text: &str, voice: &str) -> Vec<f32> {
 /// with parla-tts and the provisioned `piper-joe` model. Unlike eSpeak NG,
 /// whose consonants are mostly noise above 4 kHz, its spectrum is close to
 /// a human voice's, so a telephone band keeps what a listener needs.
+/// Without VITS noise, so every run hears the same audio.
 pub fn piper(text: &str) -> Vec<f32> {
     use std::sync::{Arc, OnceLock};
     static BANK: OnceLock<Arc<parla_tts::VoiceBank>> = OnceLock::new();
@@ -52,8 +53,15 @@ pub fn piper(text: &str) -> Vec<f32> {
                 .expect("parla models fetch onnxruntime"),
         };
         Arc::new(
-            parla_tts::VoiceBank::load(&parla_tts::TtsConfig::default(), Some(&files))
-                .expect("voices load"),
+            parla_tts::VoiceBank::load(
+                &parla_tts::TtsConfig {
+                    piper_noise_scale: Some(0.0),
+                    piper_noise_w: Some(0.0),
+                    ..parla_tts::TtsConfig::default()
+                },
+                Some(&files),
+            )
+            .expect("voices load"),
         )
     });
     let voice = bank.resolve("", "joe").expect("voice joe").clone();
