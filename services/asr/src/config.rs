@@ -101,7 +101,7 @@ impl Default for AsrConfig {
             max_utterance_secs: 30,
             idle_timeout_secs: 10,
             no_speech_threshold: 0.6,
-            encoder_margin_ms: 1000,
+            encoder_margin_ms: 0,
             beam_size_multilingual: 5,
         }
     }
