@@ -117,7 +117,7 @@ async fn returns_exchanges_refunds_declines_and_late_deliveries() -> anyhow::Res
     assert_eq!(f.actions.len(), 1, "{f:?}");
     let a = &f.actions[0];
     assert!(
-        a.ok && a.name == "create_return" && a.result.starts_with("RMA-"),
+        a.ok && a.name == "create_exchange" && a.result.starts_with("RMA-"),
         "{a:?}"
     );
     assert_eq!(
@@ -147,7 +147,7 @@ async fn returns_exchanges_refunds_declines_and_late_deliveries() -> anyhow::Res
     );
     let action = events.message().await?.expect("action event");
     assert_eq!(action.r#type, pb::EventType::Action as i32);
-    assert_eq!(action.action.map(|a| a.name), Some("create_return".into()));
+    assert_eq!(action.action.map(|a| a.name), Some("create_exchange".into()));
     let outcome = events.message().await?.expect("outcome event");
     assert_eq!(outcome.outcome.map(|o| o.outcome), Some("resolved".into()));
 

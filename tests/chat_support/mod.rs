@@ -46,7 +46,12 @@ password_hash = "{hash}"
         ),
     )?;
     let config = config.to_string_lossy();
-    let args = ["--config", &config, "--only", "crm,handoff,dialogue,gateway"];
+    let args = [
+        "--config",
+        &config,
+        "--only",
+        "crm,handoff,dialogue,gateway",
+    ];
     let server = crm.serve(&args, &[], Duration::from_secs(60)).await?;
     Ok((server, crm.dir))
 }

@@ -18,12 +18,17 @@ pub enum TextCue {
 /// Words after which an English or Italian sentence cannot end.
 const DANGLING: &[&str] = &[
     // English
-    "and", "or", "but", "so", "because", "the", "a", "an", "my", "your", "our", "is", "are", "was",
-    "to", "of", "for", "with", "in", "on", "at", "from", "um", "uh", "erm", "like", "that",
-    "which", "if", "then", "than", "i", "i'm", // Italian
-    "e", "o", "ma", "perché", "il", "lo", "la", "i", "gli", "le", "un", "uno", "una", "mio", "mia",
-    "di", "da", "per", "con", "su", "che", "è", "sono", "del", "della", "al", "alla",
+    "and", "or", "but", "so", "because", "the", "a", "an", "my", "your", "our", "to", "of", "for",
+    "with", "in", "on", "at", "from", "um", "uh", "erm", "like", "which", "if", "then", "than",
+    "i", "i'm", // Italian
+    "e", "o", "ma", "perché", "il", "lo", "la", "gli", "le", "un", "uno", "una", "mio", "mia", "di",
+    "da", "per", "con", "su", "del", "della", "al", "alla",
 ];
+
+/// Words that usually leave a sentence open ("my order is …") but close a
+/// question or statement that Whisper punctuated ("where my order is?",
+/// "can you do that?").
+const OPEN_UNLESS_CLOSED: &[&str] = &["is", "are", "was", "that", "che", "è", "sono"];
 
 /// Words that announce a number being dictated.
 const NUMBER_WORDS: &[&str] = &[
@@ -68,7 +73,12 @@ pub fn text_cue(text: &str) -> TextCue {
     let Some(last) = words.last() else {
         return TextCue::Neutral;
     };
-    if DANGLING.contains(&last.as_str()) || trimmed.ends_with(',') || trimmed.ends_with("...") {
+    let closed = trimmed.ends_with(['.', '?', '!']) && !trimmed.ends_with("...");
+    if DANGLING.contains(&last.as_str())
+        || (OPEN_UNLESS_CLOSED.contains(&last.as_str()) && !closed)
+        || trimmed.ends_with(',')
+        || trimmed.ends_with("...")
+    {
         return TextCue::Incomplete;
     }
     // A number after "order number is ..." may go on after a breath.
@@ -83,7 +93,7 @@ pub fn text_cue(text: &str) -> TextCue {
             return TextCue::Incomplete;
         }
     }
-    if trimmed.ends_with(['.', '?', '!']) {
+    if closed {
         TextCue::Punctuated
     } else {
         TextCue::Neutral
@@ -109,5 +119,13 @@ mod tests {
         assert_eq!(text_cue("Il mio ordine è il"), TextCue::Incomplete);
         assert_eq!(text_cue("yes"), TextCue::Neutral);
         assert_eq!(text_cue("I was charged 120 dollars."), TextCue::Punctuated);
+        // A question may end on a verb; an open statement may not.
+        assert_eq!(
+            text_cue("Hello, can you tell me where my order is?"),
+            TextCue::Punctuated
+        );
+        assert_eq!(text_cue("My order is"), TextCue::Incomplete);
+        assert_eq!(text_cue("Il mio ordine è"), TextCue::Incomplete);
+        assert_eq!(text_cue("I think that..."), TextCue::Incomplete);
     }
 }

@@ -1,0 +1,149 @@
+//! Regressions of the dialogue found in use, end to end through the real binary, the real
+//! understanding models and the seeded CRM: "Yes please." is not a request for a person; "Thank
+//! you, goodbye" after a finished return is not handed off; a delivery late by more than the
+//! hand-off threshold opens one ticket (the case is the hand-off's ticket), and a later hand-off
+//! in the same conversation keeps it.
+
+mod common;
+
+use std::time::Duration;
+
+use common::SeededCrm;
+use parla_proto::v1 as pb;
+use parla_proto::v1::converse_request::Request as In;
+use parla_proto::v1::customer_hint::Hint;
+use parla_proto::v1::dialogue_client::DialogueClient;
+use parla_proto::v1::handoff_client::HandoffClient;
+use parla_proto::v1::reply_event::Event;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
+use tonic::Streaming;
+
+struct Talk {
+    tx: mpsc::Sender<pb::ConverseRequest>,
+    events: Streaming<pb::ReplyEvent>,
+}
+
+impl Talk {
+    async fn open(channel: Channel, id: &str, phone: &str, lang: &str) -> anyhow::Result<Self> {
+        let (tx, rx) = mpsc::channel(4);
+        tx.send(pb::ConverseRequest {
+            request: Some(In::Start(pb::ConversationStart {
+                conversation_id: id.into(),
+                channel: pb::Channel::Chat as i32,
+                language: lang.into(),
+                customer: Some(pb::CustomerHint {
+                    hint: Some(Hint::PhoneNumber(phone.into())),
+                }),
+            })),
+        })
+        .await?;
+        let events = DialogueClient::new(channel)
+            .converse(ReceiverStream::new(rx))
+            .await?
+            .into_inner();
+        Ok(Talk { tx, events })
+    }
+
+    async fn say(&mut self, text: &str) -> anyhow::Result<pb::ReplyFinal> {
+        self.tx
+            .send(pb::ConverseRequest {
+                request: Some(In::Turn(pb::Turn {
+                    text: text.into(),
+                    ..Default::default()
+                })),
+            })
+            .await?;
+        while let Some(e) = self.events.message().await? {
+            if let Some(Event::Final(f)) = e.event {
+                return Ok(f);
+            }
+        }
+        anyhow::bail!("stream ended before the final event")
+    }
+}
+
+fn handed_off(f: &pb::ReplyFinal) -> bool {
+    f.handoff.as_ref().is_some_and(|h| h.handoff)
+}
+
+fn intent(f: &pb::ReplyFinal) -> &str {
+    f.intent.as_ref().map_or("", |i| i.name.as_str())
+}
+
+#[tokio::test]
+async fn yes_goodbye_and_one_ticket_per_late_delivery() -> anyhow::Result<()> {
+    let crm = SeededCrm::new()?;
+    let envs = [
+        ("PARLA_FLOWS__TODAY", "2026-11-25"),
+        ("PARLA_FLOWS__WEATHER__PROVIDER", "none"),
+        // Lists the queue as a tool would, without an agent session.
+        ("PARLA_HANDOFF__REQUIRE_AGENT_LOGIN", "false"),
+    ];
+    let server = crm
+        .serve(
+            &["--only", "crm,handoff,dialogue"],
+            &envs,
+            Duration::from_secs(60),
+        )
+        .await?;
+    let channel = server.channel().await?;
+
+    // "Yes please." names no person: never a request for one, in either language.
+    for (id, phone, lang, text) in [
+        ("yes-en", "+39 02 5551 2345", "en", "Yes please."),
+        ("yes-it", "+39 02 5556 7890", "it", "Sì, grazie."),
+    ] {
+        let mut t = Talk::open(channel.clone(), id, phone, lang).await?;
+        let f = t.say(text).await?;
+        assert!(!handed_off(&f), "{text}: {f:?}");
+        assert_ne!(intent(&f), "human", "{text}: {f:?}");
+    }
+
+    // A return that ends in an exchange, then thanks and goodbye: no hand-off.
+    let mut t = Talk::open(channel.clone(), "bye-en", "+39 02 5551 2345", "en").await?;
+    let f = t
+        .say("I'd like to return the light jacket, it's too light.")
+        .await?;
+    assert!(!handed_off(&f), "{f:?}");
+    let f = t.say("Yes, let's swap it for the parka in medium.").await?;
+    assert!(!handed_off(&f), "{f:?}");
+    let f = t.say("Thank you, goodbye").await?;
+    assert!(!handed_off(&f), "{f:?}");
+    assert_eq!(intent(&f), "goodbye", "{f:?}");
+
+    // D5531 was promised on 6 November: 19 days late, past the 14-day threshold. The case the
+    // flow opens is the hand-off's ticket: one ticket, whose id the customer is told.
+    let mut late = Talk::open(channel.clone(), "late-19", "+44 20 7946 0000", "en").await?;
+    let f = late.say("Where is my order D5531? It's very late.").await?;
+    assert!(handed_off(&f), "{f:?}");
+    let case = f
+        .actions
+        .iter()
+        .find(|a| a.name == "open_case" && a.ok)
+        .unwrap_or_else(|| panic!("no case: {f:?}"));
+    let ticket = f.handoff.as_ref().map(|h| h.ticket_id.clone()).unwrap_or_default();
+    assert_eq!(ticket, case.result, "{f:?}");
+    assert!(f.text.contains(&ticket), "{}", f.text);
+    // Continued anger hands off again: the same ticket.
+    let f = late.say("This is useless, I am furious!").await?;
+    if handed_off(&f) {
+        assert_eq!(f.handoff.as_ref().map(|h| h.ticket_id.as_str()), Some(ticket.as_str()));
+    }
+    let tickets = HandoffClient::new(channel.clone())
+        .list_tickets(pb::ListTicketsRequest::default())
+        .await?
+        .into_inner()
+        .tickets;
+    let mine = tickets
+        .iter()
+        .filter(|t| {
+            t.context
+                .as_ref()
+                .is_some_and(|c| c.conversation_id == "late-19")
+        })
+        .count();
+    assert_eq!(mine, 1, "{tickets:?}");
+    Ok(())
+}
