@@ -226,16 +226,19 @@ fn start_server(config: AsrConfig) -> (String, Arc<AsrEngine>) {
 
 #[tokio::main]
 async fn main() {
-    // ASR_BENCH_THREADS / ASR_BENCH_WORKERS override the pool's defaults
-    // (threads per recognition, recognitions at once).
+    // ASR_BENCH_THREADS / ASR_BENCH_WORKERS / ASR_BENCH_MARGIN_MS override
+    // the pool's defaults (threads per recognition, recognitions at once,
+    // the encoder window's margin).
     let mut config = AsrConfig::default();
     let env = |key: &str| std::env::var(key).ok().and_then(|v| v.parse::<u32>().ok());
     config.threads = env("ASR_BENCH_THREADS").unwrap_or(config.threads);
     config.workers = env("ASR_BENCH_WORKERS").unwrap_or(config.workers);
+    config.encoder_margin_ms = env("ASR_BENCH_MARGIN_MS").unwrap_or(config.encoder_margin_ms);
     println!(
-        "asr bench: workers {}, threads {}, {} CPUs",
+        "asr bench: workers {}, threads {}, encoder margin {} ms, {} CPUs",
         config.workers,
         config.threads,
+        config.encoder_margin_ms,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     let (url, engine) = start_server(config.clone());

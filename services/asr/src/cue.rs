@@ -21,8 +21,8 @@ const DANGLING: &[&str] = &[
     "and", "or", "but", "so", "because", "the", "a", "an", "my", "your", "our", "to", "of", "for",
     "with", "in", "on", "at", "from", "um", "uh", "erm", "like", "which", "if", "then", "than",
     "i", "i'm", // Italian
-    "e", "o", "ma", "perché", "il", "lo", "la", "gli", "le", "un", "uno", "una", "mio", "mia", "di",
-    "da", "per", "con", "su", "del", "della", "al", "alla",
+    "e", "o", "ma", "perché", "il", "lo", "la", "gli", "le", "un", "uno", "una", "mio", "mia",
+    "di", "da", "per", "con", "su", "del", "della", "al", "alla",
 ];
 
 /// Words that usually leave a sentence open ("my order is …") but close a
