@@ -82,7 +82,12 @@ password_hash = "{}"
         ),
     )?;
     let config = config.to_string_lossy();
-    let args = ["--config", &config, "--only", "crm,handoff,dialogue,gateway"];
+    let args = [
+        "--config",
+        &config,
+        "--only",
+        "crm,handoff,dialogue,gateway",
+    ];
     let server = crm.serve(&args, &[], Duration::from_secs(60)).await?;
 
     // The bundle in the binary is the one the sources build today.

@@ -123,13 +123,20 @@ async fn yes_goodbye_and_one_ticket_per_late_delivery() -> anyhow::Result<()> {
         .iter()
         .find(|a| a.name == "open_case" && a.ok)
         .unwrap_or_else(|| panic!("no case: {f:?}"));
-    let ticket = f.handoff.as_ref().map(|h| h.ticket_id.clone()).unwrap_or_default();
+    let ticket = f
+        .handoff
+        .as_ref()
+        .map(|h| h.ticket_id.clone())
+        .unwrap_or_default();
     assert_eq!(ticket, case.result, "{f:?}");
     assert!(f.text.contains(&ticket), "{}", f.text);
     // Continued anger hands off again: the same ticket.
     let f = late.say("This is useless, I am furious!").await?;
     if handed_off(&f) {
-        assert_eq!(f.handoff.as_ref().map(|h| h.ticket_id.as_str()), Some(ticket.as_str()));
+        assert_eq!(
+            f.handoff.as_ref().map(|h| h.ticket_id.as_str()),
+            Some(ticket.as_str())
+        );
     }
     let tickets = HandoffClient::new(channel.clone())
         .list_tickets(pb::ListTicketsRequest::default())

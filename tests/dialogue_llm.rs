@@ -104,10 +104,10 @@ async fn server(base_url: &str) -> anyhow::Result<(ParlaServer, tempfile::TempDi
         .serve(
             &["--only", "crm,handoff,dialogue"],
             &[
-            ("PARLA_DIALOGUE__LLM_BACKEND", "openai"),
-            ("PARLA_DIALOGUE__OPENAI__BASE_URL", base_url),
-            ("PARLA_DIALOGUE__OPENAI__MAX_RETRIES", "0"),
-            ("PARLA_DIALOGUE__OPENAI__CONNECT_TIMEOUT_MS", "500"),
+                ("PARLA_DIALOGUE__LLM_BACKEND", "openai"),
+                ("PARLA_DIALOGUE__OPENAI__BASE_URL", base_url),
+                ("PARLA_DIALOGUE__OPENAI__MAX_RETRIES", "0"),
+                ("PARLA_DIALOGUE__OPENAI__CONNECT_TIMEOUT_MS", "500"),
             ],
             Duration::from_secs(60),
         )

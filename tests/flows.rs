@@ -147,7 +147,10 @@ async fn returns_exchanges_refunds_declines_and_late_deliveries() -> anyhow::Res
     );
     let action = events.message().await?.expect("action event");
     assert_eq!(action.r#type, pb::EventType::Action as i32);
-    assert_eq!(action.action.map(|a| a.name), Some("create_exchange".into()));
+    assert_eq!(
+        action.action.map(|a| a.name),
+        Some("create_exchange".into())
+    );
     let outcome = events.message().await?.expect("outcome event");
     assert_eq!(outcome.outcome.map(|o| o.outcome), Some("resolved".into()));
 

@@ -10,8 +10,8 @@
 
 pub mod contact;
 pub mod crypto;
-pub mod erasure;
 mod dates;
+pub mod erasure;
 pub mod error;
 pub mod migrations;
 pub mod model;

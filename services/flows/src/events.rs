@@ -123,7 +123,11 @@ pub fn call_record(c: &CallRecord) -> pb::ToolCallRecord {
 /// resolution is an exchange), `create_return` (any other return), `open_case`, or the
 /// developer tool's name.
 pub fn action(c: &CallRecord) -> pb::Action {
-    let exchange = c.call.args.get("resolution").is_some_and(|r| r == "exchange");
+    let exchange = c
+        .call
+        .args
+        .get("resolution")
+        .is_some_and(|r| r == "exchange");
     let name = match c.call.tool.as_str() {
         "return.create" if exchange => "create_exchange",
         "return.create" => "create_return",

@@ -120,11 +120,21 @@ mod tests {
         ] {
             assert!(asks_for_human(&fold(t)), "{t}");
         }
-        for t in ["Yes please.", "yes please", "Thank you, goodbye", "sì grazie", "ok perfetto"] {
+        for t in [
+            "Yes please.",
+            "yes please",
+            "Thank you, goodbye",
+            "sì grazie",
+            "ok perfetto",
+        ] {
             assert!(!mentions_person(&fold(t)), "{t}");
             assert!(!asks_for_human(&fold(t)), "{t}");
         }
-        for t in ["can I talk to someone", "posso parlare con qualcuno?", "human please"] {
+        for t in [
+            "can I talk to someone",
+            "posso parlare con qualcuno?",
+            "human please",
+        ] {
             assert!(mentions_person(&fold(t)), "{t}");
         }
         for t in [
@@ -134,7 +144,11 @@ mod tests {
         ] {
             assert!(says_late(&fold(t)), "{t}");
         }
-        for t in ["Where is my order A1042?", "Dov'è il mio ordine?", "when will it arrive"] {
+        for t in [
+            "Where is my order A1042?",
+            "Dov'è il mio ordine?",
+            "when will it arrive",
+        ] {
             assert!(!says_late(&fold(t)), "{t}");
         }
         for t in [
