@@ -3,12 +3,13 @@
 //! each reached like any peer (this process's own address when it runs the
 //! service, else its `remote.*` URL).
 
+use std::future::Future;
 use std::sync::Arc;
 
 use parla_crm::erasure::{ErasurePeers, Forget};
 use parla_proto::v1::chat_client::ChatClient;
 use parla_proto::v1::handoff_client::HandoffClient;
-use parla_proto::v1::ForgetCustomerRequest;
+use parla_proto::v1::{ForgetCustomerRequest, ForgetCustomerResponse};
 use tonic::transport::Channel;
 
 use crate::config::Config;
@@ -28,24 +29,30 @@ pub fn erasure_peers(config: &Config) -> anyhow::Result<ErasurePeers> {
 }
 
 fn forget_tickets(channel: Channel) -> Forget {
-    Arc::new(move |customer_id| {
-        let mut client = HandoffClient::new(channel.clone());
-        Box::pin(async move {
-            client
-                .forget_customer(ForgetCustomerRequest { customer_id })
-                .await
-                .map(|r| r.into_inner().summary)
-                .map_err(|s| s.message().to_owned())
-        })
+    forget_via(channel, |channel, request| async move {
+        HandoffClient::new(channel).forget_customer(request).await
     })
 }
 
 fn forget_chats(channel: Channel) -> Forget {
+    forget_via(channel, |channel, request| async move {
+        ChatClient::new(channel).forget_customer(request).await
+    })
+}
+
+/// A [`Forget`] that sends `ForgetCustomer` through `call` on `channel` and
+/// reports the store's summary, or its status message.
+fn forget_via<F, Fut>(channel: Channel, call: F) -> Forget
+where
+    F: Fn(Channel, ForgetCustomerRequest) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<tonic::Response<ForgetCustomerResponse>, tonic::Status>>
+        + Send
+        + 'static,
+{
     Arc::new(move |customer_id| {
-        let mut client = ChatClient::new(channel.clone());
+        let reply = call(channel.clone(), ForgetCustomerRequest { customer_id });
         Box::pin(async move {
-            client
-                .forget_customer(ForgetCustomerRequest { customer_id })
+            reply
                 .await
                 .map(|r| r.into_inner().summary)
                 .map_err(|s| s.message().to_owned())

@@ -5,68 +5,14 @@
 //! in the same conversation keeps it.
 
 mod common;
+mod talk;
 
 use std::time::Duration;
 
 use common::SeededCrm;
 use parla_proto::v1 as pb;
-use parla_proto::v1::converse_request::Request as In;
-use parla_proto::v1::customer_hint::Hint;
-use parla_proto::v1::dialogue_client::DialogueClient;
 use parla_proto::v1::handoff_client::HandoffClient;
-use parla_proto::v1::reply_event::Event;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Channel;
-use tonic::Streaming;
-
-struct Talk {
-    tx: mpsc::Sender<pb::ConverseRequest>,
-    events: Streaming<pb::ReplyEvent>,
-}
-
-impl Talk {
-    async fn open(channel: Channel, id: &str, phone: &str, lang: &str) -> anyhow::Result<Self> {
-        let (tx, rx) = mpsc::channel(4);
-        tx.send(pb::ConverseRequest {
-            request: Some(In::Start(pb::ConversationStart {
-                conversation_id: id.into(),
-                channel: pb::Channel::Chat as i32,
-                language: lang.into(),
-                customer: Some(pb::CustomerHint {
-                    hint: Some(Hint::PhoneNumber(phone.into())),
-                }),
-            })),
-        })
-        .await?;
-        let events = DialogueClient::new(channel)
-            .converse(ReceiverStream::new(rx))
-            .await?
-            .into_inner();
-        Ok(Talk { tx, events })
-    }
-
-    async fn say(&mut self, text: &str) -> anyhow::Result<pb::ReplyFinal> {
-        self.tx
-            .send(pb::ConverseRequest {
-                request: Some(In::Turn(pb::Turn {
-                    text: text.into(),
-                    ..Default::default()
-                })),
-            })
-            .await?;
-        while let Some(e) = self.events.message().await? {
-            if let Some(Event::Final(f)) = e.event {
-                return Ok(f);
-            }
-        }
-        anyhow::bail!("stream ended before the final event")
-    }
-}
-
-fn handed_off(f: &pb::ReplyFinal) -> bool {
-    f.handoff.as_ref().is_some_and(|h| h.handoff)
-}
+use talk::{handed_off, Talk};
 
 fn intent(f: &pb::ReplyFinal) -> &str {
     f.intent.as_ref().map_or("", |i| i.name.as_str())
