@@ -57,8 +57,9 @@ try {
     "Still nothing. This is a disgrace, I am furious!",
   ];
   for (const a of angry) {
-    await say(a);
+    // Counted before sending: a fast reply must not be counted as the old state.
     const before = await customer.locator(".msg.parla").count();
+    await say(a);
     await customer.waitForFunction((n) => document.querySelector("#parla-chat").shadowRoot.querySelectorAll(".msg.parla").length > n
       && document.querySelector("#parla-chat").shadowRoot.querySelector(".typing").textContent === "", before, { timeout: 15000 });
     if (await customer.getByText("passing you to a colleague").count()) break;

@@ -234,11 +234,14 @@ async fn main() {
     config.threads = env("ASR_BENCH_THREADS").unwrap_or(config.threads);
     config.workers = env("ASR_BENCH_WORKERS").unwrap_or(config.workers);
     config.encoder_margin_ms = env("ASR_BENCH_MARGIN_MS").unwrap_or(config.encoder_margin_ms);
+    config.partial_encoder_margin_ms =
+        env("ASR_BENCH_PARTIAL_MARGIN_MS").unwrap_or(config.partial_encoder_margin_ms);
     println!(
-        "asr bench: workers {}, threads {}, encoder margin {} ms, {} CPUs",
+        "asr bench: workers {}, threads {}, encoder margin {} ms (partials {} ms), {} CPUs",
         config.workers,
         config.threads,
         config.encoder_margin_ms,
+        config.partial_encoder_margin_ms,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     let (url, engine) = start_server(config.clone());

@@ -67,8 +67,12 @@ pub struct AsrConfig {
     pub no_speech_threshold: f32,
     /// Encoder window beyond the audio, in ms: Whisper's encoder runs on
     /// the audio's length plus this margin (`audio_ctx`) instead of its
-    /// fixed 30 s. 0 encodes the full 30 s window.
+    /// fixed 30 s. 0 encodes the full 30 s window. Final passes; tiny.en
+    /// drops words below about 7 s (measured in the README).
     pub encoder_margin_ms: u32,
+    /// The same for partial passes: a hypothesis may lose a word, so a
+    /// shorter window keeps partials coming every `partial_interval_ms`.
+    pub partial_encoder_margin_ms: u32,
     /// Beam width of final recognitions with the multilingual model (0 or
     /// 1: greedy). Italian needs the beam; English (tiny.en) is greedy.
     pub beam_size_multilingual: u32,
@@ -101,7 +105,8 @@ impl Default for AsrConfig {
             max_utterance_secs: 30,
             idle_timeout_secs: 10,
             no_speech_threshold: 0.6,
-            encoder_margin_ms: 0,
+            encoder_margin_ms: 7000,
+            partial_encoder_margin_ms: 1000,
             beam_size_multilingual: 5,
         }
     }

@@ -63,6 +63,7 @@ impl AsrEngine {
                 no_speech_threshold: config.no_speech_threshold,
                 beam_size_multilingual: config.beam_size_multilingual,
                 encoder_margin_ms: config.encoder_margin_ms,
+                partial_encoder_margin_ms: config.partial_encoder_margin_ms,
             },
         )?);
         Ok(Self {

@@ -4,7 +4,8 @@
 //! is refused at once with [`AsrError::Busy`]. Finals go before partials:
 //! a final takes the place of a queued partial when the queue is full, and
 //! a running partial stops (whisper.cpp's abort callback) as soon as a
-//! final waits, so a partial never delays a final. A job whose caller has
+//! final waits and goes back to the head of the partials, so a partial
+//! never delays a final and is never lost to one. A job whose caller has
 //! gone (stream closed, partial superseded, pause resumed) is skipped, or
 //! stopped if it is running, so a dropped stream frees its place at once.
 
@@ -39,6 +40,8 @@ pub struct PoolSettings {
     pub beam_size_multilingual: u32,
     /// See [`DecodeSettings::encoder_margin_ms`]; 0: the full 30 s.
     pub encoder_margin_ms: u32,
+    /// The same for partial passes.
+    pub partial_encoder_margin_ms: u32,
 }
 
 /// The models a pool serves: English-only and/or multilingual.
@@ -276,6 +279,17 @@ impl Worker {
                 Ok(t) => {
                     tracing::debug!(waited_ms, processing_ms = t.processing_ms, audio_ms = t.audio_ms, pass = ?job.request.pass, "recognized")
                 }
+                Err(AsrError::Aborted) if partial && !job.reply.is_closed() => {
+                    // Preempted by a final, not cancelled: it runs again
+                    // after the finals, so the caller's speech still gets
+                    // its partial.
+                    tracing::debug!(waited_ms, "partial preempted by a final; queued again");
+                    if let Ok(mut waiting) = queue.waiting.lock() {
+                        waiting.partials.push_front(job);
+                        continue;
+                    }
+                    return;
+                }
                 Err(AsrError::Aborted) => {
                     tracing::debug!(waited_ms, pass = ?job.request.pass, "recognition stopped")
                 }
@@ -290,7 +304,10 @@ impl Worker {
         request: &RecognitionRequest,
         abort: &(dyn Fn() -> bool + Sync),
     ) -> Result<Transcript, AsrError> {
-        let margin = self.settings.encoder_margin_ms;
+        let margin = match request.pass {
+            Pass::Final => self.settings.encoder_margin_ms,
+            Pass::Partial => self.settings.partial_encoder_margin_ms,
+        };
         let mut settings = DecodeSettings {
             threads: self.settings.threads,
             no_speech_threshold: self.settings.no_speech_threshold,

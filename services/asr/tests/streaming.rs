@@ -182,6 +182,13 @@ async fn pause_inside_order_number_does_not_split_the_turn() {
 #[tokio::test]
 async fn partials_arrive_while_speaking() {
     use common::{audio_message, client, config_message};
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "parla_asr=debug".into()),
+        )
+        .with_test_writer()
+        .try_init();
     let audio = pcm_bytes(&concat(&[jfk(), silence(1500)]));
     let (tx, rx) = tokio::sync::mpsc::channel(1024);
     tx.send(config_message(pcm16k(), "en", true))
@@ -214,7 +221,12 @@ async fn partials_arrive_while_speaking() {
                 .expect("send");
             sent += 1;
         }
-        let wait = std::time::Duration::from_secs(300);
+        let wait = std::time::Duration::from_secs(
+            std::env::var("ASR_TEST_WAIT_SECS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(300),
+        );
         loop {
             let message = tokio::time::timeout(wait, inbound.message())
                 .await
