@@ -27,9 +27,10 @@ const BATCH_MIN_ROWS: usize = 8;
 
 /// Weights for prompt batches.
 pub(super) enum Batch {
-    /// Dense f32 `[sum(parts), in]` (fast path). Stored transposed (`[in, out]`), gemm
-    /// skips repacking them but the turn took 25% more CPU (`llm-bench`, 460 against 370 ms).
-    Dense(Tensor),
+    /// Dense f32 `[sum(parts), in]`, row-major (fast path). Stored transposed (`[in, out]`),
+    /// gemm skips repacking them but the turn took 25% more CPU (`llm-bench`, 460 against
+    /// 370 ms).
+    Dense(Vec<f32>),
     /// The file's quantized matrices, one per part.
     Quant(Vec<QMatMul>),
 }
@@ -169,7 +170,7 @@ impl Transformer {
                         Some(rows) => vec![rows],
                         None => vec![QRows::q8_0(&dense)?],
                     };
-                    (Batch::Dense(dense), rows)
+                    (Batch::Dense(dense.flatten_all()?.to_vec1::<f32>()?), rows)
                 } else {
                     let rows = qs
                         .iter()
