@@ -102,15 +102,16 @@ fn main() {
             .expect("parla models fetch onnxruntime"),
     };
     let t = Instant::now();
-    // PIPER_THREADS=2 measures two intra-op threads per session.
+    // PIPER_THREADS and PIPER_SPINNING=0/1 override the defaults.
+    let defaults = TtsConfig::default();
     let config = TtsConfig {
         piper_threads: std::env::var("PIPER_THREADS")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(1),
-        // PIPER_SPINNING=0 stops ONNX Runtime's threads spinning.
-        piper_spinning: std::env::var("PIPER_SPINNING").map_or(true, |v| v != "0"),
-        ..TtsConfig::default()
+            .unwrap_or(defaults.piper_threads),
+        piper_spinning: std::env::var("PIPER_SPINNING")
+            .map_or(defaults.piper_spinning, |v| v != "0"),
+        ..defaults
     };
     let bank = Arc::new(VoiceBank::load(&config, Some(&piper)).expect("load"));
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();

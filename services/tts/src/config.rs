@@ -141,13 +141,15 @@ pub struct TtsConfig {
     pub onnxruntime: String,
     /// Piper sessions (sentences synthesized at once).
     pub piper_sessions: usize,
-    /// ONNX Runtime intra-op threads of each Piper session. 1 (default)
-    /// keeps `piper_sessions` sentences on as many cores without
-    /// oversubscription; 2 halves a lone sentence's time on an idle 2-core
-    /// machine but makes concurrent streams compete for the cores.
+    /// ONNX Runtime intra-op threads of each Piper session. 2 (default)
+    /// takes a lone sentence's first audio from 194 to 116 ms on an idle
+    /// 2-core machine (capacity 22 → 19 real-time streams, README); 1 keeps
+    /// `piper_sessions` sentences on as many cores without
+    /// oversubscription.
     pub piper_threads: usize,
     /// Whether ONNX Runtime's intra-op threads spin while they wait for
-    /// work.
+    /// work (off by default: spinning takes CPU from speech recognition and
+    /// the language model in the same process).
     pub piper_spinning: bool,
     /// Piper's VITS noise scale; unset: the voice's own (`.onnx.json`).
     /// With `piper_noise_w` 0, 0 makes every rendition the same (tests).
@@ -175,8 +177,8 @@ impl Default for TtsConfig {
             piper_voice: "joe".to_owned(),
             onnxruntime: "onnxruntime".to_owned(),
             piper_sessions: 2,
-            piper_threads: 1,
-            piper_spinning: true,
+            piper_threads: 2,
+            piper_spinning: false,
             piper_noise_scale: None,
             piper_noise_w: None,
             espeak_voices: espeak::default_voices(),
