@@ -26,7 +26,9 @@ impl OwnServer {
     /// blocking thread).
     /// `env` are extra settings of the server (the evaluation's weather provider).
     pub async fn start(fixtures: &[PathBuf], env: Vec<(String, String)>) -> anyhow::Result<Self> {
-        let fixtures = fixtures.to_vec();
+        // The seeding process runs in its own directory: relative paths are resolved here.
+        let cwd = std::env::current_dir()?;
+        let fixtures = fixtures.iter().map(|f| cwd.join(f)).collect::<Vec<_>>();
         tokio::task::spawn_blocking(move || Self::start_blocking(&fixtures, &env)).await?
     }
 
