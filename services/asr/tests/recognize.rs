@@ -4,8 +4,7 @@
 //! invented text on silence or noise.
 
 mod common;
-#[path = "phrases.rs"]
-mod phrases;
+use common::phrases;
 
 use common::speech::{espeak, jfk, silence, wav_bytes, white_noise, JFK_TEXT};
 use common::wer::{wer, wer_in};

@@ -5,8 +5,7 @@
 //! empty final for silence and noise.
 
 mod common;
-#[path = "phrases.rs"]
-mod phrases;
+use common::phrases;
 
 use common::speech::{
     espeak, jfk, mulaw_8k, pcm_bytes, piper, silence, speech_end, trim, white_noise,

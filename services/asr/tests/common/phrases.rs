@@ -1,6 +1,4 @@
-//! The support phrases the accuracy tests speak (included by the tests).
-
-#![allow(dead_code)]
+//! The support phrases the accuracy tests speak.
 
 /// English support phrases: names, order numbers, dates, amounts.
 pub const ENGLISH: &[&str] = &[
