@@ -64,6 +64,7 @@ impl AsrEngine {
                 beam_size_multilingual: config.beam_size_multilingual,
                 encoder_margin_ms: config.encoder_margin_ms,
                 partial_encoder_margin_ms: config.partial_encoder_margin_ms,
+                multilingual_encoder_margin_ms: config.multilingual_encoder_margin_ms,
             },
         )?);
         Ok(Self {

@@ -42,6 +42,8 @@ pub struct PoolSettings {
     pub encoder_margin_ms: u32,
     /// The same for partial passes.
     pub partial_encoder_margin_ms: u32,
+    /// The same for final passes of the multilingual model.
+    pub multilingual_encoder_margin_ms: u32,
 }
 
 /// The models a pool serves: English-only and/or multilingual.
@@ -354,6 +356,10 @@ impl Worker {
         };
         if multilingual {
             settings.beam_size = self.settings.beam_size_multilingual;
+            if request.pass == Pass::Final {
+                let m = self.settings.multilingual_encoder_margin_ms;
+                settings.encoder_margin_ms = (m > 0).then_some(m);
+            }
         }
         decode(
             state,
