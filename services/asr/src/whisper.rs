@@ -25,10 +25,17 @@ impl WhisperModel {
     /// Loads a whisper.cpp ggml model. Blocking: call it off the async
     /// runtime.
     pub fn load(path: &Path) -> Result<Self, AsrError> {
-        // whisper.cpp logs through tracing (at debug level) instead of
-        // writing to standard error.
+        // whisper.cpp and ggml log through tracing instead of writing to
+        // standard error.
         static LOG_HOOKS: std::sync::Once = std::sync::Once::new();
-        LOG_HOOKS.call_once(whisper_rs::install_logging_hooks);
+        LOG_HOOKS.call_once(|| {
+            whisper_rs::install_logging_hooks();
+            // SAFETY: `whisper_log` has the callback's signature and reads
+            // only the text whisper.cpp passes; it lives for the program.
+            unsafe {
+                whisper_rs::whisper_rs_sys::whisper_log_set(Some(whisper_log), std::ptr::null_mut())
+            };
+        });
         let started = Instant::now();
         let context = WhisperContext::new_with_params(path, WhisperContextParameters::default())
             .map_err(|e| AsrError::ModelLoad {
@@ -91,6 +98,37 @@ pub struct DecodeSettings {
 
 /// Encoder positions Whisper has (30 s at 20 ms each).
 const FULL_AUDIO_CTX: usize = 1500;
+
+/// whisper.cpp's log lines, through tracing. A pass stopped by its abort
+/// callback (a partial preempted by a final, a stream that has gone) makes
+/// whisper.cpp log "failed to encode" / "failed to decode" as errors; the pool
+/// reports those stops itself, so they are debug lines here. Model-loading
+/// chatter (info) is debug too.
+unsafe extern "C" fn whisper_log(
+    level: whisper_rs::whisper_rs_sys::ggml_log_level,
+    text: *const std::ffi::c_char,
+    _user: *mut std::ffi::c_void,
+) {
+    use whisper_rs::whisper_rs_sys as sys;
+    if text.is_null() {
+        return;
+    }
+    // SAFETY: whisper.cpp passes a NUL-terminated string valid for the call.
+    let text = unsafe { std::ffi::CStr::from_ptr(text) }.to_string_lossy();
+    let text = text.trim();
+    if text.is_empty() {
+        return;
+    }
+    let stopped = text.contains("failed to encode") || text.contains("failed to decode");
+    match level {
+        sys::ggml_log_level_GGML_LOG_LEVEL_ERROR if !stopped => tracing::error!("{text}"),
+        sys::ggml_log_level_GGML_LOG_LEVEL_WARN => tracing::warn!("{text}"),
+        sys::ggml_log_level_GGML_LOG_LEVEL_ERROR | sys::ggml_log_level_GGML_LOG_LEVEL_INFO => {
+            tracing::debug!("{text}")
+        }
+        _ => tracing::trace!("{text}"),
+    }
+}
 
 /// Encoder positions for `samples` of 16 kHz audio plus `margin_ms`
 /// (one position per 20 ms), capped at the full window.
