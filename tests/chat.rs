@@ -297,14 +297,7 @@ async fn an_angry_chat_reaches_an_agent_whose_reply_appears_in_the_thread() -> a
         Some(Code::Unauthenticated),
         "claim without a session"
     );
-    let session = handoff
-        .agent_login(AgentLoginRequest {
-            username: "anna".into(),
-            password: "correct horse".into(),
-        })
-        .await?
-        .into_inner();
-    let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {}", session.token).parse()?;
+    let bearer = agent_bearer(&mut handoff, "anna").await?;
     let detail = handoff
         .get_ticket(with_bearer(
             &bearer,

@@ -12,8 +12,8 @@ use parla_proto::v1::chat_event::Event;
 use parla_proto::v1::crm_client::CrmClient;
 use parla_proto::v1::handoff_client::HandoffClient;
 use parla_proto::v1::{
-    AgentLoginRequest, ChatEventsRequest, EraseCustomerRequest, ExportCustomerRequest,
-    ForgetCustomerRequest, GetTicketRequest, ListTicketsRequest,
+    ChatEventsRequest, EraseCustomerRequest, ExportCustomerRequest, ForgetCustomerRequest,
+    GetTicketRequest, ListTicketsRequest,
 };
 use tonic::Code;
 
@@ -53,14 +53,7 @@ async fn erasing_a_customer_deletes_their_tickets_and_chats() -> anyhow::Result<
         .ok_or_else(|| anyhow::anyhow!("no hand-off in {seen:?}"))?;
 
     let mut handoff = HandoffClient::new(channel.clone());
-    let session = handoff
-        .agent_login(AgentLoginRequest {
-            username: "sara".into(),
-            password: "correct horse".into(),
-        })
-        .await?
-        .into_inner();
-    let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {}", session.token).parse()?;
+    let bearer = agent_bearer(&mut handoff, "sara").await?;
     let ticket = GetTicketRequest {
         ticket_id: ticket_id.clone(),
     };

@@ -9,6 +9,30 @@ pub mod v1 {
     tonic::include_proto!("parla.v1");
 }
 
+/// What every `ForgetCustomer` handler shares (the hand-off queue, the chat
+/// log): the request's check and the response's summary.
+pub mod forget {
+    use crate::v1::{ForgetCustomerRequest, ForgetCustomerResponse};
+
+    /// The customer to forget; INVALID_ARGUMENT when the id is empty.
+    pub fn customer_id(request: ForgetCustomerRequest) -> Result<String, tonic::Status> {
+        if request.customer_id.trim().is_empty() {
+            return Err(tonic::Status::invalid_argument("customer_id is empty"));
+        }
+        Ok(request.customer_id)
+    }
+
+    /// The response for `removed` records called `noun` ("ticket",
+    /// "conversation"): "1 ticket", "2 tickets".
+    pub fn response(removed: u32, noun: &str) -> ForgetCustomerResponse {
+        let plural = if removed == 1 { "" } else { "s" };
+        ForgetCustomerResponse {
+            removed,
+            summary: format!("{removed} {noun}{plural}"),
+        }
+    }
+}
+
 /// The encoded `FileDescriptorSet` of `parla.v1`, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/parla_descriptor.bin"));

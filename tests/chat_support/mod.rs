@@ -120,6 +120,22 @@ pub async fn read_until(
     Ok(seen)
 }
 
+/// Signs `username` in with the test agents' password; returns the
+/// `authorization` header value of the session.
+pub async fn agent_bearer(
+    handoff: &mut parla_proto::v1::handoff_client::HandoffClient<GrpcChannel>,
+    username: &str,
+) -> anyhow::Result<tonic::metadata::MetadataValue<tonic::metadata::Ascii>> {
+    let session = handoff
+        .agent_login(parla_proto::v1::AgentLoginRequest {
+            username: username.into(),
+            password: "correct horse".into(),
+        })
+        .await?
+        .into_inner();
+    Ok(format!("Bearer {}", session.token).parse()?)
+}
+
 pub fn with_bearer<T>(
     bearer: &tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
     msg: T,

@@ -306,15 +306,11 @@ impl Worker {
         request: &RecognitionRequest,
         abort: &(dyn Fn() -> bool + Sync),
     ) -> Result<Transcript, AsrError> {
-        let margin = match request.pass {
-            Pass::Final => self.settings.encoder_margin_ms,
-            Pass::Partial => self.settings.partial_encoder_margin_ms,
-        };
         let mut settings = DecodeSettings {
             threads: self.settings.threads,
             no_speech_threshold: self.settings.no_speech_threshold,
             beam_size: 0,
-            encoder_margin_ms: (margin > 0).then_some(margin),
+            encoder_margin_ms: None,
         };
         let (language, state, multilingual) = match (
             &request.language,
@@ -356,11 +352,13 @@ impl Worker {
         };
         if multilingual {
             settings.beam_size = self.settings.beam_size_multilingual;
-            if request.pass == Pass::Final {
-                let m = self.settings.multilingual_encoder_margin_ms;
-                settings.encoder_margin_ms = (m > 0).then_some(m);
-            }
         }
+        let margin = match (request.pass, multilingual) {
+            (Pass::Partial, _) => self.settings.partial_encoder_margin_ms,
+            (Pass::Final, false) => self.settings.encoder_margin_ms,
+            (Pass::Final, true) => self.settings.multilingual_encoder_margin_ms,
+        };
+        settings.encoder_margin_ms = (margin > 0).then_some(margin);
         decode(
             state,
             &request.audio,

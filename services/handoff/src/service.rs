@@ -478,18 +478,14 @@ impl Handoff for HandoffService {
         &self,
         request: Request<ForgetCustomerRequest>,
     ) -> Result<Response<ForgetCustomerResponse>, Status> {
-        let customer_id = request.into_inner().customer_id;
-        if customer_id.trim().is_empty() {
-            return Err(Status::invalid_argument("customer_id is empty"));
-        }
+        let customer_id = parla_proto::forget::customer_id(request.into_inner())?;
         let removed = self
             .queue()?
             .forget_customer(customer_id)
             .await
             .map_err(status)?;
-        Ok(Response::new(ForgetCustomerResponse {
-            removed,
-            summary: format!("{removed} ticket{}", if removed == 1 { "" } else { "s" }),
-        }))
+        Ok(Response::new(parla_proto::forget::response(
+            removed, "ticket",
+        )))
     }
 }

@@ -234,18 +234,14 @@ impl Chat for ChatService {
         &self,
         request: Request<ForgetCustomerRequest>,
     ) -> Result<Response<ForgetCustomerResponse>, Status> {
-        let customer_id = request.into_inner().customer_id;
-        if customer_id.trim().is_empty() {
-            return Err(Status::invalid_argument("customer_id is empty"));
-        }
+        let customer_id = parla_proto::forget::customer_id(request.into_inner())?;
         let store = self.hub.store()?;
         let removed = blocking(store, move |s| s.forget_customer(&customer_id)).await?;
         tracing::info!(removed, "customer's chat conversations deleted");
-        let plural = if removed == 1 { "" } else { "s" };
-        Ok(Response::new(ForgetCustomerResponse {
+        Ok(Response::new(parla_proto::forget::response(
             removed,
-            summary: format!("{removed} conversation{plural}"),
-        }))
+            "conversation",
+        )))
     }
 
     async fn verify(

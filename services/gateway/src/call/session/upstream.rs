@@ -19,7 +19,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 
 use super::{End, Session, Streams};
-use crate::call::speech::{line_text, Kind, Line, Synthesis};
+use crate::call::speech::{line_text, Kind, Line, Synthesis, Utterance};
 use crate::call::CallError;
 
 /// Upstream streams reopened per call before a failure ends the call.
@@ -101,7 +101,6 @@ impl Session {
             .upstream_recoveries
             .fetch_add(1, Ordering::Relaxed);
         tracing::warn!(conversation = %self.conversation_id, service = which.name(), code = ?status.code(), message = status.message(), recovery = self.recoveries, "upstream stream failed mid-call; reopening it");
-        let mut lost = false;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -130,28 +129,28 @@ impl Session {
                 Err(s) => return Err(CallError::upstream(which.name(), &s)),
             }
         }
-        match which {
+        // Whether the caller's turn or an answer was lost with the stream.
+        let lost = match which {
             Upstream::Asr => {
                 // The new stream counts its audio from here.
                 self.asr_base_ms = self.clock_ms();
-                lost |= self.speech_start.take().is_some();
+                self.speech_start.take().is_some()
             }
             Upstream::Dialogue => {
                 // Answers the old stream never finished will not come.
-                let pending: Vec<bool> = self
+                let unfinished = |u: &Utterance| u.kind == Kind::Answer && !u.final_seen;
+                if self
                     .utterances
                     .iter()
-                    .filter(|u| u.kind == Kind::Answer && !u.final_seen)
-                    .map(|u| !matches!(u.synthesis, Synthesis::NotOpen))
-                    .collect();
-                if pending.iter().any(|&speaking| speaking) {
+                    .any(|u| unfinished(u) && !matches!(u.synthesis, Synthesis::NotOpen))
+                {
                     self.stop_speaking(true);
                 }
-                self.utterances
-                    .retain(|u| u.kind != Kind::Answer || u.final_seen);
-                lost |= !pending.is_empty();
+                let before = self.utterances.len();
+                self.utterances.retain(|u| !unfinished(u));
+                self.utterances.len() < before
             }
-        }
+        };
         if lost && !self.closing && !self.audible() {
             let text = line_text(Line::Repeat, &self.language);
             self.say(Kind::Prompt, text);
