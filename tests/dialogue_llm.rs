@@ -1,14 +1,15 @@
 //! The dialogue manager with a phrasing model behind the OpenAI-compatible backend. The remote
 //! engine is a test double (a small HTTP server in this test speaking the chat-completions SSE
-//! protocol), switchable between inventing an amount and faithfully rewording the draft; the
-//! rest is the real binary with the real understanding and CRM. Checks: an invented amount is
-//! never delivered (the template is, and the rejections are counted), a faithful rewording is
+//! protocol), switchable between inventing an amount, dropping the draft's content and
+//! faithfully rewording the draft; the rest is the real binary with the real understanding and
+//! CRM. Checks: an invented amount is never delivered (the template is, and the rejections are
+//! counted), nor is a wording that lost the order and product, a faithful rewording is
 //! delivered, customer instructions trigger no action, and a model that is down gets the
 //! customer an honest short answer and a hand-off.
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,12 +25,16 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-/// The double's behaviour and what it saw.
+/// The double's behaviour (`FAITHFUL`, `INVENT`, `TRUNCATE`) and what it saw.
 #[derive(Default)]
 struct Double {
-    invent: AtomicBool,
+    mode: AtomicUsize,
     requests: AtomicUsize,
 }
+
+const FAITHFUL: usize = 0;
+const INVENT: usize = 1;
+const TRUNCATE: usize = 2;
 
 /// Starts the double; its base URL (`http://127.0.0.1:PORT/v1`).
 async fn start_double(state: Arc<Double>) -> anyhow::Result<String> {
@@ -74,11 +79,13 @@ async fn start_double(state: Arc<Double>) -> anyhow::Result<String> {
                     .unwrap_or_default()
                     .to_owned();
                 let draft = user.split("Draft reply: ").nth(1).unwrap_or_default();
-                let reply = if state.invent.load(Ordering::SeqCst) {
-                    "Good news! Order A1042 is sorted and we refunded you 250.00 EUR today."
-                        .to_owned()
-                } else {
-                    format!("Certainly! {draft}")
+                let reply = match state.mode.load(Ordering::SeqCst) {
+                    INVENT => {
+                        "Good news! Order A1042 is sorted and we refunded you 250.00 EUR today."
+                            .to_owned()
+                    }
+                    TRUNCATE => "Certainly!".to_owned(),
+                    _ => format!("Certainly! {draft}"),
                 };
                 let mut out = String::from(
                     "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n",
@@ -155,7 +162,7 @@ async fn an_invented_amount_is_never_delivered_and_a_faithful_rewording_is() -> 
     let url = start_double(Arc::clone(&double)).await?;
     let (server, _data) = server(&url).await?;
 
-    double.invent.store(true, Ordering::SeqCst);
+    double.mode.store(INVENT, Ordering::SeqCst);
     let (deltas, f) = ask(&server, "llm-invent", "Where is my order A1042?").await?;
     assert!(
         !deltas.contains("250") && !f.text.contains("250"),
@@ -173,7 +180,18 @@ async fn an_invented_amount_is_never_delivered_and_a_faithful_rewording_is() -> 
     );
     assert_eq!(double.requests.load(Ordering::SeqCst), 2);
 
-    double.invent.store(false, Ordering::SeqCst);
+    // A wording that drops the order and its product is not delivered either.
+    double.mode.store(TRUNCATE, Ordering::SeqCst);
+    let (deltas, f) = ask(&server, "llm-truncate", "Where is my order A1042?").await?;
+    assert_eq!(f.rejected_replies, 2, "{f:?}");
+    assert!(!f.model_phrased);
+    assert!(
+        deltas.contains("A1042") && f.text.contains("A1042") && !deltas.starts_with("Certainly"),
+        "the template, not the truncated wording: {deltas}"
+    );
+    assert_eq!(double.requests.load(Ordering::SeqCst), 4);
+
+    double.mode.store(FAITHFUL, Ordering::SeqCst);
     let (deltas, f) = ask(&server, "llm-faithful", "Where is my order A1042?").await?;
     assert!(f.model_phrased, "{f:?}");
     assert_eq!(f.rejected_replies, 0);

@@ -116,6 +116,45 @@ impl Facts {
     }
 }
 
+/// The least share of the template's words a model's wording must keep: a draft much shorter
+/// than the template has dropped what the customer was to be told (a lone "Lei", "Certainly!").
+pub const MIN_KEPT_WORDS: f32 = 0.4;
+
+impl Facts {
+    /// What a model's `wording` of `template` left out: each number, id and product name the
+    /// template states, and too few words. Empty when the wording keeps the template's content.
+    /// Run after [`Facts::check`], which catches what a wording adds.
+    pub fn dropped(&self, template: &str, wording: &str) -> Vec<String> {
+        let template = strip_markup(template);
+        let wording = strip_markup(wording);
+        let said = claims(&wording);
+        let mut missing = Vec::new();
+        for claim in claims(&template) {
+            if !said.contains(&claim) {
+                missing.push(match claim {
+                    Claim::Number(n) => format!("dropped number {n}"),
+                    Claim::Id(id) => format!("dropped id {id}"),
+                });
+            }
+        }
+        let (folded_template, folded_wording) = (fold(&template), fold(&wording));
+        for product in &self.products {
+            if contains_phrase(&folded_template, product)
+                && !contains_phrase(&folded_wording, product)
+            {
+                missing.push(format!("dropped product {product}"));
+            }
+        }
+        let words = |t: &str| t.split_whitespace().count();
+        let (kept, of) = (words(&wording), words(&template));
+        if (kept as f32) < MIN_KEPT_WORDS * of as f32 {
+            missing.push(format!("dropped words: {kept} of {of}"));
+        }
+        missing.dedup();
+        missing
+    }
+}
+
 /// Something checkable stated in a text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Claim {
@@ -307,5 +346,36 @@ mod tests {
         assert_eq!(normalise_number("1,250").as_deref(), Some("1250"));
         assert_eq!(normalise_number("007").as_deref(), Some("7"));
         assert_eq!(normalise_number("x"), None);
+    }
+
+    #[test]
+    fn a_wording_that_drops_the_template_content_fails() {
+        let f = facts();
+        let template =
+            "Your order A1042, the Breeze light jacket, was delivered on 15 November 2026.";
+        assert_eq!(
+            f.dropped(
+                template,
+                "Certainly! The Breeze light jacket of order a1042 arrived on November 15th, 2026."
+            ),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            f.dropped(template, "Lei"),
+            [
+                "dropped id A1042",
+                "dropped number 15",
+                "dropped number 2026",
+                "dropped product breeze light jacket",
+                "dropped words: 1 of 13",
+            ]
+        );
+        assert_eq!(
+            f.dropped(
+                template,
+                "Good news: your order A1042 arrived on 15 November 2026."
+            ),
+            ["dropped product breeze light jacket"]
+        );
     }
 }

@@ -1,8 +1,8 @@
 //! The last step of a turn, after the template reply is chosen: the grounding check, and the
 //! wording by a capable language model when one is configured. Facts always come from the CRM
 //! and flow results (the template's variables and the customer's context), never from the model:
-//! a model draft naming any number, id, amount, date or product that is not a fact is rejected,
-//! regenerated once, then replaced by the template. A model that is down costs the customer an
+//! a model draft naming any number, id, amount, date or product that is not a fact, or leaving
+//! out one the template states, is rejected, regenerated once, then replaced by the template. A model that is down costs the customer an
 //! honest short answer and a hand-off, never silence.
 
 use std::time::Duration;
@@ -95,7 +95,8 @@ pub async fn finish(
         for attempt in 0..2u64 {
             match generate(llm, config, state, customer_text, o, &draft, attempt).await {
                 Ok(Some(text)) => {
-                    let violations = facts.check(&text);
+                    let mut violations = facts.check(&text);
+                    violations.extend(facts.dropped(&draft, &text));
                     if violations.is_empty() {
                         o.reply = text;
                         o.model_phrased = true;
