@@ -1,8 +1,9 @@
 //! Regressions of the dialogue found in use, end to end through the real binary, the real
 //! understanding models and the seeded CRM: "Yes please." is not a request for a person; "Thank
 //! you, goodbye" after a finished return is not handed off; a delivery late by more than the
-//! hand-off threshold opens one ticket (the case is the hand-off's ticket), and a later hand-off
-//! in the same conversation keeps it.
+//! hand-off threshold opens one ticket (the case is the hand-off's ticket), a later hand-off
+//! in the same conversation keeps it, and later questions are not answered as if nothing
+//! happened.
 
 mod common;
 mod talk;
@@ -84,6 +85,15 @@ async fn yes_goodbye_and_one_ticket_per_late_delivery() -> anyhow::Result<()> {
             Some(ticket.as_str())
         );
     }
+    // Once handed off, an order question is not answered as if nothing happened: the case is
+    // with a colleague, and no flow starts again.
+    let f = late.say("Where is my order D5531?").await?;
+    assert!(f.actions.is_empty(), "{f:?}");
+    assert!(
+        f.text.contains("colleague") && !f.text.contains("UPS"),
+        "{}",
+        f.text
+    );
     let tickets = HandoffClient::new(channel.clone())
         .list_tickets(pb::ListTicketsRequest::default())
         .await?

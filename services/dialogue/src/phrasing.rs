@@ -18,7 +18,7 @@ use crate::{
 };
 
 /// Steps whose fixed wording is never handed to a model (safety and hand-off messages).
-const FIXED_STEPS: [&str; 3] = ["handoff", "injection", "apology_error"];
+const FIXED_STEPS: [&str; 4] = ["handoff", "handoff_waiting", "injection", "apology_error"];
 
 /// Everything a reply may state at this turn: the template's variables, the literal wording of
 /// the step's templates (policy figures such as "5 working days"), and the customer's CRM

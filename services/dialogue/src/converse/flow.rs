@@ -42,7 +42,12 @@ impl DialogueService {
         let Some(flows) = self.flows.clone() else {
             return;
         };
-        if o.decision.handoff || state.crm_down || o.analysis.injection {
+        // No flow starts once the conversation is with a colleague (`handoff_waiting`).
+        if o.decision.handoff
+            || state.crm_down
+            || o.analysis.injection
+            || o.step == "handoff_waiting"
+        {
             if state.flow.active() {
                 state.flow.done = true;
                 state.flow.outcome = "handoff".into();

@@ -275,6 +275,11 @@ fn choose_step(
     if a.injection {
         return ("injection", Vars::new());
     }
+    // Once handed off, Parla does not go back to answering as if nothing happened: the case
+    // is with a colleague, and what the customer adds goes to it (the CRM timeline).
+    if state.handed_off && a.intent != Intent::Goodbye {
+        return ("handoff_waiting", Vars::new());
+    }
     let order_reply =
         |order: Option<&pb::Order>| match order.and_then(|o| facts::order_step(o, lang)) {
             Some(found) => found,
