@@ -87,6 +87,12 @@ impl Drop for OwnServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // `EVAL_SERVER_LOG=FILE` keeps the server's log (grounding rejections, hand-offs).
+        if let Some(keep) = std::env::var_os("EVAL_SERVER_LOG") {
+            if let Err(e) = std::fs::copy(self.dir.join("serve.log"), &keep) {
+                eprintln!("server log not kept in {}: {e}", keep.to_string_lossy());
+            }
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -32,7 +32,8 @@ pub const ASR_EXPONENT: f32 = 0.5;
 /// Factor per missing slot share (an order question with no order: Parla asks for it, which is
 /// usually the right answer, so the penalty is mild).
 pub const MISSING_SLOT_PENALTY: f32 = 0.1;
-/// Factor when a reply was rejected by the grounding check.
+/// Factor when the turn's template reply was rejected by the grounding check (a rejected model
+/// draft, replaced by the template, does not count).
 pub const REJECTED_FACTOR: f32 = 0.7;
 
 /// The combined confidence in [0, 1].

@@ -121,20 +121,31 @@ impl Facts {
 pub const MIN_KEPT_WORDS: f32 = 0.4;
 
 impl Facts {
-    /// What a model's `wording` of `template` left out: each number, id and product name the
-    /// template states, and too few words. Empty when the wording keeps the template's content.
-    /// Run after [`Facts::check`], which catches what a wording adds.
-    pub fn dropped(&self, template: &str, wording: &str) -> Vec<String> {
+    /// What a model's `wording` of `template` left out: each number and id of the turn's fact
+    /// values (`required`: order id, dates, amounts) that the template states, each product
+    /// name of the facts that it names, the question it asks, and too few words. Literal wording of the template (an
+    /// example order number) is not required. Empty when the wording keeps the template's
+    /// content. Run after [`Facts::check`], which catches what a wording adds.
+    pub fn dropped<'a>(
+        &self,
+        required: impl IntoIterator<Item = &'a str>,
+        template: &str,
+        wording: &str,
+    ) -> Vec<String> {
         let template = strip_markup(template);
         let wording = strip_markup(wording);
+        let stated = claims(&template);
         let said = claims(&wording);
         let mut missing = Vec::new();
-        for claim in claims(&template) {
-            if !said.contains(&claim) {
-                missing.push(match claim {
+        for claim in required.into_iter().flat_map(claims) {
+            if stated.contains(&claim) && !said.contains(&claim) {
+                let text = match claim {
                     Claim::Number(n) => format!("dropped number {n}"),
                     Claim::Id(id) => format!("dropped id {id}"),
-                });
+                };
+                if !missing.contains(&text) {
+                    missing.push(text);
+                }
             }
         }
         let (folded_template, folded_wording) = (fold(&template), fold(&wording));
@@ -145,12 +156,15 @@ impl Facts {
                 missing.push(format!("dropped product {product}"));
             }
         }
+        // A template that asks the customer something must still ask it.
+        if template.contains('?') && !wording.contains('?') {
+            missing.push("dropped the question".to_owned());
+        }
         let words = |t: &str| t.split_whitespace().count();
         let (kept, of) = (words(&wording), words(&template));
         if (kept as f32) < MIN_KEPT_WORDS * of as f32 {
             missing.push(format!("dropped words: {kept} of {of}"));
         }
-        missing.dedup();
         missing
     }
 }
@@ -351,17 +365,19 @@ mod tests {
     #[test]
     fn a_wording_that_drops_the_template_content_fails() {
         let f = facts();
+        let required = ["A1042", "15 November 2026", "Breeze light jacket"];
         let template =
             "Your order A1042, the Breeze light jacket, was delivered on 15 November 2026.";
         assert_eq!(
             f.dropped(
+                required,
                 template,
                 "Certainly! The Breeze light jacket of order a1042 arrived on November 15th, 2026."
             ),
             Vec::<String>::new()
         );
         assert_eq!(
-            f.dropped(template, "Lei"),
+            f.dropped(required, template, "Lei"),
             [
                 "dropped id A1042",
                 "dropped number 15",
@@ -372,10 +388,26 @@ mod tests {
         );
         assert_eq!(
             f.dropped(
+                required,
                 template,
                 "Good news: your order A1042 arrived on 15 November 2026."
             ),
             ["dropped product breeze light jacket"]
+        );
+        // A question must stay a question.
+        let ask = "Which order is it? The order number is in your confirmation e-mail, for example A1042.";
+        assert_eq!(
+            f.dropped([], ask, "Yes, your package has been shipped to you today."),
+            ["dropped the question"]
+        );
+        // An example in the template's own wording is not a fact the customer must hear.
+        assert_eq!(
+            f.dropped(
+                [],
+                ask,
+                "Could you tell me the order number? It is in your confirmation e-mail."
+            ),
+            Vec::<String>::new()
         );
     }
 }

@@ -77,7 +77,8 @@ pub async fn finish(
 ) {
     let facts = turn_facts(engine, state, o);
     let violations = facts.check(&o.reply);
-    if !violations.is_empty() {
+    let template_rejected = !violations.is_empty();
+    if template_rejected {
         grounding::count_rejection(&state.id, "template", &violations);
         o.rejected_replies += 1;
         let fallback = if o.decision.handoff {
@@ -96,7 +97,11 @@ pub async fn finish(
             match generate(llm, config, state, customer_text, o, &draft, attempt).await {
                 Ok(Some(text)) => {
                     let mut violations = facts.check(&text);
-                    violations.extend(facts.dropped(&draft, &text));
+                    violations.extend(facts.dropped(
+                        o.facts.values().map(String::as_str),
+                        &draft,
+                        &text,
+                    ));
                     if violations.is_empty() {
                         o.reply = text;
                         o.model_phrased = true;
@@ -118,7 +123,9 @@ pub async fn finish(
             }
         }
     }
-    if o.rejected_replies > 0 {
+    // A template whose facts did not hold means Parla may be wrong about the turn; a model
+    // draft rejected and replaced by the template says nothing about the understanding.
+    if template_rejected {
         o.confidence *= confidence::REJECTED_FACTOR;
     }
     if let Some(last) = state.transcript.last_mut() {
@@ -139,12 +146,13 @@ async fn generate(
     let (language, style) = match (o.language, state.channel) {
         (Language::En, Channel::Voice) => ("English", "spoken on the phone: two or three short sentences, no lists, no markup"),
         (Language::En, Channel::Chat) => ("English", "for a web chat: concise"),
-        (Language::It, Channel::Voice) => ("Italian", "spoken on the phone: two or three short sentences, no lists, no markup, formal \"Lei\""),
-        (Language::It, Channel::Chat) => ("Italian", "for a web chat: concise, formal \"Lei\""),
+        (Language::It, Channel::Voice) => ("Italian", "spoken on the phone: two or three short sentences, no lists, no markup, in the formal register (third person of courtesy)"),
+        (Language::It, Channel::Chat) => ("Italian", "for a web chat: concise, in the formal register (third person of courtesy)"),
     };
     let system = format!(
         "You are Parla, the customer support agent of an online clothing shop. Rewrite the draft \
-         reply in {language}, in a {tone} tone, {style}. Keep its meaning. Use only the facts in \
+         reply in {language}, in a {tone} tone, {style}. Keep its meaning, its order numbers and \
+         product names, and every question it asks the customer. Use only the facts in \
          the draft: never add a number, date, amount, order id, product name or promise that is \
          not in it. Answer with the reply only.",
         tone = tone_word(o.tone)
