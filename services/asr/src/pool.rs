@@ -142,6 +142,12 @@ impl WhisperPool {
     }
 }
 
+/// Whether `auto` needs the multilingual model: several languages to choose among, or one
+/// that is not English (`languages = ["it"]` is Italian, never tiny.en).
+fn auto_is_multilingual(allowed: &[String]) -> bool {
+    allowed.len() > 1 || allowed.first().is_some_and(|l| l != "en")
+}
+
 fn route(
     models: &Models,
     language: &LanguageChoice,
@@ -159,7 +165,7 @@ fn route(
         names.join(", ")
     };
     match language {
-        LanguageChoice::Auto if models.multilingual.is_some() && allowed.len() > 1 => {
+        LanguageChoice::Auto if models.multilingual.is_some() && auto_is_multilingual(allowed) => {
             Ok(Route::Multilingual)
         }
         LanguageChoice::Auto => Ok(if models.english.is_some() {
@@ -321,6 +327,13 @@ impl Worker {
                 ("en".to_owned(), en, false)
             }
             (LanguageChoice::Fixed(tag), Some(multi), _) => (tag.clone(), multi, true),
+            (LanguageChoice::Auto, Some(multi), _)
+                if self.settings.languages.len() == 1
+                    && auto_is_multilingual(&self.settings.languages) =>
+            {
+                // One configured language other than English: no detection, that language.
+                (self.settings.languages[0].clone(), multi, true)
+            }
             (LanguageChoice::Auto, Some(multi), english) if self.settings.languages.len() > 1 => {
                 let (tag, _p) = detect_language(
                     multi,
@@ -374,5 +387,19 @@ fn tag_of(language: &LanguageChoice) -> String {
     match language {
         LanguageChoice::Auto => "auto".into(),
         LanguageChoice::Fixed(tag) => tag.clone(),
+    }
+}
+
+#[cfg(test)]
+mod language_tests {
+    use super::auto_is_multilingual;
+
+    #[test]
+    fn auto_uses_the_multilingual_model_unless_english_is_the_only_language() {
+        let langs = |l: &[&str]| l.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert!(auto_is_multilingual(&langs(&["en", "it"])));
+        assert!(auto_is_multilingual(&langs(&["it"])));
+        assert!(!auto_is_multilingual(&langs(&["en"])));
+        assert!(!auto_is_multilingual(&langs(&[])));
     }
 }

@@ -1,5 +1,6 @@
-//! Settings of the language model engine. They become the `[dialogue.llm]` section of
-//! `parla.toml` once the dialogue service embeds this crate; every field has a default.
+//! Settings of the language model engine; every field has a default. `parla.toml` reaches them
+//! through `[dialogue]`: `llm_model` names the model, `llm_backend` and `[dialogue.openai]` pick
+//! an OpenAI-compatible endpoint instead; the other fields keep their defaults there.
 
 use serde::{Deserialize, Serialize};
 

@@ -6,7 +6,8 @@
 //!
 //! - [`CandleModel`]: a GGUF chat model (Llama or Qwen2 family) on the CPU, on its own thread,
 //!   with per-conversation prefix caching, fair round-robin scheduling and a hybrid forward
-//!   (dense weights for prompt batches, Q8_0 for single-token decoding);
+//!   (dense weights for prompt batches; for single-token decoding the file's Q4_1 blocks as
+//!   they are, other types as Q8_0);
 //! - [`OpenAiModel`]: any OpenAI-compatible chat completions endpoint, streamed over SSE.
 //!
 //! [`Constraint`] restricts output to a label set or a simple JSON object by masking logits.

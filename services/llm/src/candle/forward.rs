@@ -6,8 +6,9 @@
 //!   not, so quantized prompt batches fall back to slow paths while dense gemm is fast), by the
 //!   file's quantized weights otherwise (large models, whose dense copy would not fit);
 //! - single tokens (and batches under 8 rows, token by token) run on plain slices with the
-//!   kernels of [`super::kernels`]: Q8_0 weights on the fast path (`q8.rs`), the file's blocks
-//!   otherwise, rows split over the engine's rayon pool;
+//!   kernels of [`super::kernels`]: on the fast path the file's Q4_1 blocks as they are (`q4.rs`)
+//!   or Q8_0 for other types (`q8.rs`), the file's blocks otherwise, rows split over the
+//!   engine's rayon pool;
 //! - q/k/v and gate/up are fused into one matrix each on the fast path;
 //! - grouped-query attention reads the shared key/value heads in place (no KV-head copies);
 //! - the KV cache is a value ([`KvCache`], `kv.rs`) of plain vectors owned by the caller:
@@ -95,7 +96,8 @@ pub(crate) struct Transformer {
 }
 
 impl Transformer {
-    /// Loads the weights; `fast` builds the dense and Q8_0 copies.
+    /// Loads the weights; `fast` builds the dense copies and the single-token rows (Q4_1 as in
+    /// the file, else Q8_0).
     pub(crate) fn load(
         file: &mut ModelFile,
         fast: bool,
