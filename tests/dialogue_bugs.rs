@@ -1,5 +1,6 @@
 //! Regressions of the dialogue found in use, end to end through the real binary, the real
-//! understanding models and the seeded CRM: "Yes please." is not a request for a person; "Thank
+//! understanding models and the seeded CRM: "Yes please." is not a request for a person; a
+//! guessed goodbye is not answered with one; "Thank
 //! you, goodbye" after a finished return is not handed off; a delivery late by more than the
 //! hand-off threshold opens one ticket (the case is the hand-off's ticket), a later hand-off
 //! in the same conversation keeps it, and later questions are not answered as if nothing
@@ -47,6 +48,17 @@ async fn yes_goodbye_and_one_ticket_per_late_delivery() -> anyhow::Result<()> {
         assert!(!handed_off(&f), "{text}: {f:?}");
         assert_ne!(intent(&f), "human", "{text}: {f:?}");
     }
+
+    // A misheard line that the understanding only guesses is a goodbye is not answered with
+    // one: Parla asks again.
+    let mut t = Talk::open(channel.clone(), "guess-en", "+39 02 5551 2345", "en").await?;
+    let f = t.say("That's my power solar I've yet.").await?;
+    assert!(f.confidence < 0.4, "{f:?}");
+    assert!(
+        f.text.contains('?') && !f.text.contains("Take care") && !f.text.contains("Goodbye"),
+        "{}",
+        f.text
+    );
 
     // A return that ends in an exchange, then thanks and goodbye: no hand-off.
     let mut t = Talk::open(channel.clone(), "bye-en", "+39 02 5551 2345", "en").await?;

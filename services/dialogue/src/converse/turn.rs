@@ -202,7 +202,8 @@ pub fn run_turn(
         channel: state.channel,
     });
     state.apologised |= tone == Tone::Apologetic;
-    let (step, facts) = choose_step(state, &analysis, &decision, order, lang);
+    let unsure = recorded < config.handoff.min_confidence;
+    let (step, facts) = choose_step(state, &analysis, &decision, order, lang, unsure);
     if step == "clarify" {
         state.failed_attempts += 1;
     } else {
@@ -258,13 +259,15 @@ pub fn run_turn(
     }
 }
 
-/// The flow step for a turn and the facts it needs.
+/// The flow step for a turn and the facts it needs. `unsure`: the turn's confidence is below
+/// the hand-off policy's `min_confidence`.
 fn choose_step(
     state: &ConversationState,
     a: &Analysis,
     decision: &HandoffDecision,
     order: Option<&pb::Order>,
     lang: Language,
+    unsure: bool,
 ) -> (&'static str, Vars) {
     if state.crm_down {
         return ("apology_error", Vars::new());
@@ -292,6 +295,9 @@ fn choose_step(
         },
         Intent::OrderStatus | Intent::DeliveryProblem | Intent::Complaint => order_reply(order),
         Intent::Return if order.is_none() => ("ask_order_id", Vars::new()),
+        // A guessed goodbye (a misheard "my parcel still hasn't arrived") must not take leave
+        // of a customer who is not done: ask instead.
+        Intent::Goodbye if unsure => ("clarify", Vars::new()),
         Intent::Goodbye => ("goodbye", Vars::new()),
         Intent::OutOfScope => ("out_of_scope", Vars::new()),
         Intent::Human => ("handoff", Vars::new()),
