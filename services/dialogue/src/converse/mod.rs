@@ -99,7 +99,7 @@ impl Dialogue for DialogueService {
             Status::unavailable("dialogue is still loading its models; retry shortly")
         })?;
         let mut inbound = request.into_inner();
-        let start = match inbound.message().await? {
+        let start = match inbound.message().await.map_err(unreadable)? {
             Some(pb::ConverseRequest {
                 request: Some(In::Start(start)),
             }) => start,
@@ -148,7 +148,7 @@ impl DialogueService {
         }
         self.identify(&mut state, start.customer).await;
         let mut state = Some(state);
-        while let Some(message) = inbound.message().await? {
+        while let Some(message) = inbound.message().await.map_err(unreadable)? {
             match message.request {
                 Some(In::Turn(t)) => {
                     let text = validate(&t.text)?;
@@ -401,6 +401,20 @@ impl DialogueService {
             }
         }
     }
+}
+
+/// A message the server could not decode (a text that is not UTF-8, a broken frame) is the
+/// client's error: INVALID_ARGUMENT with the decoder's reason, and a log line. Other stream
+/// errors pass unchanged.
+fn unreadable(status: Status) -> Status {
+    if status.code() == tonic::Code::Internal && status.message().contains("decode") {
+        tracing::info!(error = %status.message(), "converse: unreadable message");
+        return Status::invalid_argument(format!(
+            "unreadable ConverseRequest (strings must be UTF-8): {}",
+            status.message()
+        ));
+    }
+    status
 }
 
 /// Rejects empty and oversized turns and invalid text.
