@@ -1,11 +1,12 @@
 //! The dialogue manager with a phrasing model behind the OpenAI-compatible backend. The remote
 //! engine is a test double (a small HTTP server in this test speaking the chat-completions SSE
-//! protocol), switchable between inventing an amount, dropping the draft's content and
-//! faithfully rewording the draft; the rest is the real binary with the real understanding and
-//! CRM. Checks: an invented amount is never delivered (the template is, and the rejections are
-//! counted), nor is a wording that lost the order and product, a faithful rewording is
-//! delivered, customer instructions trigger no action, and a model that is down gets the
-//! customer an honest short answer and a hand-off.
+//! protocol), switchable between inventing an amount, dropping the draft's content, recommending
+//! another product and faithfully rewording the draft; the rest is the real binary with the real
+//! understanding and CRM. Checks: an invented amount is never delivered (the template is, and the
+//! rejections are counted), nor is a wording that lost the order and product or names a
+//! catalogue product that is not a fact of the turn; a faithful rewording is delivered, customer
+//! instructions trigger no action, and a model that is down gets the customer an honest short
+//! answer and a hand-off.
 
 mod common;
 
@@ -35,6 +36,7 @@ struct Double {
 const FAITHFUL: usize = 0;
 const INVENT: usize = 1;
 const TRUNCATE: usize = 2;
+const UPSELL: usize = 3;
 
 /// Starts the double; its base URL (`http://127.0.0.1:PORT/v1`).
 async fn start_double(state: Arc<Double>) -> anyhow::Result<String> {
@@ -85,6 +87,9 @@ async fn start_double(state: Arc<Double>) -> anyhow::Result<String> {
                             .to_owned()
                     }
                     TRUNCATE => "Certainly!".to_owned(),
+                    UPSELL => {
+                        format!("Certainly! {draft} You might also like our Alpine down parka.")
+                    }
                     _ => format!("Certainly! {draft}"),
                 };
                 let mut out = String::from(
@@ -190,6 +195,13 @@ async fn an_invented_amount_is_never_delivered_and_a_faithful_rewording_is() -> 
         "the template, not the truncated wording: {deltas}"
     );
     assert_eq!(double.requests.load(Ordering::SeqCst), 4);
+
+    // Nor is one that recommends a catalogue product the turn's facts do not name.
+    double.mode.store(UPSELL, Ordering::SeqCst);
+    let (deltas, f) = ask(&server, "llm-upsell", "Where is my order A1042?").await?;
+    assert_eq!(f.rejected_replies, 2, "{f:?}");
+    assert!(!deltas.contains("parka") && !f.model_phrased, "{deltas}");
+    assert_eq!(double.requests.load(Ordering::SeqCst), 6);
 
     double.mode.store(FAITHFUL, Ordering::SeqCst);
     let (deltas, f) = ask(&server, "llm-faithful", "Where is my order A1042?").await?;

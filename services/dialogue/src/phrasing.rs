@@ -22,7 +22,8 @@ const FIXED_STEPS: [&str; 4] = ["handoff", "handoff_waiting", "injection", "apol
 
 /// Everything a reply may state at this turn: the template's variables, the literal wording of
 /// the step's templates (policy figures such as "5 working days"), and the customer's CRM
-/// context (orders, their products, prices and dates, open returns).
+/// context (orders, their products, prices and dates, open returns). The catalogue's other
+/// products are known, so naming one is a violation.
 pub fn turn_facts(engine: &Engine, state: &ConversationState, o: &TurnOutcome) -> Facts {
     let mut facts = Facts::new();
     for (key, value) in &o.facts {
@@ -31,6 +32,10 @@ pub fn turn_facts(engine: &Engine, state: &ConversationState, o: &TurnOutcome) -
         } else {
             facts.allow_text(value);
         }
+    }
+    // A catalogue product the turn's facts do not name is a violation when said.
+    for name in state.catalogue.iter() {
+        facts.know_product(name);
     }
     for (_, _, wording) in engine.templates.wordings(o.language, o.step) {
         facts.allow_text(wording);

@@ -13,6 +13,7 @@ const REQUIRED: &[&str] = &[
     "clarify",
     "ask_order_id",
     "handoff",
+    "handoff_waiting",
     "out_of_scope",
     "injection",
     "apology_error",

@@ -5,6 +5,7 @@
 //! final event is sent. A CRM or queue that is down costs the customer nothing but an honest
 //! short answer and a hand-off attempt.
 
+mod catalogue;
 mod convert;
 pub(crate) mod facts;
 mod flow;
@@ -52,6 +53,7 @@ pub struct DialogueService {
     crm: Option<GrpcChannel>,
     handoff: Option<GrpcChannel>,
     flows: Option<Arc<parla_flows::FlowEngine>>,
+    catalogue: Arc<catalogue::Catalogue>,
 }
 
 impl DialogueService {
@@ -69,6 +71,7 @@ impl DialogueService {
             crm,
             handoff,
             flows: None,
+            catalogue: Arc::default(),
         }
     }
 
@@ -147,6 +150,9 @@ impl DialogueService {
             state.caller_phone = Some(p.clone());
         }
         self.identify(&mut state, start.customer).await;
+        if engine.llm.as_ref().is_some_and(|m| m.phrases) {
+            state.catalogue = self.catalogue.names(self.crm.as_ref()).await;
+        }
         let mut state = Some(state);
         while let Some(message) = inbound.message().await.map_err(unreadable)? {
             match message.request {

@@ -45,6 +45,8 @@ pub struct ConversationState {
     pub flow: parla_flows::FlowState,
     /// The caller's phone number when the channel gave it (to place the customer).
     pub caller_phone: Option<String>,
+    /// The catalogue's product names when a model words replies (for the grounding check).
+    pub catalogue: std::sync::Arc<Vec<String>>,
 }
 
 impl ConversationState {
@@ -67,6 +69,7 @@ impl ConversationState {
             apologised: false,
             flow: parla_flows::FlowState::default(),
             caller_phone: None,
+            catalogue: std::sync::Arc::default(),
         }
     }
 
