@@ -2,10 +2,9 @@
 //! apps (`parla.v1.Conversation`, a bidirectional audio stream) and from the
 //! telephone network (SIP/RTP, G.711), and chats from web widgets
 //! (`parla.v1.Chat`, over gRPC-web), with authentication, rate limits and
-//! input limits.
-//!
-//! This crate is still a shell: it owns its configuration; call and chat
-//! sessions come next.
+//! input limits. `call` runs a call's pipeline (ASR → dialogue → TTS, with
+//! barge-in), `sip` answers the telephone network, `chat` serves the widget
+//! and the agent console's customer side.
 
 pub mod call;
 pub mod chat;
