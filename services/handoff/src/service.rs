@@ -17,10 +17,10 @@ use parla_proto::v1::{
     ListTicketsRequest, ListTicketsResponse, QueueEvent, ReleaseRequest, SetPresenceRequest,
     TakeOverRequest, TicketDetail, TransferRequest, WatchQueueRequest,
 };
+use parla_proto::PeerChannel;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::{Stream, StreamExt};
-use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 use crate::agents::{AgentAccount, AgentDirectory};
@@ -36,7 +36,7 @@ pub struct HandoffService {
     queue: Arc<OnceLock<HandoffQueue>>,
     agents: Option<Arc<AgentDirectory>>,
     require_login: bool,
-    crm: Option<Channel>,
+    crm: Option<PeerChannel>,
 }
 
 impl HandoffService {
@@ -70,7 +70,7 @@ impl HandoffService {
     }
 
     /// The CRM, where wrap-ups are written to the conversation's timeline.
-    pub fn with_crm(mut self, crm: Option<Channel>) -> Self {
+    pub fn with_crm(mut self, crm: Option<PeerChannel>) -> Self {
         self.crm = crm;
         self
     }
