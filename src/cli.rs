@@ -156,7 +156,9 @@ pub fn run(cli: Cli) -> ExitCode {
             server,
             wait_secs,
             wav,
-        } => runtime().and_then(|rt| rt.block_on(crate::demo::run(&server, wait_secs, &wav))),
+        } => crate::services::service_token(&config).and_then(|token| {
+            runtime()?.block_on(crate::demo::run(&server, wait_secs, &wav, token.as_ref()))
+        }),
         Command::TestFlows { dir } => crate::test_flows::run(config, &dir).and_then(|passed| {
             anyhow::ensure!(passed, "conversation tests failed");
             Ok(())
@@ -167,15 +169,18 @@ pub fn run(cli: Cli) -> ExitCode {
             limit,
             scenarios,
             check,
-        } => eval(
-            crate::eval::EvalOptions {
-                server,
-                data: data.unwrap_or_else(crate::eval::default_data_dir),
-                limit,
-                scenarios,
-            },
-            check,
-        ),
+        } => crate::services::service_token(&config).and_then(|service_token| {
+            eval(
+                crate::eval::EvalOptions {
+                    server,
+                    data: data.unwrap_or_else(crate::eval::default_data_dir),
+                    limit,
+                    scenarios,
+                    service_token,
+                },
+                check,
+            )
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

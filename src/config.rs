@@ -22,6 +22,7 @@ use parla_dialogue::DialogueConfig;
 use parla_flows::FlowsConfig;
 use parla_gateway::GatewayConfig;
 use parla_handoff::HandoffConfig;
+use parla_proto::ServiceToken;
 use parla_tts::TtsConfig;
 
 use crate::services::ServiceKind;
@@ -71,6 +72,81 @@ impl RemoteConfig {
         }
     }
 }
+
+/// Who may call the internal RPCs (`[security]`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// Shared secret Parla's services present to each other in the
+    /// `x-parla-service-token` header; when set, internal RPCs without it
+    /// are refused. Empty: no check. Prefer `service_token_file`.
+    #[serde(serialize_with = "redact", deserialize_with = "token_text")]
+    pub service_token: String,
+    /// A file holding the service token (surrounding whitespace ignored).
+    pub service_token_file: Option<PathBuf>,
+}
+
+impl SecurityConfig {
+    /// The configured service token, read from the file when one is named;
+    /// `None` when there is none. The error is `(key, problem)`.
+    pub fn service_token(&self) -> Result<Option<ServiceToken>, (String, String)> {
+        let (key, text) = match &self.service_token_file {
+            Some(_) if !self.service_token.is_empty() => {
+                return Err((
+                    "security.service_token_file".to_owned(),
+                    "is set and so is `security.service_token`; allowed: one of them".to_owned(),
+                ))
+            }
+            Some(file) => (
+                "security.service_token_file",
+                std::fs::read_to_string(file).map_err(|e| {
+                    (
+                        "security.service_token_file".to_owned(),
+                        format!("cannot be read ({}: {e})", file.display()),
+                    )
+                })?,
+            ),
+            None if self.service_token.is_empty() => return Ok(None),
+            None => ("security.service_token", self.service_token.clone()),
+        };
+        ServiceToken::new(&text)
+            .map(Some)
+            .map_err(|e| (key.to_owned(), e.to_string()))
+    }
+}
+
+/// Secrets show as `<redacted>` in `parla config`.
+fn redact<S: serde::Serializer>(secret: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(if secret.is_empty() { "" } else { "<redacted>" })
+}
+
+/// A token that the environment layer read as a number is refused without
+/// repeating it (the default message would print the secret).
+fn token_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    struct Text;
+    impl serde::de::Visitor<'_> for Text {
+        type Value = String;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_owned())
+        }
+        fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<String, E> {
+            Err(E::custom(NUMERIC_TOKEN))
+        }
+        fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<String, E> {
+            Err(E::custom(NUMERIC_TOKEN))
+        }
+        fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<String, E> {
+            Err(E::custom(NUMERIC_TOKEN))
+        }
+    }
+    deserializer.deserialize_any(Text)
+}
+
+const NUMERIC_TOKEN: &str =
+    "reads as a number; put the token in quotes (\"...\"), or use letters and digits";
 
 /// Where models are kept.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -123,6 +199,8 @@ pub struct Config {
     pub handoff: HandoffConfig,
     /// Gateway.
     pub gateway: GatewayConfig,
+    /// Who may call the internal RPCs.
+    pub security: SecurityConfig,
 }
 
 impl Default for Config {
@@ -142,6 +220,7 @@ impl Default for Config {
             crm: CrmConfig::default(),
             handoff: HandoffConfig::default(),
             gateway: GatewayConfig::default(),
+            security: SecurityConfig::default(),
         }
     }
 }
@@ -248,6 +327,9 @@ impl Config {
                 "gateway.max_message_bytes",
                 "is 0; allowed: a positive number of bytes".to_owned(),
             ));
+        }
+        if let Err((key, problem)) = self.security.service_token() {
+            return Err(invalid(&key, problem));
         }
         for kind in ServiceKind::ALL {
             if let Some(url) = self.remote.url(kind) {

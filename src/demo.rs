@@ -4,9 +4,12 @@
 //! scripted phone call (`Conversation.Call`): a caller, synthesized by
 //! Parla's own TTS, returns a jacket; the conversation is printed with
 //! per-turn timings and the agent's audio is written to a WAV file.
+//! Reflection and speech synthesis are internal RPCs: the demo presents
+//! `security.service_token` when one is configured.
 
 use std::time::{Duration, Instant};
 
+use parla_proto::{PeerChannel, ServiceToken};
 use tonic::transport::Channel;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -16,11 +19,19 @@ use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 use tonic_reflection::pb::v1::ServerReflectionRequest;
 
-/// Connects to `server`, waits up to `wait_secs` for readiness, prints the
-/// services and their health, then runs the scripted call, writing the
-/// agent's audio to `wav`.
-pub async fn run(server: &str, wait_secs: u64, wav: &std::path::Path) -> anyhow::Result<()> {
-    let channel = connect(server, Duration::from_secs(wait_secs)).await?;
+/// Connects to `server` (presenting `token`, if any), waits up to
+/// `wait_secs` for readiness, prints the services and their health, then
+/// runs the scripted call, writing the agent's audio to `wav`.
+pub async fn run(
+    server: &str,
+    wait_secs: u64,
+    wav: &std::path::Path,
+    token: Option<&ServiceToken>,
+) -> anyhow::Result<()> {
+    let channel = PeerChannel::new(
+        connect(server, Duration::from_secs(wait_secs)).await?,
+        token,
+    );
     println!("parla at {server}");
     let mut health = HealthClient::new(channel.clone());
     wait_ready(&mut health, Duration::from_secs(wait_secs)).await?;
@@ -60,7 +71,10 @@ pub async fn connect(server: &str, within: Duration) -> anyhow::Result<Channel> 
 }
 
 /// Waits until the overall health is SERVING, printing progress.
-async fn wait_ready(health: &mut HealthClient<Channel>, within: Duration) -> anyhow::Result<()> {
+async fn wait_ready(
+    health: &mut HealthClient<PeerChannel>,
+    within: Duration,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut said = false;
     loop {
@@ -87,7 +101,7 @@ async fn wait_ready(health: &mut HealthClient<Channel>, within: Duration) -> any
 }
 
 /// Asks reflection for the names of every service the server offers.
-pub async fn list_services(channel: Channel) -> anyhow::Result<Vec<String>> {
+pub async fn list_services(channel: PeerChannel) -> anyhow::Result<Vec<String>> {
     let mut client = ServerReflectionClient::new(channel);
     let request = ServerReflectionRequest {
         host: String::new(),

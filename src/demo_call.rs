@@ -13,7 +13,7 @@ use parla_gateway::call::Format;
 use parla_proto::v1 as pb;
 use parla_proto::v1::call_event::Event as Out;
 use parla_proto::v1::reply_event::Event as Reply;
-use tonic::transport::Channel;
+use parla_proto::PeerChannel;
 
 /// The caller's number: Giulia Rossi in `parla crm seed`'s demo data.
 const CALLER_ID: &str = "+390255512345";
@@ -33,7 +33,7 @@ const TURN_TIMEOUT: Duration = Duration::from_secs(240);
 
 /// Places the scripted call on `channel` and writes the agent's audio to
 /// `wav` (and the whole conversation beside it).
-pub async fn run(channel: Channel, wav: &Path) -> anyhow::Result<()> {
+pub async fn run(channel: PeerChannel, wav: &Path) -> anyhow::Result<()> {
     let format = Format::from_pb(Some(&pb::AudioFormat {
         encoding: pb::AudioEncoding::Pcm16le as i32,
         sample_rate_hz: 16000,

@@ -10,7 +10,7 @@ use parla_crm::erasure::{ErasurePeers, Forget};
 use parla_proto::v1::chat_client::ChatClient;
 use parla_proto::v1::handoff_client::HandoffClient;
 use parla_proto::v1::{ForgetCustomerRequest, ForgetCustomerResponse};
-use tonic::transport::Channel;
+use parla_proto::PeerChannel;
 
 use crate::config::Config;
 use crate::services::{lazy_channel, ServiceKind};
@@ -28,13 +28,13 @@ pub fn erasure_peers(config: &Config) -> anyhow::Result<ErasurePeers> {
     Ok(peers)
 }
 
-fn forget_tickets(channel: Channel) -> Forget {
+fn forget_tickets(channel: PeerChannel) -> Forget {
     forget_via(channel, |channel, request| async move {
         HandoffClient::new(channel).forget_customer(request).await
     })
 }
 
-fn forget_chats(channel: Channel) -> Forget {
+fn forget_chats(channel: PeerChannel) -> Forget {
     forget_via(channel, |channel, request| async move {
         ChatClient::new(channel).forget_customer(request).await
     })
@@ -42,9 +42,9 @@ fn forget_chats(channel: Channel) -> Forget {
 
 /// A [`Forget`] that sends `ForgetCustomer` through `call` on `channel` and
 /// reports the store's summary, or its status message.
-fn forget_via<F, Fut>(channel: Channel, call: F) -> Forget
+fn forget_via<F, Fut>(channel: PeerChannel, call: F) -> Forget
 where
-    F: Fn(Channel, ForgetCustomerRequest) -> Fut + Send + Sync + 'static,
+    F: Fn(PeerChannel, ForgetCustomerRequest) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<tonic::Response<ForgetCustomerResponse>, tonic::Status>>
         + Send
         + 'static,

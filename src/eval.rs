@@ -19,9 +19,9 @@ use parla_proto::v1::reply_event::Event;
 use parla_proto::v1::{
     Channel as PbChannel, ConversationStart, ConverseRequest, CustomerHint, ReplyFinal, Turn,
 };
+use parla_proto::{PeerChannel, ServiceToken};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Channel;
 use tonic::Streaming;
 
 pub use table::{Report, Target};
@@ -37,6 +37,8 @@ pub struct EvalOptions {
     pub limit: Option<usize>,
     /// Only scenarios whose file name contains one of these.
     pub scenarios: Vec<String>,
+    /// Presented to the server (`security.service_token`), if one is configured.
+    pub service_token: Option<ServiceToken>,
 }
 
 /// The default evaluation directory: `../shared/eval` beside the repository, else relative to
@@ -67,8 +69,7 @@ pub async fn run(options: &EvalOptions) -> anyhow::Result<Report> {
             started.url.clone()
         }
     };
-    let channel = Channel::from_shared(url.clone())?
-        .connect()
+    let channel = PeerChannel::connect(&url, options.service_token.as_ref())
         .await
         .map_err(|e| anyhow::anyhow!("cannot connect to {url}: {e}"))?;
     server::wait_ready(channel.clone(), Duration::from_secs(180)).await?;
@@ -141,7 +142,7 @@ struct Conversation {
 
 impl Conversation {
     async fn open(
-        client: &mut DialogueClient<Channel>,
+        client: &mut DialogueClient<PeerChannel>,
         id: &str,
         channel: PbChannel,
         language: &str,

@@ -3,6 +3,7 @@
 //! runs the services in one process (or a subset of them), model
 //! provisioning, and a demo client.
 
+pub mod access;
 pub mod cli;
 pub mod config;
 pub mod demo;

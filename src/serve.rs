@@ -1,6 +1,7 @@
 //! `parla serve`: runs the configured services in one process on one
 //! address, with the standard gRPC health service, reflection and gRPC-web,
-//! and drains open streams on shutdown.
+//! checks the service token of internal RPCs when one is set, and drains
+//! open streams on shutdown.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -88,6 +89,14 @@ pub async fn run_with(
         "parla listening"
     );
     log_peers(&config, addr);
+    let service_token = services::service_token(&config)?;
+    if service_token.is_none() && !addr.ip().is_loopback() {
+        tracing::warn!(
+            %addr,
+            "listening beyond this machine without `security.service_token`: anyone who reaches \
+             the port can call the internal rpcs (customer record, dialogue, hand-off queue)"
+        );
+    }
     let loads = tokio::spawn(load_all(startups, reporter.clone()));
 
     let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
@@ -111,6 +120,10 @@ pub async fn run_with(
             }),
         ))
         .layer(tonic_web::GrpcWebLayer::new())
+        // Internal RPCs need `x-parla-service-token` when a token is set (src/access.rs).
+        .layer(tower::util::option_layer(
+            service_token.map(crate::access::ServiceTokenLayer::new),
+        ))
         .add_routes(routes.routes())
         // Small gRPC frames (a reply's first words, a CRM answer) must leave at once: with
         // Nagle's algorithm each waited for the peer's delayed ACK, 40 ms per exchange.

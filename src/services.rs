@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use parla_models::ModelCache;
 use parla_proto::service_names;
+use parla_proto::{PeerChannel, ServiceToken};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
@@ -349,22 +350,31 @@ fn tts_startup(config: &Config, cache: &ModelCache) -> anyhow::Result<Startup> {
 }
 
 /// A lazy gRPC channel to `kind` (this process's own address when it runs
-/// it); `None` when it is neither run here nor configured.
+/// it), presenting `security.service_token` when one is set; `None` when
+/// the service is neither run here nor configured.
 pub(crate) fn lazy_channel(
     config: &Config,
     kind: ServiceKind,
-) -> anyhow::Result<Option<tonic::transport::Channel>> {
+) -> anyhow::Result<Option<PeerChannel>> {
     let mut own = config.listen;
     if own.ip().is_unspecified() {
         own.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
+    let token = service_token(config)?;
     endpoint_url(config, kind, own)
         .map(|url| {
-            tonic::transport::Endpoint::from_shared(url.clone())
-                .map(|e| e.connect_lazy())
+            PeerChannel::lazy(&url, token.as_ref())
                 .map_err(|e| anyhow::anyhow!("`remote.{kind}` {url:?}: {e}"))
         })
         .transpose()
+}
+
+/// The configured service token, for clients of a Parla server.
+pub fn service_token(config: &Config) -> anyhow::Result<Option<ServiceToken>> {
+    config
+        .security
+        .service_token()
+        .map_err(|(key, problem)| anyhow::anyhow!("invalid configuration: `{key}` {problem}"))
 }
 
 /// Web chats (`parla.v1.Chat`): the load opens `chat.db` (beside the CRM's
@@ -406,7 +416,7 @@ fn chat_parts(config: &Config) -> anyhow::Result<(Load, Register)> {
 /// dialogue over lazy channels; the load starts the metrics endpoint
 /// (`gateway.call.metrics_listen`) when configured.
 fn call_parts(config: &Config) -> anyhow::Result<(Load, Register)> {
-    let need = |kind: ServiceKind| -> anyhow::Result<tonic::transport::Channel> {
+    let need = |kind: ServiceKind| -> anyhow::Result<PeerChannel> {
         lazy_channel(config, kind)?.ok_or_else(|| {
             anyhow::anyhow!("voice calls need {kind}: run it here or set `remote.{kind}`")
         })

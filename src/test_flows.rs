@@ -14,6 +14,7 @@ use parla_proto::v1::converse_request::Request as In;
 use parla_proto::v1::dialogue_client::DialogueClient;
 use parla_proto::v1::events_client::EventsClient;
 use parla_proto::v1::reply_event::Event;
+use parla_proto::{PeerChannel, ServiceToken};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::config::Config;
@@ -71,11 +72,13 @@ pub fn run(mut config: Config, dir: &Path) -> anyhow::Result<bool> {
     let result = rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let url = format!("http://{}", listener.local_addr()?);
+        // The in-process server checks the configured service token; the cases present it.
+        let token = crate::services::service_token(&config)?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(crate::serve::run(config, listener, async {
             let _ = stopped.await;
         }));
-        let outcome = play_all(&url, &suite.cases).await;
+        let outcome = play_all(&url, token.as_ref(), &suite.cases).await;
         let _ = stop.send(());
         let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
         outcome
@@ -84,8 +87,12 @@ pub fn run(mut config: Config, dir: &Path) -> anyhow::Result<bool> {
     result
 }
 
-async fn play_all(url: &str, cases: &[(String, Case)]) -> anyhow::Result<bool> {
-    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())?.connect_lazy();
+async fn play_all(
+    url: &str,
+    token: Option<&ServiceToken>,
+    cases: &[(String, Case)],
+) -> anyhow::Result<bool> {
+    let channel = PeerChannel::lazy(url, token)?;
     wait_ready(channel.clone()).await?;
     let mut failed = 0;
     for (i, (file, case)) in cases.iter().enumerate() {
@@ -106,7 +113,7 @@ async fn play_all(url: &str, cases: &[(String, Case)]) -> anyhow::Result<bool> {
     Ok(failed == 0)
 }
 
-async fn wait_ready(channel: tonic::transport::Channel) -> anyhow::Result<()> {
+async fn wait_ready(channel: PeerChannel) -> anyhow::Result<()> {
     use tonic_health::pb::health_check_response::ServingStatus;
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
     let started = Instant::now();
@@ -128,11 +135,7 @@ async fn wait_ready(channel: tonic::transport::Channel) -> anyhow::Result<()> {
 }
 
 /// Plays one case; the failures, each prefixed with its turn.
-async fn play(
-    channel: tonic::transport::Channel,
-    n: usize,
-    case: &Case,
-) -> anyhow::Result<Vec<String>> {
+async fn play(channel: PeerChannel, n: usize, case: &Case) -> anyhow::Result<Vec<String>> {
     let id = format!("test-flows-{n}-{}", std::process::id());
     let mut events = EventsClient::new(channel.clone())
         .subscribe(pb::SubscribeRequest {

@@ -38,7 +38,7 @@ async fn health_reports_every_service_and_reflection_lists_them() -> anyhow::Res
             .status;
         assert_eq!(status, ServingStatus::Serving as i32, "{service}");
     }
-    let listed = parla::demo::list_services(server.channel().await?).await?;
+    let listed = parla::demo::list_services(server.peer().await?).await?;
     for service in PARLA_SERVICES {
         assert!(
             listed.iter().any(|s| s == service),

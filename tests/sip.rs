@@ -79,7 +79,7 @@ async fn baresip_hears_the_order_status() -> anyhow::Result<()> {
         sample_rate_hz: 8000,
     }))?;
     let question = client::synthesize(
-        server.channel().await?,
+        server.peer().await?,
         "Hello, can you tell me where my order is?",
         "espeak-en-f",
         format,

@@ -1,13 +1,19 @@
 //! Parla's gRPC contract, `parla.v1`, generated from `proto/parla/v1`.
 //!
 //! Every service and client in the workspace uses these types; the encoded
-//! file descriptor set serves gRPC reflection.
+//! file descriptor set serves gRPC reflection. [`PeerChannel`], the channel
+//! one Parla service calls another through, presents the shared service
+//! token ([`service_token`]).
 
 /// Messages, clients and servers of the `parla.v1` package.
 pub mod v1 {
     #![allow(clippy::all, missing_docs)]
     tonic::include_proto!("parla.v1");
 }
+
+pub mod service_token;
+
+pub use service_token::{PeerChannel, ServiceToken};
 
 /// What every `ForgetCustomer` handler shares (the hand-off queue, the chat
 /// log): the request's check and the response's summary.

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tonic::transport::Channel;
+use parla_proto::PeerChannel;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
@@ -98,7 +98,7 @@ impl Drop for OwnServer {
 }
 
 /// Waits until the server's overall health is SERVING (models loaded).
-pub async fn wait_ready(channel: Channel, within: Duration) -> anyhow::Result<()> {
+pub async fn wait_ready(channel: PeerChannel, within: Duration) -> anyhow::Result<()> {
     let mut health = HealthClient::new(channel);
     let started = Instant::now();
     loop {

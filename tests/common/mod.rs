@@ -7,6 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use parla_proto::PeerChannel;
 use tonic::transport::Channel;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
@@ -115,6 +116,12 @@ impl ParlaServer {
     /// A channel to the server.
     pub async fn channel(&self) -> anyhow::Result<Channel> {
         Ok(Channel::from_shared(self.url.clone())?.connect().await?)
+    }
+
+    /// A channel for Parla's own client code (which takes a
+    /// [`PeerChannel`]), presenting no service token.
+    pub async fn peer(&self) -> anyhow::Result<PeerChannel> {
+        Ok(PeerChannel::new(self.channel().await?, None))
     }
 
     /// Waits until the overall health is SERVING.

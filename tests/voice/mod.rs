@@ -41,12 +41,12 @@ pub async fn call(server: &ParlaServer, caller_id: &str) -> anyhow::Result<CallC
         format: Some(pcm16k()),
         conversation_id: String::new(),
     };
-    Ok(CallClient::start(server.channel().await?, start, Duration::from_millis(20)).await?)
+    Ok(CallClient::start(server.peer().await?, start, Duration::from_millis(20)).await?)
 }
 
 /// Caller speech in the call's format (eSpeak NG female voice).
 pub async fn speech(server: &ParlaServer, text: &str, format: Format) -> anyhow::Result<Vec<u8>> {
-    Ok(client::synthesize(server.channel().await?, text, "espeak-en-f", format, 200).await?)
+    Ok(client::synthesize(server.peer().await?, text, "espeak-en-f", format, 200).await?)
 }
 
 /// The first reply final after history index `from`.

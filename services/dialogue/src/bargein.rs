@@ -4,7 +4,7 @@
 
 use parla_proto::v1 as pb;
 use parla_proto::v1::crm_client::CrmClient;
-use tonic::transport::Channel as GrpcChannel;
+use parla_proto::PeerChannel;
 
 use crate::converse::ConversationState;
 
@@ -19,7 +19,7 @@ pub fn heard_part(state: &ConversationState, turn_index: u32, heard_chars: u32) 
 /// Appends the interruption to the timeline (logged on failure; nothing when the CRM is
 /// unavailable or the turn unknown).
 pub async fn record(
-    crm: Option<GrpcChannel>,
+    crm: Option<PeerChannel>,
     state: &ConversationState,
     turn_index: u32,
     heard_chars: u32,

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tonic::transport::Channel;
+use parla_proto::PeerChannel;
 
 use crate::runner::{Directive, FlowReply, FlowRunner, FlowState, TurnInput};
 use crate::tools::CallContext;
@@ -71,8 +71,8 @@ impl FlowEngine {
     /// lazy channels. A flow file with an error fails here, with its file, line and reason.
     pub fn from_config(
         config: &FlowsConfig,
-        crm: Option<Channel>,
-        handoff: Option<Channel>,
+        crm: Option<PeerChannel>,
+        handoff: Option<PeerChannel>,
         events: EventBus,
     ) -> Result<Self, FlowError> {
         config.validate()?;

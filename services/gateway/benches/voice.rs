@@ -11,6 +11,8 @@
 //! `--soak-mins M` (instead: M minutes of back-to-back calls, RSS sampled
 //! each minute). The server's log (`RUST_LOG`, default `info`) is kept in
 //! `BENCH_SERVER_LOG` (default `parla-voice-bench.log` in the temp dir).
+//! A service token in the environment (`PARLA_SECURITY__SERVICE_TOKEN`) is
+//! given to the server, which inherits it, and presented by the bench.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -21,7 +23,7 @@ use parla_gateway::call::client::{self, CallClient};
 use parla_gateway::call::Format;
 use parla_proto::v1 as pb;
 use parla_proto::v1::call_event::Event as Out;
-use tonic::transport::Channel;
+use parla_proto::{PeerChannel, ServiceToken};
 
 const QUESTIONS: [&str; 4] = [
     "Hello, can you tell me where my order is?",
@@ -33,6 +35,8 @@ const QUESTIONS: [&str; 4] = [
 struct Server {
     child: Child,
     url: String,
+    /// The server inherits this process's environment, so its service token too.
+    token: Option<ServiceToken>,
     _dir: PathBuf,
 }
 
@@ -96,6 +100,7 @@ fn start_server() -> anyhow::Result<Server> {
     Ok(Server {
         child,
         url,
+        token: ServiceToken::from_env().map_err(anyhow::Error::msg)?,
         _dir: dir,
     })
 }
@@ -122,7 +127,7 @@ struct TurnSeen {
 
 /// One call of `turns` questions; returns each turn's timings.
 async fn one_call(
-    channel: Channel,
+    channel: PeerChannel,
     lines: Vec<Vec<u8>>,
     turns: usize,
 ) -> anyhow::Result<Vec<TurnSeen>> {
@@ -210,7 +215,7 @@ fn report(label: &str, all: &[pb::StageTimings]) {
 }
 
 async fn latency(server: &Server, turns: usize, settings: &[usize]) -> anyhow::Result<()> {
-    let channel = Channel::from_shared(server.url.clone())?.connect().await?;
+    let channel = PeerChannel::connect(&server.url, server.token.as_ref()).await?;
     let format = Format::from_pb(Some(&pcm16k()))?;
     let mut lines = Vec::new();
     for q in QUESTIONS {
@@ -278,7 +283,7 @@ async fn latency(server: &Server, turns: usize, settings: &[usize]) -> anyhow::R
 }
 
 async fn soak(server: &Server, minutes: u64) -> anyhow::Result<()> {
-    let channel = Channel::from_shared(server.url.clone())?.connect().await?;
+    let channel = PeerChannel::connect(&server.url, server.token.as_ref()).await?;
     let format = Format::from_pb(Some(&pcm16k()))?;
     let mut lines = Vec::new();
     for q in QUESTIONS {
@@ -346,11 +351,11 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     let server = start_server()?;
     rt.block_on(async {
-        let channel = Channel::from_shared(server.url.clone())?;
+        let token = server.token.clone();
         // Wait for readiness: a TTS call succeeds once every model is loaded.
         let ready_by = Instant::now() + Duration::from_secs(300);
         loop {
-            let ok = match channel.clone().connect().await {
+            let ok = match PeerChannel::connect(&server.url, token.as_ref()).await {
                 Ok(c) => client::synthesize(c, "ready", "", Format::from_pb(Some(&pcm16k()))?, 0)
                     .await
                     .is_ok(),

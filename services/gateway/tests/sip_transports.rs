@@ -12,11 +12,11 @@ use std::time::Duration;
 
 use parla_gateway::call::{Backends, CallConfig, CallMetrics, CallService};
 use parla_gateway::sip::{self, SipConfig};
-use tonic::transport::Channel;
+use parla_proto::PeerChannel;
 
 /// A call service whose backends are never reached by these requests.
 fn calls() -> CallService {
-    let nowhere = || Channel::from_static("http://127.0.0.1:9").connect_lazy();
+    let nowhere = || PeerChannel::lazy("http://127.0.0.1:9", None).expect("a valid url");
     let backends = Backends {
         asr: nowhere(),
         tts: nowhere(),

@@ -19,10 +19,11 @@ use parla_proto::v1::call_event::Event as Out;
 use parla_proto::v1::dialogue_server::{Dialogue, DialogueServer};
 use parla_proto::v1::synthesize_stream_request::Request as TtsIn;
 use parla_proto::v1::tts_server::{Tts, TtsServer};
+use parla_proto::PeerChannel;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tokio_stream::{Stream, StreamExt};
-use tonic::transport::{Channel, Server};
+use tonic::transport::Server;
 use tonic::{Request, Response, Status, Streaming};
 
 type Boxed<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -159,7 +160,7 @@ async fn start(failing: u32) -> anyhow::Result<(CallService, Arc<AtomicU32>, Arc
             .add_service(TtsServer::new(FlatTts))
             .serve_with_incoming(TcpListenerStream::new(listener)),
     );
-    let channel = Channel::from_shared(format!("http://{addr}"))?.connect_lazy();
+    let channel = PeerChannel::lazy(&format!("http://{addr}"), None)?;
     let backends = Backends {
         asr: channel.clone(),
         tts: channel.clone(),

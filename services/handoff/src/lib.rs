@@ -12,6 +12,7 @@
 //! console both follow through `WatchQueue`.
 
 mod agents;
+mod callers;
 mod convert;
 mod priority;
 mod queue;

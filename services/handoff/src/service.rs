@@ -2,12 +2,14 @@
 //! the queue, checks agent sessions, and turns queue errors into statuses.
 //! Agent calls (list, claim, reply, release, transfer, take over) carry
 //! `authorization: Bearer <token>` from `AgentLogin` when sign-in is
-//! required; escalation, customer messages and the queue feed are for
-//! Parla's own services.
+//! required; escalation, customer messages and erasure are for Parla's own
+//! services (the server's service-token check guards them); the queue views
+//! (`ListTickets`, `WatchQueue`) admit either.
 
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 
+use parla_proto::service_token::ServiceTokenCheck;
 use parla_proto::v1::crm_client::CrmClient;
 use parla_proto::v1::handoff_server::{Handoff, HandoffServer};
 use parla_proto::v1::{
@@ -17,13 +19,14 @@ use parla_proto::v1::{
     ListTicketsRequest, ListTicketsResponse, QueueEvent, ReleaseRequest, SetPresenceRequest,
     TakeOverRequest, TicketDetail, TransferRequest, WatchQueueRequest,
 };
+use parla_proto::PeerChannel;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::{Stream, StreamExt};
-use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 use crate::agents::{AgentAccount, AgentDirectory};
+use crate::callers::Callers;
 use crate::convert::{
     agent_to_pb, message_to_pb, now_ms, state_from_pb, ticket_to_pb, timestamp, wrap_up_to_pb,
 };
@@ -34,9 +37,8 @@ use crate::store::{TicketFilter, TicketState};
 #[derive(Clone)]
 pub struct HandoffService {
     queue: Arc<OnceLock<HandoffQueue>>,
-    agents: Option<Arc<AgentDirectory>>,
-    require_login: bool,
-    crm: Option<Channel>,
+    callers: Callers,
+    crm: Option<PeerChannel>,
 }
 
 impl HandoffService {
@@ -45,8 +47,7 @@ impl HandoffService {
     pub fn new(queue: HandoffQueue) -> Self {
         Self {
             queue: Arc::new(OnceLock::from(queue)),
-            agents: None,
-            require_login: false,
+            callers: Callers::default(),
             crm: None,
         }
     }
@@ -56,21 +57,19 @@ impl HandoffService {
     pub fn pending(queue: Arc<OnceLock<HandoffQueue>>) -> Self {
         Self {
             queue,
-            agents: None,
-            require_login: false,
+            callers: Callers::default(),
             crm: None,
         }
     }
 
     /// Agent accounts; with `require_login`, agent calls need a session.
     pub fn with_agents(mut self, agents: Arc<AgentDirectory>, require_login: bool) -> Self {
-        self.agents = Some(agents);
-        self.require_login = require_login;
+        self.callers = Callers::new(agents, require_login);
         self
     }
 
     /// The CRM, where wrap-ups are written to the conversation's timeline.
-    pub fn with_crm(mut self, crm: Option<Channel>) -> Self {
+    pub fn with_crm(mut self, crm: Option<PeerChannel>) -> Self {
         self.crm = crm;
         self
     }
@@ -87,39 +86,7 @@ impl HandoffService {
     }
 
     fn directory(&self) -> Option<&AgentDirectory> {
-        self.agents.as_deref()
-    }
-
-    /// The signed-in agent, if the request carries a session.
-    fn caller<T>(&self, request: &Request<T>) -> Result<Option<AgentAccount>, Status> {
-        let header = request
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok());
-        match (header, self.directory()) {
-            (Some(h), Some(dir)) => {
-                let token = h.strip_prefix("Bearer ").unwrap_or(h).trim();
-                dir.session(token).cloned().map(Some).map_err(|e| {
-                    tracing::info!("agent session refused");
-                    Status::unauthenticated(e.to_string())
-                })
-            }
-            _ if self.require_login => Err(Status::unauthenticated(
-                "agent calls need a console session: call AgentLogin and send `authorization: Bearer <token>`",
-            )),
-            _ => Ok(None),
-        }
-    }
-
-    /// The agent acting: the session's, or the request's when sign-in is off.
-    fn acting(caller: &Option<AgentAccount>, given: &str) -> Result<String, Status> {
-        match caller {
-            Some(a) if !given.is_empty() && given != a.id => Err(Status::permission_denied(
-                format!("signed in as {:?}; cannot act as {given:?}", a.id),
-            )),
-            Some(a) => Ok(a.id.clone()),
-            None => Ok(given.to_owned()),
-        }
+        self.callers.directory()
     }
 
     fn capacity(&self, agent_id: &str) -> Option<u32> {
@@ -191,7 +158,7 @@ impl Handoff for HandoffService {
         &self,
         request: Request<ListTicketsRequest>,
     ) -> Result<Response<ListTicketsResponse>, Status> {
-        let caller = self.caller(&request)?;
+        let caller = self.callers.viewer(&request)?;
         let request = request.into_inner();
         let filter = TicketFilter {
             state: state_from_pb(request.state)?,
@@ -215,9 +182,9 @@ impl Handoff for HandoffService {
     }
 
     async fn claim(&self, request: Request<ClaimRequest>) -> Result<Response<pb::Ticket>, Status> {
-        let caller = self.caller(&request)?;
+        let caller = self.callers.caller(&request)?;
         let request = request.into_inner();
-        let agent = Self::acting(&caller, &request.agent_id)?;
+        let agent = Callers::acting(&caller, &request.agent_id)?;
         let capacity = self.capacity(&agent);
         let ticket = self
             .queue()?
@@ -231,9 +198,9 @@ impl Handoff for HandoffService {
         &self,
         request: Request<AgentReplyRequest>,
     ) -> Result<Response<AgentReplyResponse>, Status> {
-        let caller = self.caller(&request)?;
+        let caller = self.callers.caller(&request)?;
         let request = request.into_inner();
-        let agent = Self::acting(&caller, &request.agent_id)?;
+        let agent = Callers::acting(&caller, &request.agent_id)?;
         let name = self.name_of(&agent);
         let message = self
             .queue()?
@@ -249,9 +216,9 @@ impl Handoff for HandoffService {
         &self,
         request: Request<ReleaseRequest>,
     ) -> Result<Response<pb::Ticket>, Status> {
-        let caller = self.caller(&request)?;
+        let caller = self.callers.caller(&request)?;
         let request = request.into_inner();
-        let agent = Self::acting(&caller, &request.agent_id)?;
+        let agent = Callers::acting(&caller, &request.agent_id)?;
         let ticket = self
             .queue()?
             .release(request.ticket_id, agent.clone(), request.return_to_bot)
@@ -269,6 +236,10 @@ impl Handoff for HandoffService {
         &self,
         request: Request<WatchQueueRequest>,
     ) -> Result<Response<Self::WatchQueueStream>, Status> {
+        // Without a service-token check the feed stays open to Parla's services as before.
+        if ServiceTokenCheck::of(&request).is_some() {
+            self.callers.viewer(&request)?;
+        }
         let skill = non_empty(&request.into_inner().skill);
         let me = self.clone();
         let stream =
@@ -307,7 +278,7 @@ impl Handoff for HandoffService {
         &self,
         request: Request<AgentLoginRequest>,
     ) -> Result<Response<AgentSession>, Status> {
-        let dir = self.agents.clone().ok_or_else(|| {
+        let dir = self.callers.agents().ok_or_else(|| {
             Status::failed_precondition("no agent accounts are configured (`[[handoff.agents]]`)")
         })?;
         let r = request.into_inner();
@@ -341,6 +312,7 @@ impl Handoff for HandoffService {
         request: Request<SetPresenceRequest>,
     ) -> Result<Response<pb::Agent>, Status> {
         let caller = self
+            .callers
             .caller(&request)?
             .ok_or_else(|| Status::unauthenticated("sign in first"))?;
         let available = request.into_inner().available;
@@ -359,7 +331,7 @@ impl Handoff for HandoffService {
         &self,
         request: Request<ListAgentsRequest>,
     ) -> Result<Response<ListAgentsResponse>, Status> {
-        self.caller(&request)?;
+        self.callers.caller(&request)?;
         let Some(dir) = self.directory() else {
             return Ok(Response::new(ListAgentsResponse::default()));
         };
@@ -380,7 +352,7 @@ impl Handoff for HandoffService {
         &self,
         request: Request<GetTicketRequest>,
     ) -> Result<Response<TicketDetail>, Status> {
-        let caller = self.caller(&request)?;
+        let caller = self.callers.caller(&request)?;
         let (ticket, messages) = self
             .queue()?
             .detail(request.into_inner().ticket_id)
@@ -411,7 +383,7 @@ impl Handoff for HandoffService {
         &self,
         request: Request<TransferRequest>,
     ) -> Result<Response<pb::Ticket>, Status> {
-        let caller = self.caller(&request)?;
+        let caller = self.callers.caller(&request)?;
         let r = request.into_inner();
         if let Some(dir) = self.directory() {
             if dir.get(&r.to_agent_id).is_none() {
@@ -438,6 +410,7 @@ impl Handoff for HandoffService {
         request: Request<TakeOverRequest>,
     ) -> Result<Response<pb::Ticket>, Status> {
         let caller = self
+            .callers
             .caller(&request)?
             .ok_or_else(|| Status::unauthenticated("sign in as a supervisor first"))?;
         if !caller.is_supervisor() {

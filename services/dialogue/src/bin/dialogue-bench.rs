@@ -5,7 +5,9 @@
 //! turn: understanding (in this process, the same code the server runs), the CRM lookup
 //! (`IdentifyCustomer` + `GetCustomerContext` over gRPC), the first reply text and the full
 //! reply of `Dialogue.Converse` (time from sending the turn to the first delta and to the final
-//! event). Record `uptime` with the figures: the machine is shared.
+//! event). Record `uptime` with the figures: the machine is shared. A server with
+//! `security.service_token` needs the same token in `PARLA_SECURITY__SERVICE_TOKEN` (or a file
+//! in `PARLA_SECURITY__SERVICE_TOKEN_FILE`).
 
 use std::time::{Duration, Instant};
 
@@ -85,9 +87,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 type Timings = (Vec<f64>, Vec<f64>, Vec<f64>);
 
 async fn remote(server: &str, rounds: usize) -> Result<Timings, Box<dyn std::error::Error>> {
-    let channel = tonic::transport::Channel::from_shared(server.to_owned())?
-        .connect()
-        .await?;
+    // The CRM and the dialogue are internal: present the server's token, if it has one.
+    let token = parla_proto::ServiceToken::from_env()?;
+    let channel = parla_proto::PeerChannel::connect(server, token.as_ref()).await?;
     let mut crm = pb::crm_client::CrmClient::new(channel.clone());
     let mut lookups = Vec::new();
     for _ in 0..rounds {

@@ -21,10 +21,10 @@ use parla_proto::v1::customer_hint::Hint;
 use parla_proto::v1::dialogue_server::{Dialogue, DialogueServer};
 use parla_proto::v1::handoff_client::HandoffClient;
 use parla_proto::v1::reply_event::Event;
+use parla_proto::PeerChannel;
 use tokio::sync::{mpsc, OnceCell};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
-use tonic::transport::Channel as GrpcChannel;
 use tonic::{Request, Response, Status, Streaming};
 
 use convert::{
@@ -50,8 +50,8 @@ pub struct Engine {
 pub struct DialogueService {
     engine: Arc<OnceCell<Arc<Engine>>>,
     config: Arc<DialogueConfig>,
-    crm: Option<GrpcChannel>,
-    handoff: Option<GrpcChannel>,
+    crm: Option<PeerChannel>,
+    handoff: Option<PeerChannel>,
     flows: Option<Arc<parla_flows::FlowEngine>>,
     catalogue: Arc<catalogue::Catalogue>,
 }
@@ -62,8 +62,8 @@ impl DialogueService {
     pub fn new(
         engine: Arc<OnceCell<Arc<Engine>>>,
         config: DialogueConfig,
-        crm: Option<GrpcChannel>,
-        handoff: Option<GrpcChannel>,
+        crm: Option<PeerChannel>,
+        handoff: Option<PeerChannel>,
     ) -> Self {
         DialogueService {
             engine,

@@ -12,7 +12,7 @@ use std::time::Duration;
 use parla_proto::v1 as pb;
 use parla_proto::v1::crm_client::CrmClient;
 use parla_proto::v1::handoff_client::HandoffClient;
-use tonic::transport::Channel;
+use parla_proto::PeerChannel;
 
 pub use developer::{body as webhook_body, parse_answer, signature};
 
@@ -75,8 +75,8 @@ pub struct CallContext<'a> {
 #[derive(Debug, Clone)]
 pub struct Toolbox {
     flows: FlowSet,
-    crm: Option<Channel>,
-    handoff: Option<Channel>,
+    crm: Option<PeerChannel>,
+    handoff: Option<PeerChannel>,
     weather: Arc<dyn WeatherProvider>,
     http: reqwest::Client,
 }
@@ -85,8 +85,8 @@ impl Toolbox {
     /// Tools over these channels (lazy; `None` when the service is not configured).
     pub fn new(
         flows: FlowSet,
-        crm: Option<Channel>,
-        handoff: Option<Channel>,
+        crm: Option<PeerChannel>,
+        handoff: Option<PeerChannel>,
         weather: Arc<dyn WeatherProvider>,
     ) -> Self {
         Toolbox {

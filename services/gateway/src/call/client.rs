@@ -11,10 +11,10 @@ use parla_proto::v1 as pb;
 use parla_proto::v1::call_event::Event as Out;
 use parla_proto::v1::call_request::Request as In;
 use parla_proto::v1::conversation_client::ConversationClient;
+use parla_proto::PeerChannel;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
-use tonic::transport::Channel;
 
 use super::audio::{Format, FRAME_MS};
 
@@ -49,7 +49,7 @@ pub struct CallClient {
 impl CallClient {
     /// Places a call with `start` and starts sending frames every `pace`.
     pub async fn start(
-        channel: Channel,
+        channel: PeerChannel,
         start: pb::CallStart,
         pace: Duration,
     ) -> Result<Self, tonic::Status> {
@@ -268,7 +268,7 @@ pub fn is_end(l: &Logged) -> bool {
 /// Speech for a scripted caller, synthesized by Parla's TTS (`voice`, e.g.
 /// "espeak-en-f") in `format`, with `pad_ms` of silence after it.
 pub async fn synthesize(
-    channel: Channel,
+    channel: PeerChannel,
     text: &str,
     voice: &str,
     format: Format,

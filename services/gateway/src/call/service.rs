@@ -10,10 +10,10 @@ use parla_proto::v1 as pb;
 use parla_proto::v1::call_event::Event as Out;
 use parla_proto::v1::call_request::Request as In;
 use parla_proto::v1::conversation_server::{Conversation, ConversationServer};
+use parla_proto::PeerChannel;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
-use tonic::transport::Channel;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::metrics::CallMetrics;
@@ -24,11 +24,11 @@ use super::{Backchannels, CallConfig, CallError, CallInput, CallSetup};
 #[derive(Debug, Clone)]
 pub struct Backends {
     /// Speech recognition.
-    pub asr: Channel,
+    pub asr: PeerChannel,
     /// Speech synthesis.
-    pub tts: Channel,
+    pub tts: PeerChannel,
     /// Dialogue manager.
-    pub dialogue: Channel,
+    pub dialogue: PeerChannel,
 }
 
 /// A running call: feed it caller input, read its events; `done` tells how

@@ -13,8 +13,8 @@ use parla_proto::v1 as pb;
 use parla_proto::v1::call_event::Event as Out;
 use parla_proto::v1::streaming_recognize_request::Request as AsrIn;
 use parla_proto::v1::tts_client::TtsClient;
+use parla_proto::PeerChannel;
 use tokio::sync::mpsc;
-use tonic::transport::Channel;
 
 use super::metrics::{CallMetrics, Stage};
 use super::playout::Playout;
@@ -38,19 +38,19 @@ pub struct Session {
     pub(super) out: mpsc::Sender<pb::CallEvent>,
     pub(super) asr_tx: mpsc::Sender<pb::StreamingRecognizeRequest>,
     pub(super) asr_seq: u64,
-    pub(super) asr_client: pb::asr_client::AsrClient<Channel>,
+    pub(super) asr_client: pb::asr_client::AsrClient<PeerChannel>,
     pub(super) asr_config: pb::StreamingConfig,
     /// Call stream position where the current recognition stream began
     /// (its offsets count from there).
     pub(super) asr_base_ms: u64,
     pub(super) dlg_tx: mpsc::Sender<pb::ConverseRequest>,
-    pub(super) dlg_client: pb::dialogue_client::DialogueClient<Channel>,
+    pub(super) dlg_client: pb::dialogue_client::DialogueClient<PeerChannel>,
     pub(super) dlg_start: pb::ConversationStart,
     /// Upstream streams reopened so far.
     pub(super) recoveries: u32,
     /// The recognition stream's queue was full at the last chunk.
     pub(super) asr_backlogged: bool,
-    pub(super) tts: TtsClient<Channel>,
+    pub(super) tts: TtsClient<PeerChannel>,
     pub(super) tts_events: mpsc::Sender<(u64, SpeechEvent)>,
     pub(super) playout: Playout,
     /// Caller samples received.

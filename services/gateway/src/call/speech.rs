@@ -9,10 +9,10 @@ use parla_proto::v1 as pb;
 use parla_proto::v1::synthesize_stream_request::Request as TtsIn;
 use parla_proto::v1::synthesize_stream_response::Event as TtsOut;
 use parla_proto::v1::tts_client::TtsClient;
+use parla_proto::PeerChannel;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
-use tonic::transport::Channel;
 
 /// What an utterance is.
 #[derive(Debug, Clone, PartialEq)]
@@ -160,7 +160,7 @@ impl TtsHandle {
     /// Opens a synthesis stream for utterance `id`; its events go to
     /// `events` tagged with `id`.
     pub fn open(
-        client: TtsClient<Channel>,
+        client: TtsClient<PeerChannel>,
         id: u64,
         config: pb::SynthesisConfig,
         events: mpsc::Sender<(u64, SpeechEvent)>,

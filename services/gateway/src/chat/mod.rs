@@ -18,8 +18,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use parla_proto::PeerChannel;
 use serde::{Deserialize, Serialize};
-use tonic::transport::Channel;
 
 pub use auth::{now_secs, Claims, TokenError, TokenKeys, ANONYMOUS_PREFIX, PARLA_ISSUER};
 pub use limits::RateLimiter;
@@ -73,11 +73,11 @@ impl Default for ChatConfig {
 #[derive(Clone, Default)]
 pub struct Peers {
     /// `Dialogue.Converse`.
-    pub dialogue: Option<Channel>,
+    pub dialogue: Option<PeerChannel>,
     /// `Crm` (verification, memory of other channels).
-    pub crm: Option<Channel>,
+    pub crm: Option<PeerChannel>,
     /// `Handoff` (customer messages to agents, queue changes).
-    pub handoff: Option<Channel>,
+    pub handoff: Option<PeerChannel>,
 }
 
 /// The chat service state, shared by the handlers and background tasks.

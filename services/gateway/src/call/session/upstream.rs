@@ -14,9 +14,9 @@ use parla_proto::v1::asr_client::AsrClient;
 use parla_proto::v1::converse_request::Request as DlgIn;
 use parla_proto::v1::dialogue_client::DialogueClient;
 use parla_proto::v1::streaming_recognize_request::Request as AsrIn;
+use parla_proto::PeerChannel;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Channel;
 
 use super::{End, Session, Streams};
 use crate::call::speech::{line_text, Kind, Line, Synthesis, Utterance};
@@ -36,7 +36,7 @@ pub type DlgSender = mpsc::Sender<pb::ConverseRequest>;
 
 /// Opens a recognition stream with `config` as its first message.
 pub async fn open_asr(
-    client: &mut AsrClient<Channel>,
+    client: &mut AsrClient<PeerChannel>,
     config: &pb::StreamingConfig,
 ) -> Result<(AsrSender, tonic::Streaming<pb::StreamingRecognizeResponse>), tonic::Status> {
     // 20 ms chunks: the recognizer may fall a minute behind.
@@ -53,7 +53,7 @@ pub async fn open_asr(
 
 /// Opens a conversation stream with `start` as its first message.
 pub async fn open_dialogue(
-    client: &mut DialogueClient<Channel>,
+    client: &mut DialogueClient<PeerChannel>,
     start: &pb::ConversationStart,
 ) -> Result<(DlgSender, tonic::Streaming<pb::ReplyEvent>), tonic::Status> {
     let (tx, rx) = mpsc::channel(32);
