@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use parla_proto::v1 as pb;
 use parla_proto::v1::crm_client::CrmClient;
+use parla_proto::PeerChannel;
 use tokio::sync::Mutex;
-use tonic::transport::Channel;
 
 /// How long names read from the CRM are used before they are read again.
 const FRESH_FOR: Duration = Duration::from_secs(60);
@@ -23,7 +23,7 @@ pub struct Catalogue {
 
 impl Catalogue {
     /// The product names, read again from `crm` when older than a minute.
-    pub async fn names(&self, crm: Option<&Channel>) -> Arc<Vec<String>> {
+    pub async fn names(&self, crm: Option<&PeerChannel>) -> Arc<Vec<String>> {
         let mut cached = self.cached.lock().await;
         if let Some((read, names)) = cached.as_ref() {
             if read.elapsed() < FRESH_FOR {
