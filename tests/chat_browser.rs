@@ -9,9 +9,8 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
-use common::SeededCrm;
+use common::{agents_toml, SeededCrm};
 use parla_gateway::chat::{now_secs, Claims, TokenKeys};
 
 const SHOP_KEY: &str = "browser-shop-key-0123456789";
@@ -58,37 +57,22 @@ async fn the_widget_and_the_console_work_in_chromium() -> anyhow::Result<()> {
         println!("figure: {line}");
     }
 
-    let crm = SeededCrm::new()?;
     let shop_port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let config = crm.dir.path().join("parla.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"cors_allowed_origins = ["http://127.0.0.1:{shop_port}"]
+    let config = format!(
+        r#"cors_allowed_origins = ["http://127.0.0.1:{shop_port}"]
 [remote]
 asr = "http://127.0.0.1:9"
 tts = "http://127.0.0.1:9"
 [gateway.chat]
 token_key = "{SHOP_KEY}"
-[[handoff.agents]]
-id = "anna"
-name = "Anna"
-role = "agent"
-password_hash = "{}"
-"#,
-            include_str!("data/agent_password_hash.txt").trim()
-        ),
-    )?;
-    let config = config.to_string_lossy();
-    let args = [
-        "--config",
-        &config,
-        "--only",
-        "crm,handoff,dialogue,gateway",
-    ];
-    let server = crm.serve(&args, &[], Duration::from_secs(60)).await?;
+{agents}"#,
+        agents = agents_toml()
+    );
+    let (server, _crm) = SeededCrm::new()?
+        .serve_only("crm,handoff,dialogue,gateway", &config, &[])
+        .await?;
 
     // The bundle in the binary is the one the sources build today.
     let served = reqwest_get(&format!("{}/widget.js", server.url)).await?;

@@ -9,8 +9,6 @@
 mod common;
 mod talk;
 
-use std::time::Duration;
-
 use common::{parla, ParlaServer, SeededCrm};
 use parla_proto::v1 as pb;
 use parla_proto::v1::crm_client::CrmClient;
@@ -23,12 +21,11 @@ fn flow(f: &pb::ReplyFinal) -> (String, String, bool) {
 }
 
 async fn server(weather: &[(&str, &str)]) -> anyhow::Result<(ParlaServer, tempfile::TempDir)> {
-    let crm = SeededCrm::new()?;
     let mut envs = vec![("PARLA_FLOWS__TODAY", "2026-11-25")];
     envs.extend_from_slice(weather);
-    let args = ["--only", "crm,handoff,dialogue"];
-    let server = crm.serve(&args, &envs, Duration::from_secs(60)).await?;
-    Ok((server, crm.dir))
+    SeededCrm::new()?
+        .serve_only("crm,handoff,dialogue", "", &envs)
+        .await
 }
 
 #[tokio::test]

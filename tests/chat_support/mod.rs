@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{ParlaServer, SeededCrm};
+use crate::common::{agents_toml, ParlaServer, SeededCrm, AGENT_PASSWORD};
 use parla_gateway::chat::{now_secs, Claims, TokenKeys};
 use parla_proto::v1::chat_client::ChatClient;
 use parla_proto::v1::chat_event::Event;
@@ -12,17 +12,11 @@ use parla_proto::v1::{ChatEvent, ChatEventsRequest, ChatSendRequest};
 use tonic::transport::Channel as GrpcChannel;
 
 pub const SHOP_KEY: &str = "test-shop-key-0123456789";
-/// argon2id of "correct horse" (made with `hash-password`).
-pub const PASSWORD_HASH: &str = include_str!("../data/agent_password_hash.txt");
 
 /// A seeded CRM and a server running chat with its peers.
 pub async fn chat_server(extra_toml: &str) -> anyhow::Result<(ParlaServer, tempfile::TempDir)> {
-    let crm = SeededCrm::new()?;
-    let config = crm.dir.path().join("parla.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"[remote]
+    let config = format!(
+        r#"[remote]
 asr = "http://127.0.0.1:9"
 tts = "http://127.0.0.1:9"
 [gateway.chat]
@@ -30,30 +24,12 @@ token_key = "{SHOP_KEY}"
 anonymous_messages_per_minute = 6
 agent_wait_secs = 2
 {extra_toml}
-[[handoff.agents]]
-id = "anna"
-name = "Anna"
-role = "agent"
-password_hash = "{hash}"
-languages = ["en", "it"]
-[[handoff.agents]]
-id = "sara"
-name = "Sara"
-role = "supervisor"
-password_hash = "{hash}"
-"#,
-            hash = PASSWORD_HASH.trim()
-        ),
-    )?;
-    let config = config.to_string_lossy();
-    let args = [
-        "--config",
-        &config,
-        "--only",
-        "crm,handoff,dialogue,gateway",
-    ];
-    let server = crm.serve(&args, &[], Duration::from_secs(60)).await?;
-    Ok((server, crm.dir))
+{agents}"#,
+        agents = agents_toml()
+    );
+    SeededCrm::new()?
+        .serve_only("crm,handoff,dialogue,gateway", &config, &[])
+        .await
 }
 
 pub fn shop_token(customer: &str, ttl: i64, key: &str) -> String {
@@ -129,7 +105,7 @@ pub async fn agent_bearer(
     let session = handoff
         .agent_login(parla_proto::v1::AgentLoginRequest {
             username: username.into(),
-            password: "correct horse".into(),
+            password: AGENT_PASSWORD.into(),
         })
         .await?
         .into_inner();

@@ -37,6 +37,32 @@ pub fn parla(dir: &std::path::Path) -> Command {
     cmd
 }
 
+/// argon2id of [`AGENT_PASSWORD`] (made with `hash-password`).
+pub const PASSWORD_HASH: &str = include_str!("../data/agent_password_hash.txt");
+
+/// The password of the test agents.
+pub const AGENT_PASSWORD: &str = "correct horse";
+
+/// The test agents' accounts, as `[[handoff.agents]]` tables: Anna, an
+/// agent for English and Italian, and Sara, a supervisor.
+pub fn agents_toml() -> String {
+    format!(
+        r#"[[handoff.agents]]
+id = "anna"
+name = "Anna"
+role = "agent"
+password_hash = "{hash}"
+languages = ["en", "it"]
+[[handoff.agents]]
+id = "sara"
+name = "Sara"
+role = "supervisor"
+password_hash = "{hash}"
+"#,
+        hash = PASSWORD_HASH.trim()
+    )
+}
+
 /// A temporary data directory holding the demo CRM (`parla crm seed`).
 pub struct SeededCrm {
     /// The directory; removed when dropped.
@@ -75,6 +101,27 @@ impl SeededCrm {
         let server = ParlaServer::start(args, &all)?;
         server.wait_ready(within).await?;
         Ok(server)
+    }
+
+    /// Starts `parla serve --only SERVICES` on this CRM with `config` (when
+    /// not empty) as its `parla.toml` and extra `envs`, and waits up to a
+    /// minute until it is SERVING. The CRM's directory comes back with the
+    /// server: keep it as long as the server runs.
+    pub async fn serve_only(
+        self,
+        services: &str,
+        config: &str,
+        envs: &[(&str, &str)],
+    ) -> anyhow::Result<(ParlaServer, tempfile::TempDir)> {
+        let path = self.dir.path().join("parla.toml");
+        let path = path.to_string_lossy();
+        let mut args = vec!["--only", services];
+        if !config.is_empty() {
+            std::fs::write(path.as_ref(), config)?;
+            args.extend(["--config", &path]);
+        }
+        let server = self.serve(&args, envs, Duration::from_secs(60)).await?;
+        Ok((server, self.dir))
     }
 }
 

@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::facts::{civil, month_name, Facts};
@@ -95,9 +96,43 @@ pub struct OpenMeteo {
     client: reqwest::Client,
     forecast_url: String,
     geocoding_url: String,
-    ttl: Duration,
-    forecasts: Mutex<HashMap<String, (Instant, Outlook)>>,
-    places: Mutex<HashMap<String, (f64, f64)>>,
+    forecasts: Cache<Outlook>,
+    places: Cache<(f64, f64)>,
+}
+
+/// Answers kept by key, for `ttl` or (without one) for good.
+#[derive(Debug)]
+struct Cache<V> {
+    ttl: Option<Duration>,
+    entries: Mutex<HashMap<String, (Instant, V)>>,
+}
+
+impl<V: Clone> Cache<V> {
+    fn new(ttl: Option<Duration>) -> Self {
+        Cache {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<V> {
+        let (at, v) = self.entries.lock().ok()?.get(key).cloned()?;
+        self.ttl.is_none_or(|ttl| at.elapsed() < ttl).then_some(v)
+    }
+
+    fn put(&self, key: String, v: V) {
+        // A poisoned lock only costs the cache.
+        if let Ok(mut m) = self.entries.lock() {
+            m.insert(key, (Instant::now(), v));
+        }
+    }
+}
+
+/// One Open-Meteo request: which API (named in errors), its URL and query.
+struct Request<'a> {
+    api: &'a str,
+    url: String,
+    query: &'a [(&'a str, &'a str)],
 }
 
 #[derive(Deserialize)]
@@ -142,45 +177,63 @@ impl OpenMeteo {
             client,
             forecast_url: forecast_url.trim_end_matches('/').to_owned(),
             geocoding_url: geocoding_url.trim_end_matches('/').to_owned(),
-            ttl,
-            forecasts: Mutex::new(HashMap::new()),
-            places: Mutex::new(HashMap::new()),
+            forecasts: Cache::new(Some(ttl)),
+            // Places do not move.
+            places: Cache::new(None),
         })
+    }
+
+    /// The cached answer for `key`, or `request`'s JSON made into one by `answer` (and cached
+    /// when it is one). The client's timeout bounds the request.
+    async fn cached<J: DeserializeOwned, V: Clone>(
+        &self,
+        cache: &Cache<V>,
+        key: String,
+        request: Request<'_>,
+        answer: impl FnOnce(J) -> Result<V, WeatherError>,
+    ) -> Result<V, WeatherError> {
+        if let Some(hit) = cache.get(&key) {
+            return Ok(hit);
+        }
+        let api = request.api;
+        let json: J = self
+            .client
+            .get(&request.url)
+            .query(request.query)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| WeatherError::Unavailable(format!("{api}: {e}")))?
+            .json()
+            .await
+            .map_err(|e| WeatherError::Unavailable(format!("{api} answer: {e}")))?;
+        let v = answer(json)?;
+        cache.put(key, v.clone());
+        Ok(v)
     }
 
     async fn coordinates(&self, place: &Place) -> Result<(f64, f64), WeatherError> {
         if let Some(c) = &place.city {
             return Ok((c.lat, c.lon));
         }
-        let key = place.name.to_lowercase();
-        if let Some(hit) = self.places.lock().ok().and_then(|m| m.get(&key).copied()) {
-            return Ok(hit);
-        }
-        let url = format!("{}/v1/search", self.geocoding_url);
-        let found: GeocodingJson = self
-            .client
-            .get(&url)
-            .query(&[
+        let request = Request {
+            api: "geocoding",
+            url: format!("{}/v1/search", self.geocoding_url),
+            query: &[
                 ("name", place.name.as_str()),
                 ("count", "1"),
                 ("format", "json"),
-            ])
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(|e| WeatherError::Unavailable(format!("geocoding: {e}")))?
-            .json()
-            .await
-            .map_err(|e| WeatherError::Unavailable(format!("geocoding answer: {e}")))?;
-        let first = found
-            .results
-            .first()
-            .ok_or_else(|| WeatherError::UnknownPlace(place.name.clone()))?;
-        let at = (first.latitude, first.longitude);
-        if let Ok(mut m) = self.places.lock() {
-            m.insert(key, at);
-        }
-        Ok(at)
+            ],
+        };
+        let key = place.name.to_lowercase();
+        self.cached(&self.places, key, request, |found: GeocodingJson| {
+            let first = found
+                .results
+                .first()
+                .ok_or_else(|| WeatherError::UnknownPlace(place.name.clone()))?;
+            Ok((first.latitude, first.longitude))
+        })
+        .await
     }
 }
 
@@ -192,59 +245,45 @@ impl WeatherProvider for OpenMeteo {
     ) -> BoxFuture<'a, Result<Outlook, WeatherError>> {
         Box::pin(async move {
             let (lat, lon) = self.coordinates(place).await?;
-            let key = format!("{lat:.2},{lon:.2}");
-            if let Some((at, o)) = self
-                .forecasts
-                .lock()
-                .ok()
-                .and_then(|m| m.get(&key).cloned())
-            {
-                if at.elapsed() < self.ttl {
-                    return Ok(o);
-                }
-            }
-            let url = format!("{}/v1/forecast", self.forecast_url);
-            let answer: ForecastJson = self
-                .client
-                .get(&url)
-                .query(&[
-                    ("latitude", format!("{lat:.4}")),
-                    ("longitude", format!("{lon:.4}")),
-                    ("daily", "temperature_2m_max,temperature_2m_min".to_owned()),
-                    ("forecast_days", "7".to_owned()),
-                    ("timezone", "UTC".to_owned()),
-                ])
-                .send()
-                .await
-                .and_then(|r| r.error_for_status())
-                .map_err(|e| WeatherError::Unavailable(format!("forecast: {e}")))?
-                .json()
-                .await
-                .map_err(|e| WeatherError::Unavailable(format!("forecast answer: {e}")))?;
-            let days: Vec<(f32, f32)> = answer
-                .daily
-                .temperature_2m_min
-                .iter()
-                .zip(&answer.daily.temperature_2m_max)
-                .filter_map(|(lo, hi)| Some(((*lo)?, (*hi)?)))
-                .collect();
-            if days.is_empty() {
-                return Err(WeatherError::Unavailable("forecast has no days".into()));
-            }
-            let n = days.len() as f32;
-            let o = Outlook {
-                mean_c: days.iter().map(|(lo, hi)| (lo + hi) / 2.0).sum::<f32>() / n,
-                min_c: days.iter().map(|d| d.0).fold(f32::INFINITY, f32::min),
-                max_c: days.iter().map(|d| d.1).fold(f32::NEG_INFINITY, f32::max),
-                days: days.len() as u32,
-                source: WeatherSource::Forecast,
+            let (latitude, longitude) = (format!("{lat:.4}"), format!("{lon:.4}"));
+            let request = Request {
+                api: "forecast",
+                url: format!("{}/v1/forecast", self.forecast_url),
+                query: &[
+                    ("latitude", latitude.as_str()),
+                    ("longitude", longitude.as_str()),
+                    ("daily", "temperature_2m_max,temperature_2m_min"),
+                    ("forecast_days", "7"),
+                    ("timezone", "UTC"),
+                ],
             };
-            if let Ok(mut m) = self.forecasts.lock() {
-                m.insert(key, (Instant::now(), o.clone()));
-            }
-            Ok(o)
+            let key = format!("{lat:.2},{lon:.2}");
+            self.cached(&self.forecasts, key, request, forecast_outlook)
+                .await
         })
     }
+}
+
+/// The outlook of a forecast's days.
+fn forecast_outlook(answer: ForecastJson) -> Result<Outlook, WeatherError> {
+    let days: Vec<(f32, f32)> = answer
+        .daily
+        .temperature_2m_min
+        .iter()
+        .zip(&answer.daily.temperature_2m_max)
+        .filter_map(|(lo, hi)| Some(((*lo)?, (*hi)?)))
+        .collect();
+    if days.is_empty() {
+        return Err(WeatherError::Unavailable("forecast has no days".into()));
+    }
+    let n = days.len() as f32;
+    Ok(Outlook {
+        mean_c: days.iter().map(|(lo, hi)| (lo + hi) / 2.0).sum::<f32>() / n,
+        min_c: days.iter().map(|d| d.0).fold(f32::INFINITY, f32::min),
+        max_c: days.iter().map(|d| d.1).fold(f32::NEG_INFINITY, f32::max),
+        days: days.len() as u32,
+        source: WeatherSource::Forecast,
+    })
 }
 
 /// Asks each provider in turn; the first answer wins.

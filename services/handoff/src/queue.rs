@@ -86,6 +86,48 @@ impl HandoffQueue {
         let _ = self.changes.send(QueueChange::Ticket(ticket.clone()));
     }
 
+    /// Runs `add` (check the ticket, store a message) on a blocking thread
+    /// and announces the message with its ticket.
+    async fn post(
+        &self,
+        add: impl FnOnce(&dyn TicketStore) -> Result<(Ticket, TicketMessage), QueueError>
+            + Send
+            + 'static,
+    ) -> Result<TicketMessage, QueueError> {
+        let (ticket, message) = self.blocking(add).await?;
+        // No console watching is not an error.
+        let _ = self
+            .changes
+            .send(QueueChange::Message(ticket, message.clone()));
+        Ok(message)
+    }
+
+    /// Gives a ticket in one of the `from` states to `agent` (claimed) once
+    /// `check(store, ticket_id, agent)` passes, on one blocking thread, and
+    /// announces it. A ticket that did not move is refused as one that
+    /// cannot be `verb` (already taken, closed, unknown).
+    async fn move_ticket(
+        &self,
+        ticket_id: String,
+        from: &'static [TicketState],
+        agent: String,
+        verb: &'static str,
+        check: impl FnOnce(&dyn TicketStore, &str, &str) -> Result<(), QueueError> + Send + 'static,
+    ) -> Result<Ticket, QueueError> {
+        let ticket = self
+            .blocking(move |s| {
+                check(s, &ticket_id, &agent)?;
+                match s.transition(&ticket_id, from, TicketState::Claimed, Some(&agent))? {
+                    Some(t) => Ok(t),
+                    None => Err(refusal(s, &ticket_id, verb)?),
+                }
+            })
+            .await?;
+        tracing::info!(ticket = %ticket.id, "ticket {verb}");
+        self.announce(&ticket);
+        Ok(ticket)
+    }
+
     /// Puts a conversation in the queue.
     pub async fn escalate(
         &self,
@@ -126,15 +168,11 @@ impl HandoffQueue {
         capacity: Option<u32>,
     ) -> Result<Ticket, QueueError> {
         require("agent_id", &agent_id)?;
-        let ticket = self
-            .blocking(move |s| {
-                at_capacity(s, &agent_id, capacity)?;
-                assign(s, &ticket_id, &[TicketState::Waiting], &agent_id, "claimed")
-            })
-            .await?;
-        tracing::info!(ticket = %ticket.id, "ticket claimed");
-        self.announce(&ticket);
-        Ok(ticket)
+        let from = &[TicketState::Waiting];
+        self.move_ticket(ticket_id, from, agent_id, "claimed", move |s, _, agent| {
+            at_capacity(s, agent, capacity)
+        })
+        .await
     }
 
     /// Stores a message from the agent holding the ticket and announces it.
@@ -146,17 +184,12 @@ impl HandoffQueue {
         text: String,
     ) -> Result<TicketMessage, QueueError> {
         check_text(&text)?;
-        let (ticket, message) = self
-            .blocking(move |s| {
-                let ticket = held_by(s, &ticket_id, &agent_id)?;
-                let m = s.add_message(&ticket_id, "agent", (&agent_id, &agent_name), &text)?;
-                Ok((ticket, m))
-            })
-            .await?;
-        let _ = self
-            .changes
-            .send(QueueChange::Message(ticket, message.clone()));
-        Ok(message)
+        self.post(move |s| {
+            let ticket = held_by(s, &ticket_id, &agent_id)?;
+            let m = s.add_message(&ticket_id, "agent", (&agent_id, &agent_name), &text)?;
+            Ok((ticket, m))
+        })
+        .await
     }
 
     /// Stores a customer's message on a waiting or claimed ticket and
@@ -167,25 +200,20 @@ impl HandoffQueue {
         text: String,
     ) -> Result<TicketMessage, QueueError> {
         check_text(&text)?;
-        let (ticket, message) = self
-            .blocking(move |s| {
-                let ticket = s
-                    .get(&ticket_id)?
-                    .ok_or_else(|| QueueError::NotFound(ticket_id.clone()))?;
-                if !matches!(ticket.state, TicketState::Waiting | TicketState::Claimed) {
-                    return Err(QueueError::Conflict(format!(
-                        "ticket {ticket_id} is {:?}; the conversation is back with Parla",
-                        ticket.state
-                    )));
-                }
-                let m = s.add_message(&ticket_id, "customer", ("", ""), &text)?;
-                Ok((ticket, m))
-            })
-            .await?;
-        let _ = self
-            .changes
-            .send(QueueChange::Message(ticket, message.clone()));
-        Ok(message)
+        self.post(move |s| {
+            let ticket = s
+                .get(&ticket_id)?
+                .ok_or_else(|| QueueError::NotFound(ticket_id.clone()))?;
+            if !matches!(ticket.state, TicketState::Waiting | TicketState::Claimed) {
+                return Err(QueueError::Conflict(format!(
+                    "ticket {ticket_id} is {:?}; the conversation is back with Parla",
+                    ticket.state
+                )));
+            }
+            let m = s.add_message(&ticket_id, "customer", ("", ""), &text)?;
+            Ok((ticket, m))
+        })
+        .await
     }
 
     /// A ticket and its thread.
@@ -217,24 +245,20 @@ impl HandoffQueue {
         capacity: Option<u32>,
     ) -> Result<Ticket, QueueError> {
         require("to_agent_id", &to_agent)?;
-        let ticket = self
-            .blocking(move |s| {
+        let from = &[TicketState::Claimed];
+        self.move_ticket(
+            ticket_id,
+            from,
+            to_agent,
+            "transferred",
+            move |s, id, to| {
                 if let Some(by) = &by {
-                    held_by(s, &ticket_id, by)?;
+                    held_by(s, id, by)?;
                 }
-                at_capacity(s, &to_agent, capacity)?;
-                assign(
-                    s,
-                    &ticket_id,
-                    &[TicketState::Claimed],
-                    &to_agent,
-                    "transferred",
-                )
-            })
-            .await?;
-        tracing::info!(ticket = %ticket.id, "ticket transferred");
-        self.announce(&ticket);
-        Ok(ticket)
+                at_capacity(s, to, capacity)
+            },
+        )
+        .await
     }
 
     /// A supervisor takes a waiting or claimed ticket.
@@ -243,15 +267,9 @@ impl HandoffQueue {
         ticket_id: String,
         supervisor: String,
     ) -> Result<Ticket, QueueError> {
-        let ticket = self
-            .blocking(move |s| {
-                let from = [TicketState::Waiting, TicketState::Claimed];
-                assign(s, &ticket_id, &from, &supervisor, "taken over")
-            })
-            .await?;
-        tracing::info!(ticket = %ticket.id, "ticket taken over by a supervisor");
-        self.announce(&ticket);
-        Ok(ticket)
+        let from = &[TicketState::Waiting, TicketState::Claimed];
+        self.move_ticket(ticket_id, from, supervisor, "taken over", |_, _, _| Ok(()))
+            .await
     }
 
     /// Deletes every ticket about `customer_id` (the right to erasure).
@@ -300,21 +318,6 @@ fn check_text(text: &str) -> Result<(), QueueError> {
         )));
     }
     Ok(())
-}
-
-/// Moves a ticket in one of the `from` states to `agent` (claimed), or
-/// explains why it could not be `verb` (already taken, closed, unknown).
-fn assign(
-    store: &dyn TicketStore,
-    ticket_id: &str,
-    from: &[TicketState],
-    agent: &str,
-    verb: &str,
-) -> Result<Ticket, QueueError> {
-    match store.transition(ticket_id, from, TicketState::Claimed, Some(agent))? {
-        Some(t) => Ok(t),
-        None => Err(refusal(store, ticket_id, verb)?),
-    }
 }
 
 fn at_capacity(

@@ -141,9 +141,11 @@ pub trait TicketStore: Send + Sync + 'static {
 }
 
 /// Schema versions, applied in order; the `user_version` pragma records
-/// how many have run.
-const MIGRATIONS: [&str; 2] = [
-    "CREATE TABLE tickets (
+/// how many have run. A version may end with a step in code, for what SQL
+/// cannot do (reading the context packages).
+const MIGRATIONS: [(&str, Option<Backfill>); 3] = [
+    (
+        "CREATE TABLE tickets (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         id TEXT NOT NULL UNIQUE,
         state TEXT NOT NULL,
@@ -162,12 +164,46 @@ const MIGRATIONS: [&str; 2] = [
         text TEXT NOT NULL,
         at_ms INTEGER NOT NULL
     );",
+        None,
+    ),
     // Session 2: customer messages in the thread, agent display names.
-    "ALTER TABLE agent_messages ADD COLUMN speaker TEXT NOT NULL DEFAULT 'agent';
+    (
+        "ALTER TABLE agent_messages ADD COLUMN speaker TEXT NOT NULL DEFAULT 'agent';
      ALTER TABLE agent_messages ADD COLUMN agent_name TEXT NOT NULL DEFAULT '';
      CREATE INDEX agent_messages_ticket ON agent_messages(ticket_id);
      CREATE INDEX tickets_agent ON tickets(agent_id, state);",
+        None,
+    ),
+    // The customer beside the context package, so that an erasure finds
+    // their tickets by index instead of decoding every ticket.
+    (
+        "ALTER TABLE tickets ADD COLUMN customer_id TEXT;
+     CREATE INDEX tickets_customer ON tickets(customer_id);",
+        Some(fill_customer_ids),
+    ),
 ];
+
+/// A migration's step in code, run in its transaction.
+type Backfill = fn(&Connection) -> Result<(), StoreError>;
+
+/// Copies each older ticket's customer id out of its context package.
+fn fill_customer_ids(conn: &Connection) -> Result<(), StoreError> {
+    // Read first, then write: SQLite does not promise what a scan sees of
+    // rows the same connection changes under it.
+    let mut owners = Vec::new();
+    let mut stmt = conn.prepare("SELECT id, context FROM tickets WHERE customer_id IS NULL")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let id: String = row.get(0)?;
+        let customer_id = decode_context(&id, &row.get::<_, Vec<u8>>(1)?)?.customer_id;
+        owners.push((id, customer_id));
+    }
+    let mut update = conn.prepare("UPDATE tickets SET customer_id = ?2 WHERE id = ?1")?;
+    for (id, customer_id) in owners {
+        update.execute(params![id, customer_id])?;
+    }
+    Ok(())
+}
 
 /// Tickets in a SQLite file.
 pub struct SqliteTicketStore {
@@ -187,9 +223,12 @@ impl SqliteTicketStore {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        for (i, migration) in MIGRATIONS.iter().enumerate().skip(version) {
+        for (i, (migration, backfill)) in MIGRATIONS.iter().enumerate().skip(version) {
             let tx = conn.unchecked_transaction()?;
             tx.execute_batch(migration)?;
+            if let Some(backfill) = backfill {
+                backfill(&tx)?;
+            }
             tx.pragma_update(None, "user_version", i + 1)?;
             tx.commit()?;
             tracing::info!(version = i + 1, "hand-off schema migrated");
@@ -226,13 +265,17 @@ fn ticket(row: TicketRow) -> Result<Ticket, StoreError> {
     let (id, state, agent_id, skill, context, created_at_ms) = row;
     Ok(Ticket {
         state: TicketState::parse(&state)?,
-        context: ContextPackage::decode(context.as_slice())
-            .map_err(|e| StoreError::Corrupt(format!("ticket {id}: {e}")))?,
+        context: decode_context(&id, &context)?,
         id,
         agent_id,
         skill,
         created_at_ms,
     })
+}
+
+fn decode_context(ticket_id: &str, context: &[u8]) -> Result<ContextPackage, StoreError> {
+    ContextPackage::decode(context)
+        .map_err(|e| StoreError::Corrupt(format!("ticket {ticket_id}: {e}")))
 }
 
 fn now_ms() -> i64 {
@@ -255,15 +298,17 @@ impl TicketStore for SqliteTicketStore {
         let id = format!("T{seq:06}");
         let created_at_ms = now_ms();
         tx.execute(
-            "INSERT INTO tickets (id, state, conversation_id, language, skill, context, created_at_ms)
-             VALUES (?1, 'waiting', ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO tickets (id, state, conversation_id, language, skill, context, created_at_ms,
+                                  customer_id)
+             VALUES (?1, 'waiting', ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 id,
                 context.conversation_id,
                 context.language,
                 skill,
                 context.encode_to_vec(),
-                created_at_ms
+                created_at_ms,
+                context.customer_id
             ],
         )?;
         tx.commit()?;
@@ -400,26 +445,13 @@ impl TicketStore for SqliteTicketStore {
         }
         let conn = self.conn();
         let tx = conn.unchecked_transaction()?;
-        // The customer id lives inside the context package: erasures are
-        // rare, so they read every ticket rather than index it.
-        let mut theirs = Vec::new();
-        {
-            let mut stmt = tx.prepare("SELECT id, context FROM tickets")?;
-            let mut rows = stmt.query([])?;
-            while let Some(row) = rows.next()? {
-                let (id, context): (String, Vec<u8>) = (row.get(0)?, row.get(1)?);
-                let package = ContextPackage::decode(context.as_slice())
-                    .map_err(|e| StoreError::Corrupt(format!("ticket {id}: {e}")))?;
-                if package.customer_id == customer_id {
-                    theirs.push(id);
-                }
-            }
-        }
-        for id in &theirs {
-            tx.execute("DELETE FROM agent_messages WHERE ticket_id = ?1", [id])?;
-            tx.execute("DELETE FROM tickets WHERE id = ?1", [id])?;
-        }
+        tx.execute(
+            "DELETE FROM agent_messages
+             WHERE ticket_id IN (SELECT id FROM tickets WHERE customer_id = ?1)",
+            [customer_id],
+        )?;
+        let removed = tx.execute("DELETE FROM tickets WHERE customer_id = ?1", [customer_id])?;
         tx.commit()?;
-        Ok(theirs.len() as u32)
+        Ok(removed as u32)
     }
 }

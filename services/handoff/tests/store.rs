@@ -1,0 +1,98 @@
+//! The SQLite ticket store on its own: the right to erasure removes exactly
+//! one customer's tickets and threads, and a database written by the
+//! previous schema is migrated so that its tickets can be erased too.
+
+use parla_handoff::{SqliteTicketStore, TicketFilter, TicketStore};
+use parla_proto::v1::ContextPackage;
+use prost::Message;
+
+fn context(conversation_id: &str, customer_id: &str) -> ContextPackage {
+    ContextPackage {
+        conversation_id: conversation_id.to_owned(),
+        language: "en".to_owned(),
+        customer_id: customer_id.to_owned(),
+        ..ContextPackage::default()
+    }
+}
+
+fn conversations(store: &SqliteTicketStore) -> anyhow::Result<Vec<String>> {
+    Ok(store
+        .list(&TicketFilter::default())?
+        .into_iter()
+        .map(|t| t.context.conversation_id)
+        .collect())
+}
+
+#[test]
+fn forgetting_a_customer_removes_their_tickets_and_threads_only() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = SqliteTicketStore::open(&dir.path().join("handoff.db"))?;
+    let first = store.insert(&context("c1", "C100"), "")?;
+    store.insert(&context("c2", "C200"), "")?;
+    let second = store.insert(&context("c3", "C100"), "")?;
+    store.insert(&context("c4", ""), "")?;
+    store.add_message(&first.id, "customer", ("", ""), "where is my jacket")?;
+    store.add_message(&second.id, "agent", ("anna", "Anna"), "checking now")?;
+
+    assert_eq!(
+        store.forget_customer("")?,
+        0,
+        "anonymous tickets are nobody's"
+    );
+    assert_eq!(store.forget_customer("C100")?, 2);
+    assert_eq!(conversations(&store)?, ["c2", "c4"]);
+    assert!(store.get(&first.id)?.is_none());
+    assert!(store.messages(&first.id)?.is_empty());
+    assert!(store.messages(&second.id)?.is_empty());
+    assert_eq!(store.forget_customer("C100")?, 0);
+    Ok(())
+}
+
+#[test]
+fn tickets_stored_before_the_customer_column_can_be_forgotten() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("handoff.db");
+    {
+        // The schema as version 2 left it, with one ticket and its thread.
+        let conn = rusqlite::Connection::open(&path)?;
+        conn.execute_batch(
+            "CREATE TABLE tickets (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+                state TEXT NOT NULL, conversation_id TEXT NOT NULL, language TEXT NOT NULL,
+                skill TEXT NOT NULL, agent_id TEXT, context BLOB NOT NULL,
+                created_at_ms INTEGER NOT NULL);
+             CREATE TABLE agent_messages (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                ticket_id TEXT NOT NULL REFERENCES tickets(id), agent_id TEXT NOT NULL,
+                text TEXT NOT NULL, at_ms INTEGER NOT NULL,
+                speaker TEXT NOT NULL DEFAULT 'agent', agent_name TEXT NOT NULL DEFAULT '');
+             PRAGMA user_version = 2;",
+        )?;
+        for (id, conversation, customer) in
+            [("T000001", "old1", "C100"), ("T000002", "old2", "C200")]
+        {
+            conn.execute(
+                "INSERT INTO tickets (id, state, conversation_id, language, skill, context,
+                                      created_at_ms)
+                 VALUES (?1, 'waiting', ?2, 'en', '', ?3, 0)",
+                rusqlite::params![
+                    id,
+                    conversation,
+                    context(conversation, customer).encode_to_vec()
+                ],
+            )?;
+        }
+        conn.execute(
+            "INSERT INTO agent_messages (ticket_id, agent_id, text, at_ms, speaker)
+             VALUES ('T000001', '', 'hello', 0, 'customer')",
+            [],
+        )?;
+    }
+    let store = SqliteTicketStore::open(&path)?;
+    let new = store.insert(&context("new", "C100"), "")?;
+    assert_eq!(new.id, "T000003");
+    assert_eq!(store.forget_customer("C100")?, 2);
+    assert_eq!(conversations(&store)?, ["old2"]);
+    assert!(store.messages("T000001")?.is_empty());
+    Ok(())
+}
