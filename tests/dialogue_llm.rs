@@ -212,6 +212,20 @@ async fn an_invented_amount_is_never_delivered_and_a_faithful_rewording_is() -> 
         "{deltas}"
     );
 
+    // A flow's reply that names catalogue products (the jacket, the warmer one it offers) is
+    // grounded by the flow's facts: the rewording is delivered, nothing rejected.
+    let (deltas, f) = ask(
+        &server,
+        "llm-flow",
+        "I'd like to return the light jacket, it's too light.",
+    )
+    .await?;
+    assert_eq!(f.rejected_replies, 0, "{deltas} {f:?}");
+    assert!(
+        f.model_phrased && deltas.starts_with("Certainly!"),
+        "{deltas}"
+    );
+
     // Instructions inside customer text change nothing and trigger no action.
     let before = double.requests.load(Ordering::SeqCst);
     let (_, f) = ask(

@@ -89,6 +89,28 @@ impl Facts {
         self
     }
 
+    /// Declares the catalogue's product names: those a fact value names (a flow's reply that
+    /// offers the parka) are allowed, the others known, so a reply naming one fails.
+    pub fn know_catalogue<'a>(
+        &mut self,
+        names: &[String],
+        fact_values: impl IntoIterator<Item = &'a str>,
+    ) -> &mut Self {
+        let values: Vec<String> = fact_values.into_iter().map(fold).collect();
+        for name in names {
+            let folded = fold(name.trim());
+            if folded.chars().count() < 3 {
+                continue;
+            }
+            if values.iter().any(|v| contains_phrase(v, &folded)) {
+                self.allow_product(name);
+            } else {
+                self.know_product(name);
+            }
+        }
+        self
+    }
+
     /// The facts' violations in `reply`: each number, id or product name that is not a fact.
     /// Empty when the reply is grounded. SSML markup is ignored.
     pub fn check(&self, reply: &str) -> Vec<String> {
@@ -408,6 +430,24 @@ mod tests {
                 "Could you tell me the order number? It is in your confirmation e-mail."
             ),
             Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn catalogue_products_named_by_a_fact_are_allowed_the_others_fail() {
+        let mut f = Facts::new();
+        let catalogue = ["Alpine down parka".to_owned(), "Wool sweater".to_owned()];
+        f.know_catalogue(
+            &catalogue,
+            ["I can swap it for the Alpine down parka, rated down to -10 °C."],
+        );
+        assert_eq!(
+            f.check("The Alpine down parka would keep you warm."),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            f.check("Or try our Wool sweater."),
+            ["product wool sweater"]
         );
     }
 }

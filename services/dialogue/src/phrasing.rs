@@ -34,9 +34,7 @@ pub fn turn_facts(engine: &Engine, state: &ConversationState, o: &TurnOutcome) -
         }
     }
     // A catalogue product the turn's facts do not name is a violation when said.
-    for name in state.catalogue.iter() {
-        facts.know_product(name);
-    }
+    facts.know_catalogue(&state.catalogue, o.facts.values().map(String::as_str));
     for (_, _, wording) in engine.templates.wordings(o.language, o.step) {
         facts.allow_text(wording);
     }
