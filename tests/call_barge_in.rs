@@ -137,7 +137,18 @@ async fn barge_in_stops_the_agent_within_a_frame_and_a_backchannel_does_not() ->
         .iter()
         .filter(|l| barge_in_of(l).is_some())
         .count();
-    assert_eq!(barge_ins, 0, "a backchannel interrupted the agent");
+    let partials: Vec<&str> = caller
+        .history
+        .iter()
+        .filter_map(|l| match &l.event.event {
+            Some(Out::CallerPartial(t)) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        barge_ins, 0,
+        "a backchannel interrupted the agent; partials heard: {partials:?}"
+    );
     let heard_after: Vec<u64> = caller.history[reply_start..]
         .iter()
         .filter_map(|l| match &l.event.event {

@@ -8,8 +8,6 @@
 mod chat_support;
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
 use std::time::Duration;
 
 use chat_support::*;
@@ -35,45 +33,15 @@ use tonic::Code;
 const TOKEN: &str = "test-service-token-6f1c2a9e4b7d";
 const WRONG: &str = "test-service-token-00000000wrong";
 
-/// Starts `parla serve --listen LISTEN ARGS` with `envs`, its log in a file;
-/// returns the server (reached at 127.0.0.1) and the log's path.
+/// Starts `parla serve --listen LISTEN ARGS` with its log in a file; the
+/// server and the log's path.
 fn start_logged(
     listen: &str,
     args: &[&str],
     envs: &[(&str, &str)],
 ) -> anyhow::Result<(ParlaServer, std::path::PathBuf)> {
-    let dir = tempfile::tempdir()?;
-    let log = dir.path().join("serve.log");
-    let mut child = common::parla(dir.path())
-        .env("PARLA_CRM__DATA_DIR", dir.path())
-        .args(["serve", "--listen", listen])
-        .args(args)
-        .envs(envs.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log)?)
-        .spawn()?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let Some(port) = line
-        .trim()
-        .rsplit(':')
-        .next()
-        .filter(|_| line.starts_with("listening on"))
-    else {
-        let _ = child.kill();
-        anyhow::bail!("parla serve did not start: {line:?}");
-    };
-    let addr = format!("127.0.0.1:{port}");
-    let server = ParlaServer {
-        child,
-        url: format!("http://{addr}"),
-        addr,
-        dir,
-    };
+    let server = ParlaServer::start_at(listen, args, envs, true)?;
+    let log = server.log_path();
     Ok((server, log))
 }
 

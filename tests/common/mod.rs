@@ -129,16 +129,32 @@ impl ParlaServer {
     /// Starts `parla serve --listen 127.0.0.1:0 ARGS` with extra `envs` and
     /// waits for its `listening on` line.
     pub fn start(args: &[&str], envs: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::start_at("127.0.0.1:0", args, envs, false)
+    }
+
+    /// Starts `parla serve --listen LISTEN ARGS` with extra `envs`; with
+    /// `logged` its log goes to [`ParlaServer::log_path`] instead of the
+    /// test's stderr. A wildcard address is reached on 127.0.0.1.
+    pub fn start_at(
+        listen: &str,
+        args: &[&str],
+        envs: &[(&str, &str)],
+        logged: bool,
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let mut cmd = parla(dir.path());
         // Databases live in the test's own directory unless a test says
         // otherwise.
         cmd.env("PARLA_CRM__DATA_DIR", dir.path())
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["serve", "--listen", listen])
             .args(args)
             .envs(envs.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stdout(Stdio::piped());
+        if logged {
+            cmd.stderr(std::fs::File::create(dir.path().join("serve.log"))?);
+        } else {
+            cmd.stderr(Stdio::inherit());
+        }
         let mut child = cmd.spawn()?;
         let stdout = child
             .stdout
@@ -150,7 +166,7 @@ impl ParlaServer {
             let _ = child.kill();
             anyhow::bail!("parla serve did not start; first line: {line:?}");
         };
-        let url = url.to_owned();
+        let url = url.replace("0.0.0.0", "127.0.0.1");
         let addr = url.trim_start_matches("http://").to_owned();
         Ok(Self {
             child,
@@ -158,6 +174,11 @@ impl ParlaServer {
             addr,
             dir,
         })
+    }
+
+    /// Where a server started with `logged` writes its log.
+    pub fn log_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("serve.log")
     }
 
     /// A channel to the server.

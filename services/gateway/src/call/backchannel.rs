@@ -15,9 +15,9 @@ impl Backchannels {
         }
     }
 
-    /// True when `text` is made only of backchannel phrases (at most four
-    /// words in all), e.g. "Mm-hmm.", "Okay, okay.", "Sì, certo."; empty text
-    /// is a backchannel too (nothing was understood).
+    /// True when `text` is made only of backchannel phrases and hums (at
+    /// most four words in all), e.g. "Mm-hmm.", "Mm-hm", "Okay, okay.",
+    /// "Sì, certo."; empty text is a backchannel too (nothing was understood).
     pub fn is_backchannel(&self, text: &str) -> bool {
         let norm = normalize(text);
         let words: Vec<&str> = norm.split_whitespace().collect();
@@ -27,6 +27,11 @@ impl Backchannels {
         let mut i = 0;
         'outer: while i < words.len() {
             // Longest phrase first.
+            // A hum in any spelling the recogniser picks ("hm", "mhm", "mmhmm", "hmmm").
+            if is_hum(words[i]) {
+                i += 1;
+                continue;
+            }
             for take in (1..=words.len() - i).rev() {
                 let candidate = words[i..i + take].join(" ");
                 if self.phrases.contains(&candidate) {
@@ -38,6 +43,11 @@ impl Backchannels {
         }
         true
     }
+}
+
+/// A word of only `m` and `h` with at least one `m`: a hum, never a request.
+fn is_hum(word: &str) -> bool {
+    word.contains('m') && word.chars().all(|c| c == 'm' || c == 'h')
 }
 
 /// Lowercase, hyphens to spaces, other punctuation removed.
@@ -69,6 +79,10 @@ mod tests {
             "Uh-huh",
             "",
             "Hmm?",
+            "Mm-hm.",
+            "Hm.",
+            "Mhmm",
+            "Mmmm, okay.",
         ] {
             assert!(b.is_backchannel(yes), "{yes:?}");
         }
@@ -78,6 +92,8 @@ mod tests {
             "Okay but where is my order?",
             "I want to return the jacket",
             "Certo, ma il mio ordine?",
+            "Hm, my order is late",
+            "Ma",
         ] {
             assert!(!b.is_backchannel(no), "{no:?}");
         }
