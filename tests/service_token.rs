@@ -7,6 +7,7 @@
 
 mod chat_support;
 mod common;
+mod talk;
 
 use std::time::Duration;
 
@@ -14,20 +15,14 @@ use chat_support::*;
 use common::{ParlaServer, SeededCrm};
 use parla_proto::v1::chat_client::ChatClient;
 use parla_proto::v1::chat_event::Event;
-use parla_proto::v1::converse_request::Request as In;
 use parla_proto::v1::crm_client::CrmClient;
 use parla_proto::v1::customer_hint::Hint;
-use parla_proto::v1::dialogue_client::DialogueClient;
 use parla_proto::v1::handoff_client::HandoffClient;
-use parla_proto::v1::reply_event::Event as Reply;
 use parla_proto::v1::{
-    AgentReplyRequest, Channel, ClaimRequest, ConversationStart, ConverseRequest, CustomerHint,
-    ForgetCustomerRequest, GetInteractionRequest, IdentifyCustomerRequest, ListTicketsRequest,
-    ReleaseRequest, ReplyFinal, Turn, WatchQueueRequest,
+    AgentReplyRequest, ClaimRequest, CustomerHint, ForgetCustomerRequest, GetInteractionRequest,
+    IdentifyCustomerRequest, ListTicketsRequest, ReleaseRequest, ReplyFinal, WatchQueueRequest,
 };
 use parla_proto::{PeerChannel, ServiceToken};
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 
 const TOKEN: &str = "test-service-token-6f1c2a9e4b7d";
@@ -189,41 +184,17 @@ async fn an_open_address_without_a_token_is_warned_about() -> anyhow::Result<()>
         })?;
     Ok(())
 }
-
-/// Opens a dialogue conversation for a caller with `phone` and says `text`;
-/// returns the final event.
+/// One turn of a new conversation over `channel`; its final event.
 async fn converse_once(
-    client: &mut DialogueClient<PeerChannel>,
+    channel: &PeerChannel,
     id: &str,
     phone: Option<&str>,
     text: &str,
 ) -> anyhow::Result<ReplyFinal> {
-    let (tx, rx) = mpsc::channel(4);
-    tx.send(ConverseRequest {
-        request: Some(In::Start(ConversationStart {
-            conversation_id: id.into(),
-            channel: Channel::Chat as i32,
-            language: String::new(),
-            customer: phone.map(|p| CustomerHint {
-                hint: Some(Hint::PhoneNumber(p.into())),
-            }),
-        })),
-    })
-    .await?;
-    tx.send(ConverseRequest {
-        request: Some(In::Turn(Turn {
-            text: text.into(),
-            ..Default::default()
-        })),
-    })
-    .await?;
-    let mut events = client.converse(ReceiverStream::new(rx)).await?.into_inner();
-    while let Some(event) = events.message().await? {
-        if let Some(Reply::Final(f)) = event.event {
-            return Ok(f);
-        }
-    }
-    anyhow::bail!("stream ended before the final event")
+    talk::Talk::open_peer(channel.clone(), id, phone, "")
+        .await?
+        .say(text)
+        .await
 }
 
 #[tokio::test]
@@ -240,9 +211,8 @@ async fn the_services_reach_each_other_with_the_token_set() -> anyhow::Result<()
     let service = PeerChannel::new(plain.clone(), Some(&token()));
 
     // Dialogue → CRM: the caller is identified and the reply uses her order.
-    let mut dialogue = DialogueClient::new(service.clone());
     let f = converse_once(
-        &mut dialogue,
+        &service,
         "token-late-order",
         Some("+39 02 5551 2345"),
         "My order never arrived and nobody answers my emails, this is ridiculous!",
@@ -251,7 +221,7 @@ async fn the_services_reach_each_other_with_the_token_set() -> anyhow::Result<()
     assert!(f.text.contains("A1042"), "no CRM order in: {f:?}");
     // Dialogue → hand-off: an explicit request reaches the queue.
     let f = converse_once(
-        &mut dialogue,
+        &service,
         "token-operatore",
         None,
         "voglio parlare con un operatore",
@@ -271,8 +241,8 @@ async fn the_services_reach_each_other_with_the_token_set() -> anyhow::Result<()
         .tickets;
     assert!(tickets.iter().any(|t| t.id == ticket), "{tickets:?}");
     // Without the token, the dialogue is closed.
-    let mut outsider = DialogueClient::new(PeerChannel::new(plain.clone(), None));
-    let closed = converse_once(&mut outsider, "token-none", None, "hello").await;
+    let outsider = PeerChannel::new(plain.clone(), None);
+    let closed = converse_once(&outsider, "token-none", None, "hello").await;
     let status = closed
         .expect_err("converse without the token")
         .downcast::<tonic::Status>()?;

@@ -9,6 +9,7 @@ use parla_proto::v1::converse_request::Request as In;
 use parla_proto::v1::customer_hint::Hint;
 use parla_proto::v1::dialogue_client::DialogueClient;
 use parla_proto::v1::reply_event::Event;
+use parla_proto::PeerChannel;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
@@ -24,14 +25,26 @@ impl Talk {
     /// Starts conversation `id` on the chat channel in `lang`, the
     /// customer identified by `phone`.
     pub async fn open(channel: Channel, id: &str, phone: &str, lang: &str) -> anyhow::Result<Self> {
+        Self::open_peer(PeerChannel::new(channel, None), id, Some(phone), lang).await
+    }
+
+    /// The same over a channel as Parla's services hold it (with or without
+    /// the service token); `phone: None` leaves the customer anonymous and
+    /// an empty `lang` lets the dialogue detect it.
+    pub async fn open_peer(
+        channel: PeerChannel,
+        id: &str,
+        phone: Option<&str>,
+        lang: &str,
+    ) -> anyhow::Result<Self> {
         let (tx, rx) = mpsc::channel(4);
         tx.send(pb::ConverseRequest {
             request: Some(In::Start(pb::ConversationStart {
                 conversation_id: id.into(),
                 channel: pb::Channel::Chat as i32,
                 language: lang.into(),
-                customer: Some(pb::CustomerHint {
-                    hint: Some(Hint::PhoneNumber(phone.into())),
+                customer: phone.map(|p| pb::CustomerHint {
+                    hint: Some(Hint::PhoneNumber(p.into())),
                 }),
             })),
         })
