@@ -48,8 +48,12 @@ fi
 command -v cargo >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs) first" >&2; exit 1; }
 python3 -m pip --version >/dev/null 2>&1 || { echo "pip is not available: apt-get install python3-pip" >&2; exit 1; }
 
+# test.sh builds the whole test suite here instead (PARLA_BUILD): the binary
+# it makes is the one the tests run, and the dependencies compile once, with
+# the features the tests need, rather than once for the binary and again for
+# the tests.
 say "building parla (release)"
-cargo build --release --locked --bin parla
+${PARLA_BUILD:-cargo build --release --locked --bin parla}
 # The built binary, wherever cargo put it (CARGO_TARGET_DIR is honoured).
 PARLA_BIN="${CARGO_TARGET_DIR:-target}/release/parla"
 

@@ -255,6 +255,15 @@ pub fn decode(
         };
         return decode(state, audio, language, pass, again, abort);
     }
+    // A partial in a loop ("Hello? Hello? Hello? ..." from the first 400 ms
+    // of "Mm-hmm") is no hypothesis at all: it is withheld rather than
+    // decoded again, since the next partial or the final comes soon and a
+    // caller may act on a partial (a barge-in).
+    if pass == Pass::Partial && repeats(&transcript.text) {
+        tracing::debug!(text = %transcript.text, "partial in a repetition loop: withheld");
+        transcript.text.clear();
+        transcript.words.clear();
+    }
     transcript.processing_ms = started.elapsed().as_millis() as u32;
     Ok(transcript)
 }
@@ -428,6 +437,9 @@ mod tests {
             "Can I speak to a human agent, please? Can I speak to a human agent, please?"
         ));
         assert!(super::repeats("thank you thank you thank you"));
+        // The partial of a short "Mm-hmm" that once barged in on the agent.
+        assert!(super::repeats("Hello? Hello? Hello? Hello? Hello?"));
+        assert!(!super::repeats("Hello? Hello? Is anyone there?"));
         assert!(!super::repeats("My phone number is 555-2134."));
         assert!(!super::repeats("It is very very late, the order is late."));
         assert!(!super::repeats(""));
