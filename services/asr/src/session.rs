@@ -63,9 +63,17 @@ struct Stream {
     finals: u32,
     turn: u64,
     partial_task: Option<JoinHandle<()>>,
-    partial_rx: mpsc::Receiver<(u64, u32, Transcript)>,
-    partial_tx: mpsc::Sender<(u64, u32, Transcript)>,
+    /// The latest partial the detector asked for while one was running:
+    /// started when that one ends, so a pass that yields nothing (withheld,
+    /// skipped) is followed by one on newer audio, even if no more comes.
+    next_partial: Option<(Arc<Vec<f32>>, u32)>,
+    partial_rx: mpsc::Receiver<PartialDone>,
+    partial_tx: mpsc::Sender<PartialDone>,
 }
+
+/// A partial pass has ended: its turn, its offset, and its transcript
+/// (`None` when the pool skipped it).
+type PartialDone = (u64, u32, Option<Transcript>);
 
 fn status(e: AsrError) -> Status {
     e.into()
@@ -137,6 +145,7 @@ impl Stream {
             finals: 0,
             turn: 0,
             partial_task: None,
+            next_partial: None,
             partial_rx,
             partial_tx,
         })
@@ -166,8 +175,15 @@ impl Stream {
                     }
                 }
                 Some((turn, offset_ms, transcript)) = self.partial_rx.recv() => {
-                    if turn == self.turn && !transcript.text.is_empty() {
-                        self.send(Event::Partial(PartialResult { text: transcript.text, offset_ms })).await?;
+                    if turn != self.turn {
+                        continue;
+                    }
+                    self.partial_task = None;
+                    if let Some(t) = transcript.filter(|t| !t.text.is_empty()) {
+                        self.send(Event::Partial(PartialResult { text: t.text, offset_ms, confidence: t.confidence })).await?;
+                    }
+                    if let Some((audio, offset_ms)) = self.next_partial.take() {
+                        self.partial(audio, offset_ms);
                     }
                 }
             }
@@ -315,7 +331,11 @@ impl Stream {
 
     /// Starts a partial recognition unless one is still running.
     fn partial(&mut self, audio: Arc<Vec<f32>>, offset_ms: u32) {
-        if !self.partials || self.partial_task.as_ref().is_some_and(|t| !t.is_finished()) {
+        if !self.partials {
+            return;
+        }
+        if self.partial_task.as_ref().is_some_and(|t| !t.is_finished()) {
+            self.next_partial = Some((audio, offset_ms));
             return;
         }
         let future = self.engine.recognizer.recognize(RecognitionRequest {
@@ -325,18 +345,21 @@ impl Stream {
         });
         let (turn, tx) = (self.turn, self.partial_tx.clone());
         self.partial_task = Some(tokio::spawn(async move {
-            match future.await {
-                Ok(transcript) => {
-                    let _ = tx.send((turn, offset_ms, transcript)).await;
-                }
+            let transcript = match future.await {
+                Ok(transcript) => Some(transcript),
                 // A busy pool skips partials; the final still queues.
-                Err(e) => tracing::debug!(error = %e, "partial skipped"),
-            }
+                Err(e) => {
+                    tracing::debug!(error = %e, "partial skipped");
+                    None
+                }
+            };
+            let _ = tx.send((turn, offset_ms, transcript)).await;
         }));
     }
 
     /// Drops a running partial; its queued job is skipped by the pool.
     fn cancel_partial(&mut self) {
+        self.next_partial = None;
         if let Some(task) = self.partial_task.take() {
             task.abort();
         }

@@ -219,9 +219,13 @@ pub fn decode(
     // latency (measured: minutes for 5 s of Italian); the beam does better.
     params.set_temperature_inc(0.0);
     if pass == Pass::Partial {
-        // A hypothesis: one segment, no timestamp tokens to decode.
+        // A hypothesis: one segment, no timestamp tokens to decode, and no
+        // more tokens than the audio can hold, so a pass caught in a loop
+        // ("and so and so ...") ends in milliseconds instead of running to
+        // the context's end (measured: 94 s for 716 ms on a loaded CPU).
         params.set_single_segment(true);
         params.set_no_timestamps(true);
+        params.set_max_tokens(partial_token_cap(audio_ms));
     }
     if let Some(margin) = settings.encoder_margin_ms {
         params.set_audio_ctx(audio_ctx(padded.len(), margin) as i32);
@@ -255,18 +259,40 @@ pub fn decode(
         };
         return decode(state, audio, language, pass, again, abort);
     }
-    // A partial in a loop ("Hello? Hello? Hello? ..." from the first 400 ms
-    // of "Mm-hmm") is no hypothesis at all: it is withheld rather than
-    // decoded again, since the next partial or the final comes soon and a
-    // caller may act on a partial (a barge-in).
-    if pass == Pass::Partial && repeats(&transcript.text) {
-        tracing::debug!(text = %transcript.text, "partial in a repetition loop: withheld");
-        transcript.text.clear();
-        transcript.words.clear();
+    // A partial in a loop ("and so my fellow and so my fellow ..." at the
+    // cut end of the audio, "Wait. Wait. Wait. Wait.") keeps its first round,
+    // which is usually what was said, scored by that round's words alone: a
+    // loop's repeats are near-certain tokens that would lift a doubtful
+    // first word ("Hello?" heard in a short "Mm-hmm").
+    if pass == Pass::Partial {
+        if let Some(end) = loop_start(&transcript.text) {
+            tracing::debug!(text = %transcript.text, "partial in a repetition loop: first round kept");
+            let round = &transcript.words[..end.min(transcript.words.len())];
+            if !round.is_empty() {
+                transcript.confidence =
+                    round.iter().map(|w| w.confidence).sum::<f32>() / round.len() as f32;
+            }
+            transcript.text = transcript
+                .text
+                .split_whitespace()
+                .take(end)
+                .collect::<Vec<_>>()
+                .join(" ");
+            transcript.words.clear();
+        }
     }
     transcript.processing_ms = started.elapsed().as_millis() as u32;
     Ok(transcript)
 }
+
+/// Most tokens a partial of `audio_ms` may decode: 8 a second and 4 more
+/// (English speech runs at about 4 tokens a second).
+fn partial_token_cap(audio_ms: u32) -> i32 {
+    (4 + audio_ms as u64 * PARTIAL_TOKENS_PER_SECOND / 1000).min(i32::MAX as u64) as i32
+}
+
+/// See [`partial_token_cap`].
+const PARTIAL_TOKENS_PER_SECOND: u64 = 8;
 
 /// Beam of the second pass of a final that looped.
 const REPEAT_BEAM: u32 = 5;
@@ -275,23 +301,40 @@ const REPEAT_BEAM: u32 = 5;
 /// phrase of four or more words twice in a row, two or three words three
 /// times, or one word four times.
 pub fn repeats(text: &str) -> bool {
-    let words: Vec<String> = text
+    loop_start(text).is_some()
+}
+
+/// When `text` loops (see [`repeats`]): how many of its whitespace-separated
+/// words come before the second round of the earliest loop, i.e. the text
+/// up to and including the loop's first round.
+fn loop_start(text: &str) -> Option<usize> {
+    // Each word as compared (lowercase, no punctuation), with its place in
+    // the text; words of punctuation only are skipped.
+    let words: Vec<(usize, String)> = text
         .split_whitespace()
-        .map(|w| {
-            w.trim_matches(|c: char| !c.is_alphanumeric())
-                .to_lowercase()
+        .enumerate()
+        .map(|(at, w)| {
+            let w = w
+                .trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase();
+            (at, w)
         })
-        .filter(|w| !w.is_empty())
+        .filter(|(_, w)| !w.is_empty())
         .collect();
-    (1..=words.len() / 2).any(|n| {
-        let times = match n {
-            1 => 4,
-            2 | 3 => 3,
-            _ => 2,
-        };
-        (0..words.len().saturating_sub(n * times - 1))
-            .any(|i| (1..times).all(|k| words[i..i + n] == words[i + k * n..i + (k + 1) * n]))
-    })
+    let same = |a: usize, b: usize, n: usize| (0..n).all(|k| words[a + k].1 == words[b + k].1);
+    (0..words.len())
+        .filter_map(|i| {
+            (1..=(words.len() - i) / 2).find_map(|n| {
+                let times = match n {
+                    1 => 4,
+                    2 | 3 => 3,
+                    _ => 2,
+                };
+                let fits = i + n * times <= words.len();
+                (fits && (1..times).all(|k| same(i, i + k * n, n))).then(|| words[i + n].0)
+            })
+        })
+        .next()
 }
 
 /// Pads short audio with trailing silence to what whisper.cpp decodes.
@@ -443,6 +486,37 @@ mod tests {
         assert!(!super::repeats("My phone number is 555-2134."));
         assert!(!super::repeats("It is very very late, the order is late."));
         assert!(!super::repeats(""));
+    }
+
+    #[test]
+    fn a_loop_is_cut_after_its_first_round() {
+        let cut = |t: &str| {
+            super::loop_start(t).map(|n| t.split_whitespace().take(n).collect::<Vec<_>>().join(" "))
+        };
+        assert_eq!(
+            cut("and so and so and so and so").as_deref(),
+            Some("and so")
+        );
+        assert_eq!(
+            cut("And so my fellow and so my fellow and so my fellow and").as_deref(),
+            Some("And so my fellow")
+        );
+        assert_eq!(
+            cut("Hello? Hello? Hello? Hello?").as_deref(),
+            Some("Hello?")
+        );
+        assert_eq!(
+            cut("I was charged $120. $20. $20. $20. $20.").as_deref(),
+            Some("I was charged $120. $20.")
+        );
+        assert_eq!(cut("My phone number is 555-2134."), None);
+    }
+
+    #[test]
+    fn partials_decode_no_more_tokens_than_the_audio_holds() {
+        assert_eq!(super::partial_token_cap(716), 9);
+        assert_eq!(super::partial_token_cap(10_000), 84);
+        assert_eq!(super::partial_token_cap(0), 4);
     }
 
     #[test]

@@ -52,7 +52,12 @@ impl Session {
                     && spoken >= u64::from(self.cfg.barge_in_min_ms)
                     && !self.backchannels.is_backchannel(&p.text)
                 {
-                    tracing::info!(conversation = %self.conversation_id, spoken_ms = spoken, "barge-in on a partial");
+                    if p.confidence < self.cfg.barge_in_min_confidence {
+                        // Words the recognizer is unsure of wait for the final.
+                        tracing::info!(conversation = %self.conversation_id, confidence = p.confidence, text = %p.text, "partial too uncertain to interrupt");
+                        return Ok(None);
+                    }
+                    tracing::info!(conversation = %self.conversation_id, spoken_ms = spoken, confidence = p.confidence, "barge-in on a partial");
                     if !self.barge_in().await {
                         return Ok(Some(End::Gone));
                     }
@@ -357,6 +362,7 @@ mod tests {
             event: Some(AsrOut::Partial(pb::PartialResult {
                 text: "hello".into(),
                 offset_ms: 400,
+                confidence: 0.9,
             })),
         };
         let Some(AsrOut::Partial(p)) = shift_offsets(partial.clone(), 0).event else {
