@@ -15,3 +15,4 @@ pub mod serve;
 pub mod services;
 pub mod telemetry;
 pub mod test_flows;
+pub mod unreadable;

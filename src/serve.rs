@@ -124,6 +124,8 @@ pub async fn run_with(
         .layer(tower::util::option_layer(
             service_token.map(crate::access::ServiceTokenLayer::new),
         ))
+        // A request that is not valid Protobuf is the client's error (src/unreadable.rs).
+        .layer(crate::unreadable::UnreadableLayer)
         .add_routes(routes.routes())
         // Small gRPC frames (a reply's first words, a CRM answer) must leave at once: with
         // Nagle's algorithm each waited for the peer's delayed ACK, 40 ms per exchange.

@@ -17,10 +17,10 @@ use parla_proto::v1::crm_client::CrmClient;
 use parla_proto::v1::handoff_client::HandoffClient;
 use parla_proto::v1::reply_event::Event as Reply;
 use parla_proto::v1::{
-    AgentLoginRequest, AgentReplyRequest, AppendInteractionRequest, Channel, ChatEvent,
-    ChatEventsRequest, ChatSendRequest, ChatVerifyRequest, ClaimRequest, GetInteractionRequest,
-    GetTicketRequest, ReleaseRequest, TimelineTurn,
+    AgentLoginRequest, AppendInteractionRequest, Channel, ChatEvent, ChatEventsRequest,
+    ChatSendRequest, ChatVerifyRequest, ClaimRequest, GetInteractionRequest, TimelineTurn,
 };
+use prost::Message;
 use tonic::Code;
 
 #[tokio::test]
@@ -172,6 +172,24 @@ async fn tokens_ownership_and_limits_are_enforced() -> anyhow::Result<()> {
         code(send(&mut chat, &cid, &giulia, "   ").await.map(|_| ())),
         Some(Code::InvalidArgument)
     );
+    // A text that is not UTF-8 (bytes no client library sends) is the client's error, and
+    // says which field.
+    let garbled = common::raw::not_utf8(
+        ChatSendRequest {
+            conversation_id: cid.clone(),
+            text: "XXXX".into(),
+            language: "en".into(),
+            customer_token: giulia.clone(),
+            client_message_id: String::new(),
+        }
+        .encode_to_vec(),
+    );
+    let status = common::raw::unary(server.channel().await?, "/parla.v1.Chat/Send", garbled).await;
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().contains("ChatSendRequest.text"),
+        "{status:?}"
+    );
     // An anonymous flood is cut at 6 a minute.
     let mut refused = None;
     for i in 0..10 {
@@ -259,13 +277,7 @@ async fn an_angry_chat_reaches_an_agent_whose_reply_appears_in_the_thread() -> a
         let last = seen.last().map(|e| e.id).unwrap_or(0);
         seen.extend(read_until(&mut chat, &cid, &token, last, turn_done).await?);
     }
-    let ticket_id = seen
-        .iter()
-        .find_map(|e| match &e.event {
-            Some(Event::Handoff(h)) => Some(h.ticket_id.clone()),
-            _ => None,
-        })
-        .ok_or_else(|| anyhow::anyhow!("no hand-off"))?;
+    let ticket_id = handoff_ticket(&seen)?;
     // Nobody picks it up within 2 s: the customer is told honestly.
     let last = seen.last().map(|e| e.id).unwrap_or(0);
     let waited = read_until(&mut chat, &cid, &token, last, |s| {
@@ -297,16 +309,8 @@ async fn an_angry_chat_reaches_an_agent_whose_reply_appears_in_the_thread() -> a
         Some(Code::Unauthenticated),
         "claim without a session"
     );
-    let bearer = agent_bearer(&mut handoff, "anna").await?;
-    let detail = handoff
-        .get_ticket(with_bearer(
-            &bearer,
-            GetTicketRequest {
-                ticket_id: ticket_id.clone(),
-            },
-        ))
-        .await?
-        .into_inner();
+    let mut anna = Agent::login(channel.clone(), "anna").await?;
+    let detail = anna.ticket(&ticket_id).await?;
     let context = detail.ticket.and_then(|t| t.context).expect("context");
     assert_eq!(context.customer_id, "C100");
     assert!(
@@ -316,29 +320,12 @@ async fn an_angry_chat_reaches_an_agent_whose_reply_appears_in_the_thread() -> a
     );
     assert!(!context.suggested_next_step.is_empty() && !context.summary.is_empty());
     // Replying before holding the ticket is refused.
-    let early = handoff
-        .agent_reply(with_bearer(
-            &bearer,
-            AgentReplyRequest {
-                ticket_id: ticket_id.clone(),
-                agent_id: String::new(),
-                text: "hi".into(),
-            },
-        ))
-        .await;
+    let early = anna.reply(&ticket_id, "hi").await;
     assert_eq!(
         early.err().map(|s| s.code()),
         Some(Code::FailedPrecondition)
     );
-    handoff
-        .claim(with_bearer(
-            &bearer,
-            ClaimRequest {
-                ticket_id: ticket_id.clone(),
-                agent_id: String::new(),
-            },
-        ))
-        .await?;
+    anna.claim(&ticket_id).await?;
     let last = seen.last().map(|e| e.id).unwrap_or(0);
     let joined = read_until(&mut chat, &cid, &token, last, |s| {
         has(s, |e| matches!(e, Event::AgentJoined(_)))
@@ -359,15 +346,7 @@ async fn an_angry_chat_reaches_an_agent_whose_reply_appears_in_the_thread() -> a
     .await?;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let d = handoff
-            .get_ticket(with_bearer(
-                &bearer,
-                GetTicketRequest {
-                    ticket_id: ticket_id.clone(),
-                },
-            ))
-            .await?
-            .into_inner();
+        let d = anna.ticket(&ticket_id).await?;
         if d.messages
             .iter()
             .any(|m| m.speaker == "customer" && m.text.contains("jacket"))
@@ -381,16 +360,11 @@ async fn an_angry_chat_reaches_an_agent_whose_reply_appears_in_the_thread() -> a
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    handoff
-        .agent_reply(with_bearer(
-            &bearer,
-            AgentReplyRequest {
-                ticket_id: ticket_id.clone(),
-                agent_id: String::new(),
-                text: "Hi Giulia, I'm Anna. I'm checking with the courier now.".into(),
-            },
-        ))
-        .await?;
+    anna.reply(
+        &ticket_id,
+        "Hi Giulia, I'm Anna. I'm checking with the courier now.",
+    )
+    .await?;
     let last = seen.last().map(|e| e.id).unwrap_or(0);
     let reply = read_until(&mut chat, &cid, &token, last, |s| {
         has(s, |e| matches!(e, Event::AgentMessage(_)))
@@ -401,17 +375,7 @@ async fn an_angry_chat_reaches_an_agent_whose_reply_appears_in_the_thread() -> a
         |e| matches!(e, Event::AgentMessage(m) if m.agent_name == "Anna" && m.text.contains("courier"))
     ));
     // Wrap-up goes to the CRM timeline; the chat is told it was closed.
-    handoff
-        .release(with_bearer(
-            &bearer,
-            ReleaseRequest {
-                ticket_id: ticket_id.clone(),
-                agent_id: String::new(),
-                return_to_bot: false,
-                outcome: "replacement_sent".into(),
-                note: "courier lost the parcel".into(),
-            },
-        ))
+    anna.release(&ticket_id, "replacement_sent", "courier lost the parcel")
         .await?;
     let interaction = CrmClient::new(channel.clone())
         .get_interaction(GetInteractionRequest {

@@ -204,7 +204,12 @@ async fn frustration_and_a_request_for_a_person_reach_the_queue_and_the_timeline
 
     // A turn whose text is not UTF-8 (bytes no client library would send) gets INVALID_ARGUMENT
     // naming the cause, and the server goes on answering.
-    let err = converse_raw(channel.clone(), &not_utf8_turn()).await;
+    let err = common::raw::streaming(
+        channel.clone(),
+        "/parla.v1.Dialogue/Converse",
+        &not_utf8_turn(),
+    )
+    .await;
     assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
     assert!(err.message().contains("UTF-8"), "{err:?}");
     let mut after = Conversation::open(&mut dialogue, "test-after-utf8", None).await?;
@@ -231,85 +236,5 @@ fn not_utf8_turn() -> Vec<Vec<u8>> {
         })),
     }
     .encode_to_vec();
-    let at = turn
-        .windows(4)
-        .position(|w| w == b"XXXX")
-        .expect("text bytes");
-    let mut bad = turn.clone();
-    bad[at..at + 4].copy_from_slice(&[0xff, 0xfe, 0xc3, 0x28]);
-    vec![start.encode_to_vec(), bad]
-}
-
-/// Sends already-encoded messages to `Dialogue.Converse`; the status the call ends with.
-async fn converse_raw(channel: tonic::transport::Channel, messages: &[Vec<u8>]) -> tonic::Status {
-    let mut grpc = tonic::client::Grpc::new(channel);
-    if let Err(e) = grpc.ready().await {
-        return tonic::Status::unavailable(e.to_string());
-    }
-    let outbound = tokio_stream::iter(messages.to_vec());
-    let call = grpc
-        .streaming(
-            tonic::Request::new(outbound),
-            http::uri::PathAndQuery::from_static("/parla.v1.Dialogue/Converse"),
-            RawCodec,
-        )
-        .await;
-    match call {
-        Err(s) => s,
-        Ok(response) => {
-            let mut replies = response.into_inner();
-            loop {
-                match replies.message().await {
-                    Ok(Some(_)) => continue,
-                    Ok(None) => return tonic::Status::ok("stream ended without an error"),
-                    Err(s) => return s,
-                }
-            }
-        }
-    }
-}
-
-/// Passes message bytes through unchanged.
-#[derive(Clone, Copy, Default)]
-struct RawCodec;
-
-impl tonic::codec::Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-    fn encoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-    fn decoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-}
-
-impl tonic::codec::Encoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-    fn encode(
-        &mut self,
-        item: Vec<u8>,
-        dst: &mut tonic::codec::EncodeBuf<'_>,
-    ) -> Result<(), tonic::Status> {
-        use bytes::BufMut;
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl tonic::codec::Decoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-    fn decode(
-        &mut self,
-        src: &mut tonic::codec::DecodeBuf<'_>,
-    ) -> Result<Option<Vec<u8>>, tonic::Status> {
-        use bytes::Buf;
-        let mut out = vec![0; src.remaining()];
-        src.copy_to_slice(&mut out);
-        Ok(Some(out))
-    }
+    vec![start.encode_to_vec(), common::raw::not_utf8(turn)]
 }

@@ -39,6 +39,23 @@ pub mod forget {
     }
 }
 
+/// A request message the server could not decode (a string that is not
+/// UTF-8, a truncated field) is the client's error, but tonic's codec reports
+/// it as INTERNAL. This is the INVALID_ARGUMENT that names the cause, or
+/// `None` when `status` is anything else.
+pub fn undecodable(status: &tonic::Status) -> Option<tonic::Status> {
+    (status.code() == tonic::Code::Internal && status.message().starts_with(DECODE_ERROR_PREFIX))
+        .then(|| {
+            tonic::Status::invalid_argument(format!(
+                "unreadable request message (strings must be UTF-8): {}",
+                status.message()
+            ))
+        })
+}
+
+/// How prost's decode errors begin, as tonic's codec passes them on.
+const DECODE_ERROR_PREFIX: &str = "failed to decode Protobuf message";
+
 /// The encoded `FileDescriptorSet` of `parla.v1`, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/parla_descriptor.bin"));

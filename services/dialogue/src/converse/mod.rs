@@ -411,16 +411,16 @@ impl DialogueService {
 
 /// A message the server could not decode (a text that is not UTF-8, a broken frame) is the
 /// client's error: INVALID_ARGUMENT with the decoder's reason, and a log line. Other stream
-/// errors pass unchanged.
+/// errors pass unchanged. (Unary calls get the same from the server's `unreadable` layer; a
+/// stream's later messages fail inside the handler, so it maps them here.)
 fn unreadable(status: Status) -> Status {
-    if status.code() == tonic::Code::Internal && status.message().contains("decode") {
-        tracing::info!(error = %status.message(), "converse: unreadable message");
-        return Status::invalid_argument(format!(
-            "unreadable ConverseRequest (strings must be UTF-8): {}",
-            status.message()
-        ));
+    match parla_proto::undecodable(&status) {
+        Some(invalid) => {
+            tracing::info!(error = %status.message(), "converse: unreadable message");
+            invalid
+        }
+        None => status,
     }
-    status
 }
 
 /// Rejects empty and oversized turns and invalid text.
