@@ -22,6 +22,7 @@ use parla_dialogue::DialogueConfig;
 use parla_flows::FlowsConfig;
 use parla_gateway::GatewayConfig;
 use parla_handoff::HandoffConfig;
+use parla_proto::service_token::TokenSource;
 use parla_proto::ServiceToken;
 use parla_tts::TtsConfig;
 
@@ -90,28 +91,15 @@ impl SecurityConfig {
     /// The configured service token, read from the file when one is named;
     /// `None` when there is none. The error is `(key, problem)`.
     pub fn service_token(&self) -> Result<Option<ServiceToken>, (String, String)> {
-        let (key, text) = match &self.service_token_file {
-            Some(_) if !self.service_token.is_empty() => {
-                return Err((
-                    "security.service_token_file".to_owned(),
-                    "is set and so is `security.service_token`; allowed: one of them".to_owned(),
-                ))
-            }
-            Some(file) => (
-                "security.service_token_file",
-                std::fs::read_to_string(file).map_err(|e| {
-                    (
-                        "security.service_token_file".to_owned(),
-                        format!("cannot be read ({}: {e})", file.display()),
-                    )
-                })?,
-            ),
-            None if self.service_token.is_empty() => return Ok(None),
-            None => ("security.service_token", self.service_token.clone()),
-        };
-        ServiceToken::new(&text)
-            .map(Some)
-            .map_err(|e| (key.to_owned(), e.to_string()))
+        ServiceToken::from_setting(&self.service_token, self.service_token_file.as_deref()).map_err(
+            |(source, problem)| {
+                let key = match source {
+                    TokenSource::Inline => "security.service_token",
+                    TokenSource::File => "security.service_token_file",
+                };
+                (key.to_owned(), problem)
+            },
+        )
     }
 }
 

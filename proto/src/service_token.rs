@@ -39,6 +39,15 @@ pub enum TokenError {
     NotHeaderSafe,
 }
 
+/// Which of a token's two settings a problem is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenSource {
+    /// The token itself (`security.service_token`).
+    Inline,
+    /// The file that holds it (`security.service_token_file`).
+    File,
+}
+
 /// The shared secret; its `Debug` never shows the value, and it has no
 /// `==` (compare with [`ServiceToken::matches`]).
 #[derive(Clone)]
@@ -77,6 +86,39 @@ impl ServiceToken {
         std::hint::black_box(difference) == 0
     }
 
+    /// The token given either inline or in a file (at most one of the two;
+    /// a file's surrounding whitespace is dropped); `None` when neither is.
+    /// An error names which of the two is wrong, and why.
+    pub fn from_setting(
+        inline: &str,
+        file: Option<&std::path::Path>,
+    ) -> Result<Option<Self>, (TokenSource, String)> {
+        let text = match file {
+            Some(_) if !inline.is_empty() => {
+                return Err((
+                    TokenSource::File,
+                    "is set and so is the token itself; allowed: one of them".to_owned(),
+                ))
+            }
+            Some(file) => std::fs::read_to_string(file).map_err(|e| {
+                (
+                    TokenSource::File,
+                    format!("cannot be read ({}: {e})", file.display()),
+                )
+            })?,
+            None if inline.is_empty() => return Ok(None),
+            None => inline.to_owned(),
+        };
+        let source = if file.is_some() {
+            TokenSource::File
+        } else {
+            TokenSource::Inline
+        };
+        Self::new(&text)
+            .map(Some)
+            .map_err(|e| (source, e.to_string()))
+    }
+
     /// For tools outside the `parla` command (the benchmarks): the token a
     /// server was given in the environment, `PARLA_SECURITY__SERVICE_TOKEN`
     /// or the file named by `PARLA_SECURITY__SERVICE_TOKEN_FILE`. The error
@@ -84,17 +126,14 @@ impl ServiceToken {
     pub fn from_env() -> Result<Option<Self>, String> {
         const INLINE: &str = "PARLA_SECURITY__SERVICE_TOKEN";
         const FILE: &str = "PARLA_SECURITY__SERVICE_TOKEN_FILE";
-        let (name, text) = match (std::env::var(INLINE), std::env::var(FILE)) {
-            (Ok(t), _) if !t.is_empty() => (INLINE, t),
-            (_, Ok(f)) if !f.is_empty() => (
-                FILE,
-                std::fs::read_to_string(&f).map_err(|e| format!("{FILE} {f}: {e}"))?,
-            ),
-            _ => return Ok(None),
-        };
-        Self::new(&text)
-            .map(Some)
-            .map_err(|e| format!("{name} {e}"))
+        let inline = std::env::var(INLINE).unwrap_or_default();
+        let file = std::env::var_os(FILE).filter(|f| !f.is_empty());
+        Self::from_setting(&inline, file.as_deref().map(std::path::Path::new)).map_err(
+            |(source, problem)| match source {
+                TokenSource::Inline => format!("{INLINE} {problem}"),
+                TokenSource::File => format!("{FILE} {problem}"),
+            },
+        )
     }
 
     /// The header value (marked sensitive, so HTTP/2 never indexes it).
