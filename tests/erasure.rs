@@ -8,12 +8,10 @@ mod common;
 
 use chat_support::*;
 use parla_proto::v1::chat_client::ChatClient;
-use parla_proto::v1::chat_event::Event;
 use parla_proto::v1::crm_client::CrmClient;
-use parla_proto::v1::handoff_client::HandoffClient;
 use parla_proto::v1::{
     ChatEventsRequest, EraseCustomerRequest, ExportCustomerRequest, ForgetCustomerRequest,
-    GetTicketRequest, ListTicketsRequest,
+    ListTicketsRequest,
 };
 use tonic::Code;
 
@@ -44,23 +42,10 @@ async fn erasing_a_customer_deletes_their_tickets_and_chats() -> anyhow::Result<
     .await?;
     let cid = first.conversation_id.clone();
     let seen = read_until(&mut chat, &cid, &token, 0, turn_done).await?;
-    let ticket_id = seen
-        .iter()
-        .find_map(|e| match &e.event {
-            Some(Event::Handoff(h)) => Some(h.ticket_id.clone()),
-            _ => None,
-        })
-        .ok_or_else(|| anyhow::anyhow!("no hand-off in {seen:?}"))?;
+    let ticket_id = handoff_ticket(&seen)?;
 
-    let mut handoff = HandoffClient::new(channel.clone());
-    let bearer = agent_bearer(&mut handoff, "sara").await?;
-    let ticket = GetTicketRequest {
-        ticket_id: ticket_id.clone(),
-    };
-    let before = handoff
-        .get_ticket(with_bearer(&bearer, ticket.clone()))
-        .await?
-        .into_inner();
+    let mut sara = Agent::login(channel.clone(), "sara").await?;
+    let before = sara.ticket(&ticket_id).await?;
     assert_eq!(
         before.ticket.and_then(|t| t.context).map(|c| c.customer_id),
         Some("C100".to_owned())
@@ -81,10 +66,11 @@ async fn erasing_a_customer_deletes_their_tickets_and_chats() -> anyhow::Result<
         "{erased:?}"
     );
 
-    let gone = handoff.get_ticket(with_bearer(&bearer, ticket)).await;
+    let gone = sara.ticket(&ticket_id).await;
     assert_eq!(gone.err().map(|s| s.code()), Some(Code::NotFound));
-    let listed = handoff
-        .list_tickets(with_bearer(&bearer, ListTicketsRequest::default()))
+    let listed = sara
+        .console
+        .list_tickets(sara.request(ListTicketsRequest::default()))
         .await?
         .into_inner();
     assert!(

@@ -19,8 +19,8 @@ use parla_proto::v1::crm_client::CrmClient;
 use parla_proto::v1::customer_hint::Hint;
 use parla_proto::v1::handoff_client::HandoffClient;
 use parla_proto::v1::{
-    AgentReplyRequest, ClaimRequest, CustomerHint, ForgetCustomerRequest, GetInteractionRequest,
-    IdentifyCustomerRequest, ListTicketsRequest, ReleaseRequest, ReplyFinal, WatchQueueRequest,
+    CustomerHint, ForgetCustomerRequest, GetInteractionRequest, IdentifyCustomerRequest,
+    ListTicketsRequest, ReplyFinal, WatchQueueRequest,
 };
 use parla_proto::{PeerChannel, ServiceToken};
 use tonic::Code;
@@ -259,13 +259,7 @@ async fn the_services_reach_each_other_with_the_token_set() -> anyhow::Result<()
     })
     .await?;
     assert!(finals(&seen) >= 1, "{seen:?}");
-    let chat_ticket = seen
-        .iter()
-        .find_map(|e| match &e.event {
-            Some(Event::Handoff(h)) => Some(h.ticket_id.clone()),
-            _ => None,
-        })
-        .ok_or_else(|| anyhow::anyhow!("no hand-off in the chat"))?;
+    let chat_ticket = handoff_ticket(&seen)?;
     // Erasing a chat log is internal.
     unauthenticated(
         ChatClient::new(plain.clone())
@@ -284,37 +278,22 @@ async fn the_services_reach_each_other_with_the_token_set() -> anyhow::Result<()
         "{anonymous:?}"
     );
     unauthenticated(console.watch_queue(WatchQueueRequest::default()).await);
-    let bearer = agent_bearer(&mut console, "anna").await?;
-    let listed = console
-        .list_tickets(with_bearer(&bearer, ListTicketsRequest::default()))
+    let mut anna = Agent::login(plain.clone(), "anna").await?;
+    let listed = anna
+        .console
+        .list_tickets(anna.request(ListTicketsRequest::default()))
         .await?
         .into_inner()
         .tickets;
     assert!(listed.iter().any(|t| t.id == chat_ticket), "{listed:?}");
-    console
-        .watch_queue(with_bearer(&bearer, WatchQueueRequest::default()))
+    anna.console
+        .watch_queue(anna.request(WatchQueueRequest::default()))
         .await?;
 
     // The agent's claim and reply reach the chat through the gateway's queue
     // feed (WatchQueue with the token); the wrap-up reaches the CRM timeline.
-    console
-        .claim(with_bearer(
-            &bearer,
-            ClaimRequest {
-                ticket_id: chat_ticket.clone(),
-                agent_id: String::new(),
-            },
-        ))
-        .await?;
-    console
-        .agent_reply(with_bearer(
-            &bearer,
-            AgentReplyRequest {
-                ticket_id: chat_ticket.clone(),
-                agent_id: String::new(),
-                text: "Hi, I'm Anna from the support team.".into(),
-            },
-        ))
+    anna.claim(&chat_ticket).await?;
+    anna.reply(&chat_ticket, "Hi, I'm Anna from the support team.")
         .await?;
     let last = seen.last().map(|e| e.id).unwrap_or(0);
     let reply = read_until(&mut chat, &cid, &shopper, last, |s| {
@@ -325,17 +304,7 @@ async fn the_services_reach_each_other_with_the_token_set() -> anyhow::Result<()
         &reply,
         |e| matches!(e, Event::AgentMessage(m) if m.agent_name == "Anna")
     ));
-    console
-        .release(with_bearer(
-            &bearer,
-            ReleaseRequest {
-                ticket_id: chat_ticket,
-                agent_id: String::new(),
-                return_to_bot: false,
-                outcome: "answered".into(),
-                note: "wrap-up through the token".into(),
-            },
-        ))
+    anna.release(&chat_ticket, "answered", "wrap-up through the token")
         .await?;
     let interaction = CrmClient::new(service)
         .get_interaction(GetInteractionRequest {

@@ -1,5 +1,7 @@
-//! What the chat tests share: a seeded server running chat with its peers, shop tokens, and
-//! reading the event stream until a condition holds.
+//! What the chat tests share: a seeded server running chat with its peers, shop tokens,
+//! reading the event stream until a condition holds, and an agent at the console.
+
+#![allow(dead_code)]
 
 use std::time::{Duration, Instant};
 
@@ -7,9 +9,15 @@ use crate::common::{agents_toml, ParlaServer, SeededCrm, AGENT_PASSWORD};
 use parla_gateway::chat::{now_secs, Claims, TokenKeys};
 use parla_proto::v1::chat_client::ChatClient;
 use parla_proto::v1::chat_event::Event;
+use parla_proto::v1::handoff_client::HandoffClient;
 use parla_proto::v1::reply_event::Event as Reply;
-use parla_proto::v1::{ChatEvent, ChatEventsRequest, ChatSendRequest};
+use parla_proto::v1::{
+    AgentLoginRequest, AgentReplyRequest, ChatEvent, ChatEventsRequest, ChatSendRequest,
+    ClaimRequest, GetTicketRequest, ReleaseRequest, TicketDetail,
+};
+use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::Channel as GrpcChannel;
+use tonic::Status;
 
 pub const SHOP_KEY: &str = "test-shop-key-0123456789";
 
@@ -96,29 +104,87 @@ pub async fn read_until(
     Ok(seen)
 }
 
-/// Signs `username` in with the test agents' password; returns the
-/// `authorization` header value of the session.
-pub async fn agent_bearer(
-    handoff: &mut parla_proto::v1::handoff_client::HandoffClient<GrpcChannel>,
-    username: &str,
-) -> anyhow::Result<tonic::metadata::MetadataValue<tonic::metadata::Ascii>> {
-    let session = handoff
-        .agent_login(parla_proto::v1::AgentLoginRequest {
-            username: username.into(),
-            password: AGENT_PASSWORD.into(),
-        })
-        .await?
-        .into_inner();
-    Ok(format!("Bearer {}", session.token).parse()?)
+/// An agent signed in to the console: the hand-off client and the session
+/// its requests carry.
+pub struct Agent {
+    pub console: HandoffClient<GrpcChannel>,
+    bearer: MetadataValue<Ascii>,
 }
 
-pub fn with_bearer<T>(
-    bearer: &tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
-    msg: T,
-) -> tonic::Request<T> {
-    let mut r = tonic::Request::new(msg);
-    r.metadata_mut().insert("authorization", bearer.clone());
-    r
+impl Agent {
+    /// Signs `username` in with the test agents' password.
+    pub async fn login(channel: GrpcChannel, username: &str) -> anyhow::Result<Self> {
+        let mut console = HandoffClient::new(channel);
+        let session = console
+            .agent_login(AgentLoginRequest {
+                username: username.into(),
+                password: AGENT_PASSWORD.into(),
+            })
+            .await?
+            .into_inner();
+        let bearer = format!("Bearer {}", session.token).parse()?;
+        Ok(Self { console, bearer })
+    }
+
+    /// `message` with the session's `authorization` header.
+    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(message);
+        r.metadata_mut()
+            .insert("authorization", self.bearer.clone());
+        r
+    }
+
+    pub async fn ticket(&mut self, ticket_id: &str) -> Result<TicketDetail, Status> {
+        let request = self.request(GetTicketRequest {
+            ticket_id: ticket_id.into(),
+        });
+        Ok(self.console.get_ticket(request).await?.into_inner())
+    }
+
+    pub async fn claim(&mut self, ticket_id: &str) -> Result<(), Status> {
+        let request = self.request(ClaimRequest {
+            ticket_id: ticket_id.into(),
+            agent_id: String::new(),
+        });
+        self.console.claim(request).await.map(drop)
+    }
+
+    pub async fn reply(&mut self, ticket_id: &str, text: &str) -> Result<(), Status> {
+        let request = self.request(AgentReplyRequest {
+            ticket_id: ticket_id.into(),
+            agent_id: String::new(),
+            text: text.into(),
+        });
+        self.console.agent_reply(request).await.map(drop)
+    }
+
+    /// Wraps the case up without returning it to the bot.
+    pub async fn release(
+        &mut self,
+        ticket_id: &str,
+        outcome: &str,
+        note: &str,
+    ) -> Result<(), Status> {
+        let request = self.request(ReleaseRequest {
+            ticket_id: ticket_id.into(),
+            agent_id: String::new(),
+            return_to_bot: false,
+            outcome: outcome.into(),
+            note: note.into(),
+        });
+        self.console.release(request).await.map(drop)
+    }
+}
+
+/// The ticket of the first hand-off event in `events`.
+pub fn handoff_ticket(events: &[ChatEvent]) -> anyhow::Result<String> {
+    events
+        .iter()
+        .find_map(|e| match &e.event {
+            Some(Event::Handoff(h)) => Some(h.ticket_id.clone()),
+            _ => None,
+        })
+        .ok_or_else(|| anyhow::anyhow!("no hand-off in {events:?}"))
 }
 
 pub fn finals(events: &[ChatEvent]) -> usize {

@@ -2,8 +2,8 @@
 //! KV-head copies) and the forward on the file's own Q4_1 blocks (`fast_forward = off`) must
 //! both write the same greedy text as candle's stock `quantized_llama`.
 
-use candle_core::quantized::gguf_file;
-use candle_core::{Device, Tensor};
+mod stock;
+
 use candle_transformers::models::quantized_llama::ModelWeights;
 use parla_llm::{
     CandleModel, ChatMessage, FastForward, GenerationParams, GenerationRequest, LanguageModel,
@@ -46,39 +46,7 @@ async fn hybrid_forward_writes_the_reference_greedy_text() {
     let prompt = model.prompt_tokens(&messages).unwrap();
     let path = model.info().path.clone();
     let eos = model.eos_tokens().to_vec();
-    let reference = tokio::task::spawn_blocking(move || {
-        let mut file = std::fs::File::open(&path).unwrap();
-        let content = gguf_file::Content::read(&mut file).unwrap();
-        let mut weights = ModelWeights::from_gguf(content, &mut file, &Device::Cpu).unwrap();
-        let mut out = Vec::new();
-        let mut input = prompt.clone();
-        let mut pos = 0;
-        for _ in 0..24 {
-            let x = Tensor::new(input.as_slice(), &Device::Cpu)
-                .unwrap()
-                .unsqueeze(0)
-                .unwrap();
-            let logits: Vec<f32> = weights
-                .forward(&x, pos)
-                .unwrap()
-                .squeeze(0)
-                .unwrap()
-                .to_vec1()
-                .unwrap();
-            pos += input.len();
-            let next = (0..logits.len())
-                .max_by(|&a, &b| logits[a].total_cmp(&logits[b]))
-                .unwrap() as u32;
-            if eos.contains(&next) {
-                break;
-            }
-            out.push(next);
-            input = vec![next];
-        }
-        out
-    })
-    .await
-    .unwrap();
+    let reference = stock::greedy::<ModelWeights>(path, prompt, eos, 24).await;
     let reference = model.decode(&reference);
     assert!(!reference.is_empty());
     assert_eq!(hybrid.text, reference);

@@ -4,10 +4,10 @@
 //! how to run it, unless `PARLA_QUALITY_TESTS=1` is set and the model is in the cache.
 //! `PARLA_FETCH_QUALITY=1` provisions it first (`parla models fetch quality` does the same).
 
+mod stock;
+
 use std::sync::OnceLock;
 
-use candle_core::quantized::gguf_file;
-use candle_core::{Device, Tensor};
 use candle_transformers::models::quantized_qwen2::ModelWeights;
 use parla_llm::LlmConfig;
 use parla_llm::{CandleModel, ChatMessage, GenerationParams, GenerationRequest, LanguageModel};
@@ -116,37 +116,7 @@ async fn quality_forward_writes_the_stock_qwen2_greedy_text() {
     let prompt = model.prompt_tokens(&messages).unwrap();
     let path = model.info().path.clone();
     let eos = model.eos_tokens().to_vec();
-    let reference = tokio::task::spawn_blocking(move || {
-        let mut file = std::fs::File::open(&path).unwrap();
-        let content = gguf_file::Content::read(&mut file).unwrap();
-        let mut weights = ModelWeights::from_gguf(content, &mut file, &Device::Cpu).unwrap();
-        let (mut out, mut input, mut pos) = (Vec::new(), prompt, 0);
-        for _ in 0..24 {
-            let x = Tensor::new(input.as_slice(), &Device::Cpu)
-                .unwrap()
-                .unsqueeze(0)
-                .unwrap();
-            let logits: Vec<f32> = weights
-                .forward(&x, pos)
-                .unwrap()
-                .squeeze(0)
-                .unwrap()
-                .to_vec1()
-                .unwrap();
-            pos += input.len();
-            let next = (0..logits.len())
-                .max_by(|&a, &b| logits[a].total_cmp(&logits[b]))
-                .unwrap() as u32;
-            if eos.contains(&next) {
-                break;
-            }
-            out.push(next);
-            input = vec![next];
-        }
-        out
-    })
-    .await
-    .unwrap();
+    let reference = stock::greedy::<ModelWeights>(path, prompt, eos, 24).await;
     let reference = model.decode(&reference);
     eprintln!("ours: {:?}\nstock: {:?}", ours.text, reference);
     assert_eq!(ours.text, reference);
