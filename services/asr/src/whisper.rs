@@ -322,19 +322,21 @@ fn loop_start(text: &str) -> Option<usize> {
         .filter(|(_, w)| !w.is_empty())
         .collect();
     let same = |a: usize, b: usize, n: usize| (0..n).all(|k| words[a + k].1 == words[b + k].1);
-    (0..words.len())
-        .filter_map(|i| {
-            (1..=(words.len() - i) / 2).find_map(|n| {
-                let times = match n {
-                    1 => 4,
-                    2 | 3 => 3,
-                    _ => 2,
-                };
-                let fits = i + n * times <= words.len();
-                (fits && (1..times).all(|k| same(i, i + k * n, n))).then(|| words[i + n].0)
-            })
+    (0..words.len()).find_map(|i| {
+        (1..=(words.len() - i) / 2).find_map(|n| {
+            let times = match n {
+                1 => 4,
+                2 | 3 => 3,
+                _ => 2,
+            };
+            let looped = i + n * times <= words.len() && (1..times).all(|k| same(i, i + k * n, n));
+            if looped {
+                Some(words[i + n].0)
+            } else {
+                None
+            }
         })
-        .next()
+    })
 }
 
 /// Pads short audio with trailing silence to what whisper.cpp decodes.
