@@ -12,6 +12,7 @@
 mod audio;
 mod config;
 mod cue;
+mod decoded_text;
 mod engine;
 mod error;
 mod mel;
@@ -26,6 +27,7 @@ mod whisper;
 pub use audio::{decode_utterance, decode_wav, AudioSpec, Encoding, StreamDecoder};
 pub use config::{AsrConfig, ConfigProblem};
 pub use cue::{text_cue, TextCue};
+pub use decoded_text::strip_non_speech;
 pub use engine::{AsrEngine, AsrPaths};
 pub use error::AsrError;
 pub use mel::LogMel;
@@ -39,4 +41,4 @@ pub use turn::{
     PauseTranscriber, PendingTranscript, TranscriptStarter, TurnDetector, TurnEnd, TurnEvent,
     TurnSettings,
 };
-pub use whisper::{audio_ctx, strip_non_speech, WhisperModel};
+pub use whisper::{audio_ctx, WhisperModel};
