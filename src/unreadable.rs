@@ -49,11 +49,12 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let method = req.uri().path().to_owned();
+        // Kept for the log line; a `Uri` clone shares its bytes.
+        let uri = req.uri().clone();
         let answer = self.inner.call(req);
         Box::pin(async move {
             let mut response = answer.await?;
-            reclassify(&method, &mut response);
+            reclassify(uri.path(), &mut response);
             Ok(response)
         })
     }

@@ -93,26 +93,24 @@ impl ServiceToken {
         inline: &str,
         file: Option<&std::path::Path>,
     ) -> Result<Option<Self>, (TokenSource, String)> {
-        let text = match file {
+        let (source, text) = match file {
             Some(_) if !inline.is_empty() => {
                 return Err((
                     TokenSource::File,
                     "is set and so is the token itself; allowed: one of them".to_owned(),
                 ))
             }
-            Some(file) => std::fs::read_to_string(file).map_err(|e| {
-                (
-                    TokenSource::File,
-                    format!("cannot be read ({}: {e})", file.display()),
-                )
-            })?,
+            Some(file) => (
+                TokenSource::File,
+                std::fs::read_to_string(file).map_err(|e| {
+                    (
+                        TokenSource::File,
+                        format!("cannot be read ({}: {e})", file.display()),
+                    )
+                })?,
+            ),
             None if inline.is_empty() => return Ok(None),
-            None => inline.to_owned(),
-        };
-        let source = if file.is_some() {
-            TokenSource::File
-        } else {
-            TokenSource::Inline
+            None => (TokenSource::Inline, inline.to_owned()),
         };
         Self::new(&text)
             .map(Some)

@@ -64,8 +64,9 @@ struct Stream {
     turn: u64,
     partial_task: Option<JoinHandle<()>>,
     /// The latest partial the detector asked for while one was running:
-    /// started when that one ends, so a pass that yields nothing (withheld,
-    /// skipped) is followed by one on newer audio, even if no more comes.
+    /// started when that one ends, so a pass that yields nothing (empty,
+    /// skipped by a busy pool) is followed by one on newer audio, even if no
+    /// more audio comes.
     next_partial: Option<(Arc<Vec<f32>>, u32)>,
     partial_rx: mpsc::Receiver<PartialDone>,
     partial_tx: mpsc::Sender<PartialDone>,

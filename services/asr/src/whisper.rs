@@ -271,7 +271,7 @@ pub fn decode(
             let round = &transcript.words[..end.min(transcript.words.len())];
             if !round.is_empty() {
                 transcript.confidence =
-                    round.iter().map(|w| w.confidence).sum::<f32>() / round.len() as f32;
+                    mean(&round.iter().map(|w| w.confidence).collect::<Vec<_>>());
             }
             transcript.text = transcript
                 .text

@@ -26,12 +26,12 @@ impl Backchannels {
         }
         let mut i = 0;
         'outer: while i < words.len() {
-            // Longest phrase first.
             // A hum in any spelling the recogniser picks ("hm", "mhm", "mmhmm", "hmmm").
             if is_hum(words[i]) {
                 i += 1;
                 continue;
             }
+            // Longest phrase first.
             for take in (1..=words.len() - i).rev() {
                 let candidate = words[i..i + take].join(" ");
                 if self.phrases.contains(&candidate) {
