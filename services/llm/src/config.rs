@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::Kernels;
+
 /// Which engine answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -36,6 +38,10 @@ pub struct LlmConfig {
     /// blocks (other types as Q8_0) for single tokens (`auto` enables it for models under 1 B
     /// parameters, whose dense copy fits in memory).
     pub fast_forward: FastForward,
+    /// Vector instructions of the quantized single-token kernels: `auto` (the widest this CPU
+    /// has: `avx512` with VNNI, else `avx2`), or one of `avx512`, `avx2`, `scalar`; a path the
+    /// CPU lacks is refused at load. `PARLA_MAX_KERNELS` caps it for every model of a process.
+    pub kernels: Kernels,
     /// Engine threads, for prompt batches (matrix products of 8 rows or more) and single tokens
     /// (rows of each matrix split over them); 0 = every core.
     pub threads: usize,
@@ -53,6 +59,7 @@ impl Default for LlmConfig {
             prefix_cache_mib: 512,
             prefill_chunk: 512,
             fast_forward: FastForward::Auto,
+            kernels: Kernels::Auto,
             threads: 0,
             openai: OpenAiConfig::default(),
         }

@@ -21,7 +21,7 @@ mod sampler;
 mod text;
 mod types;
 
-pub use crate::candle::{CandleModel, EngineStats, ModelInfo};
+pub use crate::candle::{CandleModel, EngineStats, Kernels, ModelInfo, MAX_KERNELS_ENV};
 pub use config::{FastForward, LlmBackend, LlmConfig, OpenAiConfig};
 pub use constraint::{Constraint, JsonField};
 pub use error::LlmError;

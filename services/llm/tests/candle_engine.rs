@@ -1,5 +1,5 @@
 //! The candle backend with the real default model (SmolLM2-135M-Instruct from the model cache):
-//! seeded determinism, streaming, cancellation, prefix caching, budgets, bad input.
+//! seeded determinism on this machine, streaming, cancellation, prefix caching, budgets, bad input.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -39,8 +39,12 @@ fn request(conv: &str, messages: Vec<ChatMessage>, params: GenerationParams) -> 
     }
 }
 
+/// Same seed, same text, on this machine. No committed snapshot: sampled text depends on the
+/// last bits of the logits, and those on the order of floating-point sums, which differs
+/// between CPUs (cache sizes pick gemm's blocking, AVX-512 or AVX2 picks the kernels). The
+/// kernels themselves are checked against candle's stock forward in `fast_forward.rs`.
 #[tokio::test]
-async fn seeded_generation_is_deterministic_and_matches_the_snapshot() {
+async fn seeded_generation_is_deterministic() {
     let params = GenerationParams {
         temperature: 0.8,
         top_p: 0.9,
@@ -65,18 +69,13 @@ async fn seeded_generation_is_deterministic_and_matches_the_snapshot() {
         .finish()
         .await
         .unwrap();
+    assert!(!first.text.trim().is_empty());
+    assert!(first.usage.completion_tokens > 0);
     assert_eq!(first.text, second.text);
-    assert!(!first.text.is_empty());
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/expected/seeded_reply.txt"
+    assert_eq!(
+        first.usage.completion_tokens,
+        second.usage.completion_tokens
     );
-    if std::env::var_os("UPDATE_EXPECTED").is_some() {
-        std::fs::write(path, &first.text).unwrap();
-    }
-    let expected =
-        std::fs::read_to_string(path).expect("expected text (run once with UPDATE_EXPECTED=1)");
-    assert_eq!(first.text, expected);
 }
 
 #[tokio::test]

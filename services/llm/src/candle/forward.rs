@@ -21,6 +21,7 @@ use super::gguf::{Hyper, ModelFile};
 use super::kernels::{self, QRows};
 pub(crate) use super::kv::KvCache;
 use super::kv::LayerKv;
+use super::simd::Simd;
 use crate::LlmError;
 
 /// Rows from which a prompt batch runs as tensors rather than token by token.
@@ -102,6 +103,7 @@ impl Transformer {
         file: &mut ModelFile,
         fast: bool,
         max_positions: usize,
+        simd: Simd,
     ) -> Result<Self, LlmError> {
         let dev = Device::Cpu;
         let h = file.hyper.clone();
@@ -114,21 +116,21 @@ impl Transformer {
                 })
         };
         let embed_q = get("token_embd.weight")?;
-        let embed = QRows::from_qtensor(&embed_q)?;
+        let embed = QRows::from_qtensor(&embed_q, simd)?;
         let hidden = embed_q.shape().dims2()?.1;
         // Single-token weights on the fast path: the file's Q4_1 blocks as they are (the
         // default model; `q4.rs`), any other type as Q8_0.
         let decode_rows = |q: &QTensor| -> candle_core::Result<QRows> {
-            match QRows::stacked_q4_1(std::slice::from_ref(q))? {
+            match QRows::stacked_q4_1(std::slice::from_ref(q), simd)? {
                 Some(rows) => Ok(rows),
-                None => QRows::q8_0(&q.dequantize(&dev)?),
+                None => QRows::q8_0(&q.dequantize(&dev)?, simd),
             }
         };
         let lm_head = match get("output.weight") {
             Ok(q) if fast => decode_rows(&q)?,
-            Ok(q) => QRows::from_qtensor(&q)?,
+            Ok(q) => QRows::from_qtensor(&q, simd)?,
             Err(_) if fast => decode_rows(&embed_q)?,
-            Err(_) => QRows::from_qtensor(&embed_q)?,
+            Err(_) => QRows::from_qtensor(&embed_q, simd)?,
         };
         let norm = norm_weight(get("output_norm.weight")?.dequantize(&dev)?)?;
         let mut layers = Vec::with_capacity(h.n_layer);
@@ -168,15 +170,15 @@ impl Transformer {
                         .map(|q| q.dequantize(&dev))
                         .collect::<Result<Vec<_>, _>>()?;
                     let dense = Tensor::cat(&dense, 0)?;
-                    let rows = match QRows::stacked_q4_1(&qs)? {
+                    let rows = match QRows::stacked_q4_1(&qs, simd)? {
                         Some(rows) => vec![rows],
-                        None => vec![QRows::q8_0(&dense)?],
+                        None => vec![QRows::q8_0(&dense, simd)?],
                     };
                     (Batch::Dense(dense.flatten_all()?.to_vec1::<f32>()?), rows)
                 } else {
                     let rows = qs
                         .iter()
-                        .map(QRows::from_qtensor)
+                        .map(|q| QRows::from_qtensor(q, simd))
                         .collect::<Result<Vec<_>, _>>()?;
                     let quant = qs
                         .into_iter()

@@ -18,6 +18,7 @@ use rayon::prelude::*;
 
 use super::q4::Q4Matrix;
 use super::q8::Q8Matrix;
+use super::simd::Simd;
 
 /// A weight matrix `[rows, cols]` as GGML blocks, row after row.
 pub(crate) struct QRows {
@@ -80,32 +81,34 @@ fn blocks_from_bytes<T: GgmlType>(bytes: &[u8]) -> candle_core::Result<Vec<T>> {
 
 impl QRows {
     /// Keeps a tensor's own blocks; types without a kernel here are requantized to Q8_0.
-    pub(crate) fn from_qtensor(q: &QTensor) -> candle_core::Result<Self> {
+    /// `simd` is the path of the repacked Q4_1 and Q8_0 kernels.
+    pub(crate) fn from_qtensor(q: &QTensor, simd: Simd) -> candle_core::Result<Self> {
         let (rows, cols) = q.shape().dims2()?;
         let data = q.data()?;
         let blocks = match q.dtype() {
             GgmlDType::Q4_0 => Blocks::Q4_0(blocks_from_bytes(&data)?),
-            GgmlDType::Q4_1 => Blocks::Q4_1(Q4Matrix::from_bytes(rows, cols, &data)?),
+            GgmlDType::Q4_1 => Blocks::Q4_1(Q4Matrix::from_bytes(rows, cols, &data, simd)?),
             GgmlDType::Q5_0 => Blocks::Q5_0(blocks_from_bytes(&data)?),
             GgmlDType::Q5_1 => Blocks::Q5_1(blocks_from_bytes(&data)?),
             GgmlDType::Q8_0 => Blocks::Q8_0(Q8Matrix::from_blocks(
                 rows,
                 cols,
                 &blocks_from_bytes(&data)?,
+                simd,
             )?),
             GgmlDType::Q2K => Blocks::Q2K(blocks_from_bytes(&data)?),
             GgmlDType::Q3K => Blocks::Q3K(blocks_from_bytes(&data)?),
             GgmlDType::Q4K => Blocks::Q4K(blocks_from_bytes(&data)?),
             GgmlDType::Q5K => Blocks::Q5K(blocks_from_bytes(&data)?),
             GgmlDType::Q6K => Blocks::Q6K(blocks_from_bytes(&data)?),
-            _ => return Self::q8_0(&q.dequantize(&Device::Cpu)?),
+            _ => return Self::q8_0(&q.dequantize(&Device::Cpu)?, simd),
         };
         Ok(Self { rows, cols, blocks })
     }
 
     /// Several Q4_1 matrices of the same width stacked into one (fused projections), in the
     /// file's own blocks; `None` when they are not all Q4_1.
-    pub(crate) fn stacked_q4_1(qs: &[QTensor]) -> candle_core::Result<Option<Self>> {
+    pub(crate) fn stacked_q4_1(qs: &[QTensor], simd: Simd) -> candle_core::Result<Option<Self>> {
         if qs.iter().any(|q| q.dtype() != GgmlDType::Q4_1) {
             return Ok(None);
         }
@@ -119,12 +122,12 @@ impl QRows {
         Ok(Some(Self {
             rows,
             cols,
-            blocks: Blocks::Q4_1(Q4Matrix::from_bytes(rows, cols, &bytes)?),
+            blocks: Blocks::Q4_1(Q4Matrix::from_bytes(rows, cols, &bytes, simd)?),
         }))
     }
 
     /// Quantizes a dense `[rows, cols]` matrix to Q8_0.
-    pub(crate) fn q8_0(dense: &Tensor) -> candle_core::Result<Self> {
+    pub(crate) fn q8_0(dense: &Tensor, simd: Simd) -> candle_core::Result<Self> {
         let (rows, cols) = dense.dims2()?;
         if !cols.is_multiple_of(BlockQ8_0::BLCK_SIZE) {
             candle_core::bail!("width {cols} is not a multiple of the Q8_0 block");
@@ -135,7 +138,7 @@ impl QRows {
         Ok(Self {
             rows,
             cols,
-            blocks: Blocks::Q8_0(Q8Matrix::from_blocks(rows, cols, &blocks)?),
+            blocks: Blocks::Q8_0(Q8Matrix::from_blocks(rows, cols, &blocks, simd)?),
         })
     }
 
@@ -366,7 +369,7 @@ mod tests {
             .map(|i| ((i * 7) % 5) as f32 / 5.0 - 0.4)
             .collect();
         let dense = Tensor::from_vec(w.clone(), (rows, cols), &Device::Cpu).unwrap();
-        let q = QRows::q8_0(&dense).unwrap();
+        let q = QRows::q8_0(&dense, Simd::Scalar).unwrap();
         let mut out = vec![0.0; rows];
         q.gemv(&x, &mut out);
         for r in 0..rows {

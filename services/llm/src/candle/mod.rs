@@ -9,6 +9,9 @@ mod kv;
 mod prefix_cache;
 mod q4;
 mod q8;
+mod simd;
+
+pub use self::simd::{Kernels, MAX_KERNELS_ENV};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -66,6 +69,8 @@ pub struct ModelInfo {
     pub context_tokens: usize,
     /// Whether the hybrid dense/Q8_0 forward is on.
     pub fast_forward: bool,
+    /// The quantized kernels' instructions (`scalar`, `avx2` or `avx512`).
+    pub kernels: &'static str,
     /// Milliseconds spent loading, warm-up included.
     pub load_ms: f64,
 }
@@ -120,13 +125,20 @@ impl CandleModel {
             config.context_tokens
         };
         let context_tokens = file.hyper.context_length.min(limit).max(64);
-        let model = Transformer::load(&mut file, fast, context_tokens).map_err(|e| match e {
-            LlmError::ModelLoad { reason, .. } => LlmError::ModelLoad {
+        let simd = Kernels::cap_from_env()
+            .and_then(|cap| config.kernels.simd(cap))
+            .map_err(|reason| LlmError::ModelLoad {
                 path: path.to_owned(),
                 reason,
-            },
-            other => other,
-        })?;
+            })?;
+        let model =
+            Transformer::load(&mut file, fast, context_tokens, simd).map_err(|e| match e {
+                LlmError::ModelLoad { reason, .. } => LlmError::ModelLoad {
+                    path: path.to_owned(),
+                    reason,
+                },
+                other => other,
+            })?;
         // The engine runs on the first thread of its own pool, so candle's tensor operations
         // (prompt batches) and the single-token kernels use exactly `threads` threads, whatever
         // else runs in the process.
@@ -155,6 +167,7 @@ impl CandleModel {
             parameters,
             context_tokens,
             fast_forward: fast,
+            kernels: simd.name(),
             load_ms: started.elapsed().as_secs_f64() * 1000.0,
         };
         let stats = Arc::new(EngineStats::default());
@@ -180,7 +193,7 @@ impl CandleModel {
             .name("llm-engine".into())
             .spawn(move || pool.install(move || engine.run(rx)))
             .map_err(|e| LlmError::Inference(format!("cannot start the engine thread: {e}")))?;
-        tracing::info!(path = %info.path.display(), architecture = %info.architecture, parameters, fast_forward = fast, threads, decode_mib, load_ms = info.load_ms, "language model loaded");
+        tracing::info!(path = %info.path.display(), architecture = %info.architecture, parameters, fast_forward = fast, kernels = simd.name(), threads, decode_mib, load_ms = info.load_ms, "language model loaded");
         Ok(Self {
             commands: Mutex::new(tx),
             stats,

@@ -13,6 +13,8 @@
 
 use rayon::prelude::*;
 
+use super::simd::Simd;
+
 const GROUP: usize = 4;
 const BLOCK: usize = 32;
 const MIN_CHUNK_ROWS: usize = 64;
@@ -31,11 +33,18 @@ pub(crate) struct Q4Matrix {
     scales: Vec<f32>,
     /// Minimums, in the same order as `qs`.
     mins: Vec<f32>,
+    /// The kernel path of `gemv`.
+    simd: Simd,
 }
 
 impl Q4Matrix {
     /// Repacks row-major Q4_1 blocks given as raw GGML bytes (20 per block).
-    pub(crate) fn from_bytes(rows: usize, cols: usize, bytes: &[u8]) -> candle_core::Result<Self> {
+    pub(crate) fn from_bytes(
+        rows: usize,
+        cols: usize,
+        bytes: &[u8],
+        simd: Simd,
+    ) -> candle_core::Result<Self> {
         let per_row = cols / BLOCK;
         if !cols.is_multiple_of(BLOCK) || bytes.len() != rows * per_row * BLOCK_BYTES {
             candle_core::bail!(
@@ -60,6 +69,7 @@ impl Q4Matrix {
             qs,
             scales,
             mins,
+            simd,
         })
     }
 
@@ -96,7 +106,7 @@ impl Q4Matrix {
                 let qs = &self.qs[g * group_len * 16..(g + 1) * group_len * 16];
                 let sc = &self.scales[g * group_len..(g + 1) * group_len];
                 let mins = &self.mins[g * group_len..(g + 1) * group_len];
-                let dots = dot4(qs, sc, mins, &yq, &yd, &ys);
+                let dots = dot4(self.simd, qs, sc, mins, &yq, &yd, &ys);
                 o.copy_from_slice(&dots[..o.len()]);
             }
         };
@@ -136,8 +146,9 @@ fn quantize(x: &[f32]) -> (Vec<i8>, Vec<f32>, Vec<f32>) {
 }
 
 /// The dot products of four interleaved rows (one row group) with the quantized activations
-/// (`yq`, `yd`, `ys`: quants, scales, scaled sums per block).
+/// (`yq`, `yd`, `ys`: quants, scales, scaled sums per block), on the path `simd`.
 fn dot4(
+    simd: Simd,
     qs: &[u8],
     scales: &[f32],
     mins: &[f32],
@@ -145,34 +156,17 @@ fn dot4(
     yd: &[f32],
     ys: &[f32],
 ) -> [f32; GROUP] {
-    #[cfg(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    ))]
-    {
-        // SAFETY: the target has AVX2 and FMA (checked at compile time); bounds are asserted
-        // inside.
-        unsafe { dot4_avx2(qs, scales, mins, yq, yd, ys) }
-    }
-    #[cfg(not(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    )))]
-    {
-        dot4_scalar(qs, scales, mins, yq, yd, ys)
+    match simd {
+        // SAFETY: a `Simd` other than `Scalar` exists only when the CPU has its instructions
+        // (`Kernels::resolve`); bounds are asserted inside.
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx512 => unsafe { dot4_avx512(qs, scales, mins, yq, yd, ys) },
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx2 => unsafe { dot4_avx2(qs, scales, mins, yq, yd, ys) },
+        _ => dot4_scalar(qs, scales, mins, yq, yd, ys),
     }
 }
 
-#[cfg_attr(
-    all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    ),
-    allow(dead_code)
-)]
 fn dot4_scalar(
     qs: &[u8],
     scales: &[f32],
@@ -195,11 +189,7 @@ fn dot4_scalar(
     acc
 }
 
-#[cfg(all(
-    target_arch = "x86_64",
-    target_feature = "avx2",
-    target_feature = "fma"
-))]
+#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dot4_avx2(
     qs: &[u8],
@@ -254,63 +244,134 @@ unsafe fn dot4_avx2(
     out
 }
 
+/// The AVX-512 VNNI path: a block's four rows are 64 contiguous bytes of nibbles, so one
+/// register holds all four (row `i` in 128-bit lane `i`), and `vpdpbusd` multiplies unsigned
+/// nibbles by signed activation bytes, summing four products into each 32-bit lane.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
+unsafe fn dot4_avx512(
+    qs: &[u8],
+    scales: &[f32],
+    mins: &[f32],
+    yq: &[i8],
+    yd: &[f32],
+    ys: &[f32],
+) -> [f32; GROUP] {
+    use std::arch::x86_64::*;
+    let blocks = yd.len();
+    assert!(qs.len() >= blocks * GROUP * 16 && scales.len() >= blocks * GROUP);
+    assert!(mins.len() >= blocks * GROUP && ys.len() >= blocks && yq.len() >= blocks * BLOCK);
+    let low = _mm512_set1_epi8(0xf);
+    // Lane i of the four scales to the four 32-bit elements of 128-bit lane i.
+    let spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    let mut acc = _mm512_setzero_ps();
+    let mut min_acc = _mm_setzero_ps();
+    let (qp, sp, mp, yp) = (qs.as_ptr(), scales.as_ptr(), mins.as_ptr(), yq.as_ptr());
+    for b in 0..blocks {
+        // SAFETY: every offset below is inside the slices (asserted above).
+        unsafe {
+            // Elements 0..16 of the activation block in every lane, then 16..32.
+            let y_lo = _mm512_broadcast_i32x4(_mm_loadu_si128(yp.add(b * BLOCK).cast()));
+            let y_hi = _mm512_broadcast_i32x4(_mm_loadu_si128(yp.add(b * BLOCK + 16).cast()));
+            let raw = _mm512_loadu_si512(qp.add(b * GROUP * 16).cast());
+            let x_lo = _mm512_and_si512(raw, low);
+            let x_hi = _mm512_and_si512(_mm512_srli_epi16::<4>(raw), low);
+            let dots = _mm512_dpbusd_epi32(_mm512_setzero_si512(), x_lo, y_lo);
+            let dots = _mm512_dpbusd_epi32(dots, x_hi, y_hi);
+            let sc = _mm_loadu_ps(sp.add(b * GROUP));
+            let d = _mm512_mul_ps(
+                _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(sc)),
+                _mm512_set1_ps(*yd.get_unchecked(b)),
+            );
+            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), d, acc);
+            let m = _mm_loadu_ps(mp.add(b * GROUP));
+            min_acc = _mm_fmadd_ps(m, _mm_set1_ps(*ys.get_unchecked(b)), min_acc);
+        }
+    }
+    // Each 128-bit lane's four sums are one row's.
+    let lanes = [
+        _mm512_extractf32x4_ps::<0>(acc),
+        _mm512_extractf32x4_ps::<1>(acc),
+        _mm512_extractf32x4_ps::<2>(acc),
+        _mm512_extractf32x4_ps::<3>(acc),
+    ];
+    let mut out = [0f32; GROUP];
+    _mm_storeu_ps(out.as_mut_ptr(), min_acc);
+    for (o, s) in out.iter_mut().zip(lanes) {
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+        *o += _mm_cvtss_f32(s);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::kernels::dot;
+    use super::super::simd::Kernels;
     use super::*;
     use candle_core::quantized::k_quants::{BlockQ4_1, GgmlType};
 
+    /// Every path this CPU runs, each against the dense product of the blocks and against the
+    /// scalar kernel on the same quantized activations.
     #[test]
-    fn gemv_matches_dense_product_of_the_blocks() {
-        for (rows, cols) in [(7, 64), (130, 96), (1000, 576)] {
-            let w: Vec<f32> = (0..rows * cols)
-                .map(|i| ((i * 13) % 17) as f32 / 17.0 - 0.3)
-                .collect();
-            let mut blocks = vec![BlockQ4_1::zeros(); rows * cols / BLOCK];
-            BlockQ4_1::from_float(&w, &mut blocks);
-            // SAFETY: `BlockQ4_1` is `repr(C)`, 20 bytes without padding.
-            let bytes = unsafe {
-                std::slice::from_raw_parts(blocks.as_ptr().cast::<u8>(), blocks.len() * BLOCK_BYTES)
-            };
-            let m = Q4Matrix::from_bytes(rows, cols, bytes).unwrap();
-            let mut dense = vec![0f32; rows * cols];
-            BlockQ4_1::to_float(&blocks, &mut dense);
-            let x: Vec<f32> = (0..cols)
-                .map(|i| ((i * 7) % 5) as f32 / 5.0 - 0.4)
-                .collect();
-            let mut out = vec![0.0; rows];
-            m.gemv(&x, &mut out);
-            let (yq, yd, ys) = quantize(&x);
-            let per_row = cols / BLOCK;
-            for r in 0..rows {
-                let exact = dot(&dense[r * cols..(r + 1) * cols], &x);
-                assert!(
-                    (out[r] - exact).abs() < 0.05,
-                    "row {r}: {} vs {exact}",
-                    out[r]
-                );
-                let g = r / GROUP;
-                let avx = dot4(
-                    &m.qs[g * GROUP * per_row * 16..(g + 1) * GROUP * per_row * 16],
-                    &m.scales[g * GROUP * per_row..(g + 1) * GROUP * per_row],
-                    &m.mins[g * GROUP * per_row..(g + 1) * GROUP * per_row],
-                    &yq,
-                    &yd,
-                    &ys,
-                )[r % GROUP];
-                let scalar = dot4_scalar(
-                    &m.qs[g * GROUP * per_row * 16..(g + 1) * GROUP * per_row * 16],
-                    &m.scales[g * GROUP * per_row..(g + 1) * GROUP * per_row],
-                    &m.mins[g * GROUP * per_row..(g + 1) * GROUP * per_row],
-                    &yq,
-                    &yd,
-                    &ys,
-                )[r % GROUP];
-                assert!((avx - scalar).abs() < 1e-3, "row {r}: {avx} vs {scalar}");
+    fn every_kernel_path_matches_the_dense_product_and_the_scalar_kernel() {
+        let paths: Vec<Simd> = Kernels::PATHS
+            .iter()
+            .filter(|k| k.supported())
+            .map(|k| k.simd(None).unwrap())
+            .collect();
+        eprintln!("paths checked: {:?}", paths);
+        for simd in paths {
+            for (rows, cols) in [(7, 64), (130, 96), (1000, 576)] {
+                let w: Vec<f32> = (0..rows * cols)
+                    .map(|i| ((i * 13) % 17) as f32 / 17.0 - 0.3)
+                    .collect();
+                let mut blocks = vec![BlockQ4_1::zeros(); rows * cols / BLOCK];
+                BlockQ4_1::from_float(&w, &mut blocks);
+                // SAFETY: `BlockQ4_1` is `repr(C)`, 20 bytes without padding.
+                let bytes = unsafe {
+                    std::slice::from_raw_parts(
+                        blocks.as_ptr().cast::<u8>(),
+                        blocks.len() * BLOCK_BYTES,
+                    )
+                };
+                let m = Q4Matrix::from_bytes(rows, cols, bytes, simd).unwrap();
+                let mut dense = vec![0f32; rows * cols];
+                BlockQ4_1::to_float(&blocks, &mut dense);
+                let x: Vec<f32> = (0..cols)
+                    .map(|i| ((i * 7) % 5) as f32 / 5.0 - 0.4)
+                    .collect();
+                let mut out = vec![0.0; rows];
+                m.gemv(&x, &mut out);
+                let (yq, yd, ys) = quantize(&x);
+                let per_row = cols / BLOCK;
+                for r in 0..rows {
+                    let exact = dot(&dense[r * cols..(r + 1) * cols], &x);
+                    assert!(
+                        (out[r] - exact).abs() < 0.05,
+                        "{simd:?} row {r}: {} vs {exact}",
+                        out[r]
+                    );
+                    let g = r / GROUP;
+                    let scalar = dot4_scalar(
+                        &m.qs[g * GROUP * per_row * 16..(g + 1) * GROUP * per_row * 16],
+                        &m.scales[g * GROUP * per_row..(g + 1) * GROUP * per_row],
+                        &m.mins[g * GROUP * per_row..(g + 1) * GROUP * per_row],
+                        &yq,
+                        &yd,
+                        &ys,
+                    )[r % GROUP];
+                    assert!(
+                        (out[r] - scalar).abs() < 1e-3,
+                        "{simd:?} row {r}: {} vs {scalar}",
+                        out[r]
+                    );
+                }
+                let mut row = vec![0.0; cols];
+                m.row(rows - 1, &mut row);
+                assert_eq!(row, dense[(rows - 1) * cols..]);
             }
-            let mut row = vec![0.0; cols];
-            m.row(rows - 1, &mut row);
-            assert_eq!(row, dense[(rows - 1) * cols..]);
         }
     }
 }

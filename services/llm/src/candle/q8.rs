@@ -14,6 +14,8 @@
 use candle_core::quantized::k_quants::{BlockQ8_0, GgmlType};
 use rayon::prelude::*;
 
+use super::simd::Simd;
+
 /// Rows read in step.
 const GROUP: usize = 4;
 /// Weights per block.
@@ -29,6 +31,8 @@ pub(crate) struct Q8Matrix {
     qs: Vec<i8>,
     /// One scale per block, in the same order.
     scales: Vec<f32>,
+    /// The kernel path of `gemv`.
+    simd: Simd,
 }
 
 impl Q8Matrix {
@@ -38,6 +42,7 @@ impl Q8Matrix {
         rows: usize,
         cols: usize,
         blocks: &[BlockQ8_0],
+        simd: Simd,
     ) -> candle_core::Result<Self> {
         let per_row = cols / BLOCK;
         if !cols.is_multiple_of(BLOCK) || blocks.len() != rows * per_row {
@@ -63,6 +68,7 @@ impl Q8Matrix {
             cols,
             qs,
             scales,
+            simd,
         })
     }
 
@@ -106,7 +112,7 @@ impl Q8Matrix {
                 let g = first_row / GROUP + k;
                 let qs = &self.qs[g * group_len..(g + 1) * group_len];
                 let sc = &self.scales[g * GROUP * per_row..(g + 1) * GROUP * per_row];
-                let dots = dot4(qs, sc, &yq, &yd);
+                let dots = dot4(self.simd, qs, sc, &yq, &yd);
                 o.copy_from_slice(&dots[..o.len()]);
             }
         };
@@ -147,36 +153,21 @@ pub(crate) fn f16_to_f32(h: u16) -> f32 {
     }
 }
 
-/// The dot products of four interleaved rows (`qs`, `scales`: one row group) with `yq`/`yd`.
-fn dot4(qs: &[i8], scales: &[f32], yq: &[i8], yd: &[f32]) -> [f32; GROUP] {
-    #[cfg(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    ))]
-    {
-        // SAFETY: the target has AVX2 and FMA (checked at compile time); the slices hold one
-        // row group: `yd.len()` blocks of four rows, bounds asserted inside.
-        unsafe { dot4_avx2(qs, scales, yq, yd) }
-    }
-    #[cfg(not(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    )))]
-    {
-        dot4_scalar(qs, scales, yq, yd)
+/// The dot products of four interleaved rows (`qs`, `scales`: one row group) with `yq`/`yd`,
+/// on the path `simd`.
+fn dot4(simd: Simd, qs: &[i8], scales: &[f32], yq: &[i8], yd: &[f32]) -> [f32; GROUP] {
+    match simd {
+        // SAFETY: a `Simd` other than `Scalar` exists only when the CPU has its instructions
+        // (`Kernels::resolve`); the slices hold one row group: `yd.len()` blocks of four rows,
+        // bounds asserted inside.
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx512 => unsafe { dot4_avx512(qs, scales, yq, yd) },
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx2 => unsafe { dot4_avx2(qs, scales, yq, yd) },
+        _ => dot4_scalar(qs, scales, yq, yd),
     }
 }
 
-#[cfg_attr(
-    all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    ),
-    allow(dead_code)
-)]
 fn dot4_scalar(qs: &[i8], scales: &[f32], yq: &[i8], yd: &[f32]) -> [f32; GROUP] {
     let mut acc = [0f32; GROUP];
     for (b, (y, &dy)) in yq.chunks_exact(BLOCK).zip(yd).enumerate() {
@@ -190,11 +181,7 @@ fn dot4_scalar(qs: &[i8], scales: &[f32], yq: &[i8], yd: &[f32]) -> [f32; GROUP]
     acc
 }
 
-#[cfg(all(
-    target_arch = "x86_64",
-    target_feature = "avx2",
-    target_feature = "fma"
-))]
+#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dot4_avx2(qs: &[i8], scales: &[f32], yq: &[i8], yd: &[f32]) -> [f32; GROUP] {
     use std::arch::x86_64::*;
@@ -232,17 +219,70 @@ unsafe fn dot4_avx2(qs: &[i8], scales: &[f32], yq: &[i8], yd: &[f32]) -> [f32; G
     out
 }
 
+/// The AVX-512 VNNI path: a block's four rows are 128 contiguous bytes, two rows to a register
+/// (row `2k + h` in 256-bit half `h` of register `k`); `vpdpbusd` multiplies |weight| by the
+/// activation carrying the weight's sign, four products to each 32-bit lane.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")]
+unsafe fn dot4_avx512(qs: &[i8], scales: &[f32], yq: &[i8], yd: &[f32]) -> [f32; GROUP] {
+    use std::arch::x86_64::*;
+    let blocks = yd.len();
+    assert!(qs.len() >= blocks * GROUP * BLOCK && scales.len() >= blocks * GROUP);
+    assert!(yq.len() >= blocks * BLOCK);
+    // Scale i of the pair to the eight elements of 256-bit half i.
+    let first = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    let second = _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2);
+    let zero = _mm512_setzero_si512();
+    let mut acc = [_mm512_setzero_ps(); 2];
+    let (qp, sp, yp) = (qs.as_ptr(), scales.as_ptr(), yq.as_ptr());
+    for b in 0..blocks {
+        // SAFETY: every offset below is inside the slices (asserted above).
+        unsafe {
+            let y = _mm512_broadcast_i64x4(_mm256_loadu_si256(yp.add(b * BLOCK).cast()));
+            let sc = _mm512_castps128_ps512(_mm_loadu_ps(sp.add(b * GROUP)));
+            let dy = _mm512_set1_ps(*yd.get_unchecked(b));
+            for (k, (a, spread)) in acc.iter_mut().zip([first, second]).enumerate() {
+                let x = _mm512_loadu_si512(qp.add((b * GROUP + 2 * k) * BLOCK).cast());
+                let negative = _mm512_movepi8_mask(x);
+                let y_signed = _mm512_mask_sub_epi8(y, negative, zero, y);
+                let dots = _mm512_dpbusd_epi32(zero, _mm512_abs_epi8(x), y_signed);
+                let d = _mm512_mul_ps(_mm512_permutexvar_ps(spread, sc), dy);
+                *a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), d, *a);
+            }
+        }
+    }
+    let mut out = [0f32; GROUP];
+    for (k, a) in acc.into_iter().enumerate() {
+        for h in 0..2 {
+            let half = if h == 0 {
+                _mm512_castps512_ps256(a)
+            } else {
+                _mm512_extractf32x8_ps::<1>(a)
+            };
+            let s = _mm_add_ps(
+                _mm256_extractf128_ps::<1>(half),
+                _mm256_castps256_ps128(half),
+            );
+            let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+            let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+            out[2 * k + h] = _mm_cvtss_f32(s);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    use super::super::simd::Kernels;
     use super::*;
 
-    fn matrix(rows: usize, cols: usize) -> (Vec<f32>, Q8Matrix) {
+    fn matrix(rows: usize, cols: usize, simd: Simd) -> (Vec<f32>, Q8Matrix) {
         let w: Vec<f32> = (0..rows * cols)
             .map(|i| ((i * 13) % 17) as f32 / 17.0 - 0.5)
             .collect();
         let mut blocks = vec![BlockQ8_0::zeros(); rows * cols / BLOCK];
         BlockQ8_0::from_float(&w, &mut blocks);
-        (w, Q8Matrix::from_blocks(rows, cols, &blocks).unwrap())
+        (w, Q8Matrix::from_blocks(rows, cols, &blocks, simd).unwrap())
     }
 
     #[test]
@@ -254,44 +294,54 @@ mod tests {
         assert_eq!(f16_to_f32(0x3555), 0.333_251_95);
     }
 
+    /// Every path this CPU runs, each against the dense product and against the scalar kernel
+    /// on the same quantized activations.
     #[test]
-    fn gemv_matches_dense_product_and_scalar_kernel() {
-        for (rows, cols) in [(7, 64), (130, 96), (1000, 576)] {
-            let (w, m) = matrix(rows, cols);
-            let x: Vec<f32> = (0..cols)
-                .map(|i| ((i * 7) % 5) as f32 / 5.0 - 0.4)
-                .collect();
-            let mut out = vec![0.0; rows];
-            m.gemv(&x, &mut out);
-            let mut xq = vec![BlockQ8_0::zeros(); cols / BLOCK];
-            BlockQ8_0::from_float(&x, &mut xq);
-            let yq: Vec<i8> = xq.iter().flat_map(|b| parts(b).1.to_vec()).collect();
-            let yd: Vec<f32> = xq.iter().map(|b| parts(b).0).collect();
-            let per_row = cols / BLOCK;
-            for r in 0..rows {
-                let exact = super::super::kernels::dot(&w[r * cols..(r + 1) * cols], &x);
-                assert!(
-                    (out[r] - exact).abs() < 0.05,
-                    "row {r}: {} vs {exact}",
-                    out[r]
-                );
-                let g = r / GROUP;
-                let scalar = dot4_scalar(
-                    &m.qs[g * GROUP * cols..(g + 1) * GROUP * cols],
-                    &m.scales[g * GROUP * per_row..(g + 1) * GROUP * per_row],
-                    &yq,
-                    &yd,
-                )[r % GROUP];
-                assert!(
-                    (out[r] - scalar).abs() < 1e-3,
-                    "row {r}: {} vs {scalar}",
-                    out[r]
-                );
-            }
-            let mut row = vec![0.0; cols];
-            m.row(rows - 1, &mut row);
-            for (a, b) in row.iter().zip(&w[(rows - 1) * cols..]) {
-                assert!((a - b).abs() < 0.01);
+    fn every_kernel_path_matches_the_dense_product_and_the_scalar_kernel() {
+        let paths: Vec<Simd> = Kernels::PATHS
+            .iter()
+            .filter(|k| k.supported())
+            .map(|k| k.simd(None).unwrap())
+            .collect();
+        eprintln!("paths checked: {:?}", paths);
+        for simd in paths {
+            for (rows, cols) in [(7, 64), (130, 96), (1000, 576)] {
+                let (w, m) = matrix(rows, cols, simd);
+                let x: Vec<f32> = (0..cols)
+                    .map(|i| ((i * 7) % 5) as f32 / 5.0 - 0.4)
+                    .collect();
+                let mut out = vec![0.0; rows];
+                m.gemv(&x, &mut out);
+                let mut xq = vec![BlockQ8_0::zeros(); cols / BLOCK];
+                BlockQ8_0::from_float(&x, &mut xq);
+                let yq: Vec<i8> = xq.iter().flat_map(|b| parts(b).1.to_vec()).collect();
+                let yd: Vec<f32> = xq.iter().map(|b| parts(b).0).collect();
+                let per_row = cols / BLOCK;
+                for r in 0..rows {
+                    let exact = super::super::kernels::dot(&w[r * cols..(r + 1) * cols], &x);
+                    assert!(
+                        (out[r] - exact).abs() < 0.05,
+                        "{simd:?} row {r}: {} vs {exact}",
+                        out[r]
+                    );
+                    let g = r / GROUP;
+                    let scalar = dot4_scalar(
+                        &m.qs[g * GROUP * cols..(g + 1) * GROUP * cols],
+                        &m.scales[g * GROUP * per_row..(g + 1) * GROUP * per_row],
+                        &yq,
+                        &yd,
+                    )[r % GROUP];
+                    assert!(
+                        (out[r] - scalar).abs() < 1e-3,
+                        "{simd:?} row {r}: {} vs {scalar}",
+                        out[r]
+                    );
+                }
+                let mut row = vec![0.0; cols];
+                m.row(rows - 1, &mut row);
+                for (a, b) in row.iter().zip(&w[(rows - 1) * cols..]) {
+                    assert!((a - b).abs() < 0.01);
+                }
             }
         }
     }
@@ -302,16 +352,21 @@ mod speed {
     use super::*;
 
     /// `cargo test --release -p parla-llm --lib q8_speed -- --ignored --nocapture`
+    /// (`PARLA_MAX_KERNELS=avx2` for the AVX2 path on an AVX-512 machine).
     #[test]
     #[ignore]
     fn q8_speed() {
+        let simd = super::super::simd::Kernels::Auto
+            .simd(super::super::simd::Kernels::cap_from_env().unwrap())
+            .unwrap();
+        println!("kernels: {}", simd.name());
         for (rows, cols, reps) in [(49152, 576, 20), (576, 1536, 2000), (49152, 576, 20)] {
             let w: Vec<f32> = (0..rows * cols)
                 .map(|i| ((i * 13) % 17) as f32 / 17.0 - 0.5)
                 .collect();
             let mut blocks = vec![BlockQ8_0::zeros(); rows * cols / BLOCK];
             BlockQ8_0::from_float(&w, &mut blocks);
-            let m = Q8Matrix::from_blocks(rows, cols, &blocks).unwrap();
+            let m = Q8Matrix::from_blocks(rows, cols, &blocks, simd).unwrap();
             let x: Vec<f32> = (0..cols).map(|i| i as f32 / cols as f32).collect();
             let mut out = vec![0.0; rows];
             for threads in [1, 2] {
