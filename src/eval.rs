@@ -53,33 +53,82 @@ pub fn default_data_dir() -> PathBuf {
 }
 
 /// Runs the evaluation and returns the report (print it with `Display`).
+///
+/// Without a given server, each scenario runs on its own date: scenarios are grouped by their
+/// `today`, and each group gets its own server with `flows.today` set to that day and only
+/// the group's fixtures seeded (the utterances run on the first). A given server runs at its
+/// own `flows.today`; dated scenarios then depend on its setting (a note says so).
 pub async fn run(options: &EvalOptions) -> anyhow::Result<Report> {
     let set = data::EvalSet::load(&options.data, options.limit, &options.scenarios)?;
-    let started;
-    // With its own server, the eval is the scenarios' weather provider; a given server's
-    // provider must answer as the scenarios say.
-    let mut provider = None;
-    let url = match &options.server {
-        Some(url) => url.clone(),
-        None => {
-            let files: Vec<PathBuf> = set.scenarios.iter().map(|s| s.path.clone()).collect();
-            let double = weather::WeatherDouble::start().await?;
-            started = server::OwnServer::start(&files, double.server_env()).await?;
-            provider = Some(double);
-            started.url.clone()
+    let mut report = Report::default();
+    if let Some(url) = &options.server {
+        if set.scenarios.iter().any(|s| s.today.is_some()) {
+            eprintln!(
+                "note: dated scenarios run at the given server's own `flows.today`; \
+                 without --server each runs on its own date"
+            );
         }
-    };
-    let channel = PeerChannel::connect(&url, options.service_token.as_ref())
+        let all: Vec<&data::Scenario> = set.scenarios.iter().collect();
+        let client = connect(url, options).await?;
+        run_on(client, None, &set, true, &all, &mut report).await?;
+        return Ok(report);
+    }
+    // Groups in order of first appearance; undated scenarios form their own group.
+    let mut days: Vec<Option<String>> = Vec::new();
+    for s in &set.scenarios {
+        if !days.contains(&s.today) {
+            days.push(s.today.clone());
+        }
+    }
+    if days.is_empty() {
+        days.push(None);
+    }
+    for (i, day) in days.iter().enumerate() {
+        let group: Vec<&data::Scenario> =
+            set.scenarios.iter().filter(|s| &s.today == day).collect();
+        let files: Vec<PathBuf> = group.iter().map(|s| s.path.clone()).collect();
+        // The eval is the scenarios' weather provider.
+        let double = weather::WeatherDouble::start().await?;
+        let mut env = double.server_env();
+        if let Some(day) = day {
+            env.push(("PARLA_FLOWS__TODAY".into(), day.clone()));
+        }
+        let server = server::OwnServer::start(&files, env).await?;
+        let client = connect(&server.url, options).await?;
+        run_on(client, Some(&double), &set, i == 0, &group, &mut report).await?;
+    }
+    Ok(report)
+}
+
+async fn connect(url: &str, options: &EvalOptions) -> anyhow::Result<DialogueClient<PeerChannel>> {
+    let channel = PeerChannel::connect(url, options.service_token.as_ref())
         .await
         .map_err(|e| anyhow::anyhow!("cannot connect to {url}: {e}"))?;
     server::wait_ready(channel.clone(), Duration::from_secs(180)).await?;
-    let mut client = DialogueClient::new(channel);
-    let mut report = Report::default();
+    Ok(DialogueClient::new(channel))
+}
+
+/// Runs the utterances (when `utterances`) and `scenarios` against one server, adding to
+/// `report`; `provider` answers the weather of each scenario when the eval started the server.
+async fn run_on(
+    mut client: DialogueClient<PeerChannel>,
+    provider: Option<&weather::WeatherDouble>,
+    set: &data::EvalSet,
+    utterances: bool,
+    scenarios: &[&data::Scenario],
+    report: &mut Report,
+) -> anyhow::Result<()> {
     let run_id = std::process::id();
     // EVAL_TRACE=1 prints every scenario turn's answer to stderr (not PARLA_*: those are
     // settings).
     let trace = std::env::var_os("EVAL_TRACE").is_some_and(|v| v != "0");
-    for (i, u) in set.utterances.iter().enumerate() {
+    let none = [];
+    let utterances = if utterances {
+        &set.utterances[..]
+    } else {
+        &none[..]
+    };
+    for (i, u) in utterances.iter().enumerate() {
         let mut conv = Conversation::open(
             &mut client,
             &format!("eval-{run_id}-u{i}"),
@@ -91,13 +140,13 @@ pub async fn run(options: &EvalOptions) -> anyhow::Result<Report> {
         let (latency, first, fin) = conv.say(&u.text).await?;
         report.utterance(u, &fin, latency, first, &set.grounding(None, &u.lang));
     }
-    for s in &set.scenarios {
+    for &s in scenarios {
         let channel = if s.channel == "voice" {
             PbChannel::Voice
         } else {
             PbChannel::Chat
         };
-        if let Some(p) = &provider {
+        if let Some(p) = provider {
             p.set(s.forecast.clone());
         }
         let hint = (!s.customer_id.is_empty()).then(|| Hint::CustomerId(s.customer_id.clone()));
@@ -131,7 +180,7 @@ pub async fn run(options: &EvalOptions) -> anyhow::Result<Report> {
         }
         report.scenario_end(s, &finals);
     }
-    Ok(report)
+    Ok(())
 }
 
 /// One open `Converse` stream.

@@ -103,3 +103,59 @@ fn eval_on_a_subset_prints_a_table_that_meets_the_targets() -> anyhow::Result<()
     assert!(stdout.contains("\ntargets: met"), "{stdout}");
     Ok(())
 }
+
+/// A scenario runs on its own `today`, whatever the machine's clock says: the same late
+/// delivery (promised five days before the scenario's day) dated years before and years after
+/// the clock must give the same figures. Were the clock used, the earlier one would be years
+/// late (a hand-off) and the later one not late at all.
+#[test]
+fn dated_scenarios_run_on_their_own_day() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("eval");
+    std::fs::create_dir_all(data.join("conversations"))?;
+    std::fs::write(
+        data.join("utterances.jsonl"),
+        "{\"lang\": \"en\", \"text\": \"Hello there\", \"intent\": \"greeting\", \"sentiment\": \"neutral\"}\n",
+    )?;
+    for (name, today, promised, ordered) in [
+        ("past", "2020-03-10", "2020-03-05", "2020-02-28"),
+        ("future", "2031-03-10", "2031-03-05", "2031-02-28"),
+    ] {
+        std::fs::write(
+            data.join("conversations")
+                .join(format!("late-{name}-en.yaml")),
+            format!(
+                r#"name: a delivery five days late, dated {today}
+language: en
+channel: chat
+today: {today}
+customer: {{id: T{name}, name: Dana Fields, phone: "+442079460123", email: dana@example.co.uk, city: London, country: GB, language: en, tier: standard, consent: {{personalization: true}}}}
+orders:
+  - {{id: Z{name}, date: {ordered}, status: in_transit, promised: {promised}, carrier: UPS, lines: [{{sku: MUG-ENAMEL-1, name: Enamel mug, price: 12.00, currency: EUR, category: camping}}]}}
+catalogue: []
+weather: unavailable
+turns:
+  - say: "Where is my order Z{name}? It still hasn't arrived."
+    handoff: false
+    reply_contains: ["5 days late", "UPS"]
+outcome: {{actions: [open_case], handoff: false}}
+"#
+            ),
+        )?;
+    }
+    let out = parla(dir.path())
+        .args(["eval", "--data"])
+        .arg(&data)
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "parla eval failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("| scenarios passed | 2/2 |"),
+        "both dated scenarios must pass on their own day:\n{stdout}"
+    );
+    Ok(())
+}

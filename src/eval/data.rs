@@ -39,6 +39,10 @@ pub struct Scenario {
     /// What the weather provider answers for the customer's place (`None`: `unavailable`).
     #[serde(skip)]
     pub forecast: Option<super::weather::Forecast>,
+    /// The day the conversation takes place (`YYYY-MM-DD`): its own server runs with
+    /// `flows.today` set to it, so the figures do not move with the machine's clock.
+    #[serde(default)]
+    pub today: Option<String>,
     /// Language code.
     #[serde(default)]
     pub language: String,
@@ -142,6 +146,13 @@ impl EvalSet {
                 .unwrap_or_default()
                 .to_owned();
             s.forecast = super::weather::Forecast::from_yaml(&raw["weather"]);
+            if let Some(day) = &s.today {
+                anyhow::ensure!(
+                    parla_flows::facts::parse_day(day).is_some(),
+                    "{}: today: {day:?} is not a date (write YYYY-MM-DD)",
+                    file.display()
+                );
+            }
             s.name = name;
             s.path = file;
             s.text = text;

@@ -34,7 +34,10 @@ impl OwnServer {
 
     fn start_blocking(fixtures: &[PathBuf], env: &[(String, String)]) -> anyhow::Result<Self> {
         let exe = std::env::current_exe()?;
-        let dir = std::env::temp_dir().join(format!("parla-eval-{}", std::process::id()));
+        // One directory per server: an eval starts one per scenario date.
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("parla-eval-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let seeded = Command::new(&exe)
             .current_dir(&dir)
