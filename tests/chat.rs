@@ -41,6 +41,7 @@ async fn a_forced_reconnect_loses_and_repeats_nothing() -> anyhow::Result<()> {
         text: "Thank you, goodbye".into(),
         language: "en".into(),
         customer_token: token.clone(),
+        conversation_token: String::new(),
         client_message_id: "m-2".into(),
     };
     let a = chat.send(again.clone()).await?.into_inner();
@@ -109,6 +110,7 @@ async fn tokens_ownership_and_limits_are_enforced() -> anyhow::Result<()> {
         conversation_id: cid.clone(),
         after_event_id: 0,
         customer_token: token.into(),
+        conversation_token: String::new(),
     };
     assert_eq!(
         code(chat.events(events(&marco)).await.map(|_| ())),
@@ -147,13 +149,73 @@ async fn tokens_ownership_and_limits_are_enforced() -> anyhow::Result<()> {
         code(chat.events(events("")).await.map(|_| ())),
         Some(Code::Unauthenticated)
     );
-    // The conversation token opens this conversation only.
-    assert!(chat.events(events(&mine.conversation_token)).await.is_ok());
+    // A signed-in customer's conversation token opens it only beside their shop token: a
+    // signed-out page (the token alone) or another customer's page (with their shop token)
+    // is refused, and starting afresh there shows none of it.
+    assert_eq!(
+        code(
+            chat.events(events(&mine.conversation_token))
+                .await
+                .map(|_| ())
+        ),
+        Some(Code::PermissionDenied),
+        "a signed-out page must not open a signed-in customer's conversation"
+    );
+    let both = |shop: &str| ChatEventsRequest {
+        conversation_id: cid.clone(),
+        after_event_id: 0,
+        customer_token: shop.into(),
+        conversation_token: mine.conversation_token.clone(),
+    };
+    assert!(chat.events(both(&giulia)).await.is_ok());
+    assert_eq!(
+        code(chat.events(both(&marco)).await.map(|_| ())),
+        Some(Code::PermissionDenied)
+    );
+    assert_eq!(
+        code(
+            chat.send(ChatSendRequest {
+                conversation_id: cid.clone(),
+                text: "Where is my order?".into(),
+                language: "en".into(),
+                customer_token: marco.clone(),
+                conversation_token: mine.conversation_token.clone(),
+                client_message_id: String::new(),
+            })
+            .await
+            .map(|_| ())
+        ),
+        Some(Code::PermissionDenied)
+    );
+    // Marco's page, Giulia's conversation token still in the browser, no conversation id: a
+    // new conversation of his own, in which nothing of hers appears.
+    let his = chat
+        .send(ChatSendRequest {
+            conversation_id: String::new(),
+            text: "Where is my order?".into(),
+            language: "en".into(),
+            customer_token: marco.clone(),
+            conversation_token: mine.conversation_token.clone(),
+            client_message_id: String::new(),
+        })
+        .await?
+        .into_inner();
+    assert_ne!(his.conversation_id, cid);
+    let seen = read_until(&mut chat, &his.conversation_id, &marco, 0, |s| {
+        finals(s) >= 1
+    })
+    .await?;
+    let shown = format!("{seen:?}");
+    assert!(
+        !shown.contains("A1042") && !shown.contains("Giulia"),
+        "Marco's conversation shows Giulia's data: {shown}"
+    );
     let other = send(&mut chat, "", "", "Hi").await?;
     let wrong = ChatEventsRequest {
         conversation_id: cid.clone(),
         after_event_id: 0,
         customer_token: other.conversation_token.clone(),
+        conversation_token: String::new(),
     };
     assert_eq!(
         code(chat.events(wrong).await.map(|_| ())),
@@ -180,6 +242,7 @@ async fn tokens_ownership_and_limits_are_enforced() -> anyhow::Result<()> {
             text: "XXXX".into(),
             language: "en".into(),
             customer_token: giulia.clone(),
+            conversation_token: String::new(),
             client_message_id: String::new(),
         }
         .encode_to_vec(),
@@ -216,6 +279,7 @@ async fn tokens_ownership_and_limits_are_enforced() -> anyhow::Result<()> {
     let verify = |email: &str| ChatVerifyRequest {
         conversation_id: anon.conversation_id.clone(),
         customer_token: anon.conversation_token.clone(),
+        conversation_token: String::new(),
         order_id: "A1042".into(),
         email: email.into(),
     };

@@ -83,23 +83,27 @@ token_key = "{SHOP_KEY}"
     );
 
     let now = now_secs();
-    let token = TokenKeys::sign_with(
-        SHOP_KEY.as_bytes(),
-        &Claims {
-            sub: "C100".into(),
-            exp: now + 900,
-            iat: now,
-            iss: "shop".into(),
-            cid: String::new(),
-        },
-    );
+    let token = |customer: &str| {
+        TokenKeys::sign_with(
+            SHOP_KEY.as_bytes(),
+            &Claims {
+                sub: customer.into(),
+                exp: now + 900,
+                iat: now,
+                iss: "shop".into(),
+                cid: String::new(),
+                via: String::new(),
+            },
+        )
+    };
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("chat-browser");
     let out = Command::new("node")
         .arg("tests/browser.mjs")
         .current_dir(&web)
         .env("PARLA_URL", &server.url)
         .env("SHOP_PORT", shop_port.to_string())
-        .env("SHOP_TOKEN", token)
+        .env("SHOP_TOKEN", token("C100"))
+        .env("SHOP_TOKEN_TOM", token("C300"))
         .env("SHOTS", &shots)
         .output()?;
     println!(

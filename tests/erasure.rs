@@ -85,6 +85,7 @@ async fn erasing_a_customer_deletes_their_tickets_and_chats() -> anyhow::Result<
             conversation_id: cid,
             after_event_id: 0,
             customer_token: token,
+            conversation_token: String::new(),
         })
         .await;
     assert_eq!(events.err().map(|s| s.code()), Some(Code::NotFound));

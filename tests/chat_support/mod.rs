@@ -50,6 +50,7 @@ pub fn shop_token(customer: &str, ttl: i64, key: &str) -> String {
             iat: now,
             iss: "shop".into(),
             cid: String::new(),
+            via: String::new(),
         },
     )
 }
@@ -65,6 +66,7 @@ pub async fn send(
         text: text.into(),
         language: "en".into(),
         customer_token: token.into(),
+        conversation_token: String::new(),
         client_message_id: String::new(),
     })
     .await
@@ -84,6 +86,7 @@ pub async fn read_until(
             conversation_id: cid.into(),
             after_event_id: after,
             customer_token: token.into(),
+            conversation_token: String::new(),
         })
         .await?
         .into_inner();

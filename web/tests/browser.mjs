@@ -1,8 +1,10 @@
 // Browser test of the chat widget and the agent console, driven by
 // tests/chat_browser.rs (which starts `parla serve` and mints the token).
 // Debian's chromium through playwright-core. Environment: PARLA_URL,
-// SHOP_PORT (the shop page's port, allowed by CORS), SHOP_TOKEN (the shop
-// backend's token for customer C100), SHOTS (screenshot directory).
+// SHOP_PORT (the shop page's port, allowed by CORS), SHOP_TOKEN and
+// SHOP_TOKEN_TOM (the shop backend's tokens for customers C100 and C300),
+// SHOTS (screenshot directory). The shop page signs in as Giulia (C100) by
+// default, as Tom with ?as=tom, and nobody with ?as=none.
 import { createServer } from "node:http";
 import { mkdirSync } from "node:fs";
 import { chromium } from "playwright-core";
@@ -17,10 +19,15 @@ function check(what, ok, detail = "") {
 }
 
 // The shop: a page on another origin that embeds the widget with one tag.
-const page = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title></head>
+const tokens = { giulia: process.env.SHOP_TOKEN, tom: process.env.SHOP_TOKEN_TOM, none: "" };
+const page = (token) => `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title></head>
 <body><h1>Breeze jackets</h1><p>Our shop page.</p>
-<script src="${parla}/widget.js" data-token="${process.env.SHOP_TOKEN}" defer></script></body></html>`;
-const shop = createServer((_, res) => { res.setHeader("content-type", "text/html"); res.end(page); });
+<script src="${parla}/widget.js"${token ? ` data-token="${token}"` : ""} defer></script></body></html>`;
+const shop = createServer((req, res) => {
+  const as = new URL(req.url, "http://shop").searchParams.get("as") || "giulia";
+  res.setHeader("content-type", "text/html");
+  res.end(page(tokens[as] ?? ""));
+});
 await new Promise((r) => shop.listen(Number(process.env.SHOP_PORT), "127.0.0.1", r));
 const shopUrl = `http://127.0.0.1:${process.env.SHOP_PORT}/`;
 
@@ -114,6 +121,33 @@ try {
   await customer.getByRole("button", { name: "Chat with us" }).click();
   await customer.waitForFunction((n) => document.querySelector("#parla-chat").shadowRoot.querySelectorAll(".msg").length >= n, count, { timeout: 10000 });
   check("the thread is back after a reload", (await customer.locator(".msg").count()) === count);
+
+  // 8. Two customers on one browser profile: Tom signs in where Giulia chatted, then
+  // nobody is signed in. Neither sees the other's thread, and each gets their own answers.
+  const shown = () => customer.evaluate(() => document.querySelector("#parla-chat").shadowRoot.querySelector(".log").textContent);
+  const settle = () => customer.waitForTimeout(1500);
+  await customer.goto(`${shopUrl}?as=tom`);
+  await customer.getByRole("button", { name: "Chat with us" }).click();
+  await settle();
+  let seen = await shown();
+  check("Tom's page shows none of Giulia's thread", !seen.includes("A1042") && !seen.includes("furious") && !seen.includes("courier"), seen);
+  await say("Where is my order?");
+  const tomAnswer = customer.locator(".msg.parla .text").first();
+  await tomAnswer.waitFor({ timeout: 15000 });
+  await customer.waitForFunction(() => document.querySelector("#parla-chat").shadowRoot.querySelector(".typing").textContent === "", null, { timeout: 15000 });
+  seen = await shown();
+  check("Tom is answered about his own order, never Giulia's", !seen.includes("A1042") && (await customer.locator(".msg.customer").count()) === 1, seen);
+  await customer.screenshot({ path: `${shots}/widget-second-customer.png` });
+  await customer.goto(`${shopUrl}?as=none`);
+  await customer.getByRole("button", { name: "Chat with us" }).click();
+  await settle();
+  seen = await shown();
+  check("a signed-out page shows neither customer's thread", (await customer.locator(".msg").count()) === 0, seen);
+  await customer.goto(shopUrl);
+  await customer.getByRole("button", { name: "Chat with us" }).click();
+  await customer.waitForFunction((n) => document.querySelector("#parla-chat").shadowRoot.querySelectorAll(".msg").length >= n, count, { timeout: 10000 });
+  seen = await shown();
+  check("Giulia signed in again gets her own thread back, without Tom's", seen.includes("A1042") && (await customer.locator(".msg").count()) === count, seen);
 
   // 7. Italian browsers get Italian.
   const it = await (await browser.newContext({ locale: "it-IT" })).newPage();

@@ -12,6 +12,13 @@
 // event stream from the last event id after a network drop, keeps the
 // conversation across page loads (localStorage), and renders every message
 // as text (never as HTML).
+//
+// One browser, several people: the saved conversation is kept per identity
+// (the customer the shop's token names, or one anonymous visitor), so a
+// page signed in as another customer, or signed out, never loads it; the
+// server checks the same (a signed-in customer's conversation opens only
+// with that customer's shop token). A message already shown is never
+// rewritten: a reply's bubble takes deltas only until its final.
 import { createClient } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
@@ -24,7 +31,22 @@ const server = script?.dataset.server || (script ? new URL(script.src).origin : 
 let shopToken = script?.dataset.token || "";
 const lang = language(script?.dataset.lang);
 const w = words(lang);
-const storeKey = `parla-chat:${server}`;
+
+/** Whom a shop token names (its `sub`; not verified here, only used to pick the saved
+ *  conversation: the server verifies), or "anonymous". */
+function identity(token: string): string {
+  try {
+    const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const sub = JSON.parse(atob(payload)).sub;
+    return typeof sub === "string" && sub ? `customer:${sub}` : "anonymous";
+  } catch {
+    return "anonymous";
+  }
+}
+const storeKeyOf = (token: string) => `parla-chat:${server}:${identity(token)}`;
+let storeKey = storeKeyOf(shopToken);
+// Widgets before per-identity keys kept one conversation per browser: never resumed.
+localStorage.removeItem(`parla-chat:${server}`);
 
 type Saved = { conversationId: string; token: string };
 function load(): Saved | null {
@@ -42,9 +64,21 @@ const client = createClient(Chat, createGrpcWebTransport({ baseUrl: server }));
 /** Latency figures the browser test reads: first delta of each turn. */
 const metrics: { turn: number; serverMs: number; shownMs: number }[] = [];
 (window as any).ParlaChat = {
-  setToken(t: string) { shopToken = t; },
+  /** A fresh token from the shop; naming another customer (or none) switches the widget to
+   *  that person's own conversation. */
+  setToken(t: string) {
+    const switched = identity(t) !== identity(shopToken);
+    shopToken = t;
+    if (switched) {
+      storeKey = storeKeyOf(t);
+      clearThread();
+      saved = load();
+      if (saved && !panel.hidden) connect();
+    }
+  },
   metrics,
-  reset() { localStorage.removeItem(storeKey); saved = null; },
+  /** Forgets this identity's conversation (a shop calls it when the customer signs out). */
+  reset() { localStorage.removeItem(storeKey); saved = null; clearThread(); },
 };
 
 // --- DOM (all text through textContent) ---
@@ -121,7 +155,20 @@ function note(cls: string, text: string) {
 
 // --- events ---
 let lastId = 0n;
+/** The bubble of each reply still streaming, by turn; a final closes it. */
 const replies = new Map<number, HTMLElement>();
+/** Bumped when the thread is cleared: the stream of the previous thread is aborted. */
+let thread = 0;
+let abort = new AbortController();
+function clearThread() {
+  thread++;
+  abort.abort();
+  abort = new AbortController();
+  lastId = 0n;
+  replies.clear();
+  log.replaceChildren();
+  typing.textContent = "";
+}
 function show(ev: ChatEvent) {
   const e = ev.event;
   switch (e.case) {
@@ -140,9 +187,12 @@ function show(ev: ChatEvent) {
         b.querySelector(".text")!.textContent += r.value.text;
         log.scrollTop = log.scrollHeight;
       } else if (r.case === "final") {
+        // The streaming bubble of this turn gets its final text; without one, a new bubble.
+        // Either way the turn is closed: a later reply with the same number (a restarted
+        // count) starts its own bubble instead of rewriting this one.
         const b = replies.get(r.value.turnIndex) || bubble("parla", w.parla, "");
         b.querySelector(".text")!.textContent = r.value.text;
-        replies.set(r.value.turnIndex, b);
+        replies.delete(r.value.turnIndex);
       }
       break;
     }
@@ -174,21 +224,28 @@ let streaming = false;
 async function connect() {
   if (streaming || !saved) return;
   streaming = true;
+  const mine = thread;
   let delay = 250;
-  while (saved) {
+  while (saved && mine === thread) {
     try {
-      const stream = client.events({ conversationId: saved.conversationId, afterEventId: lastId, customerToken: saved.token });
+      const stream = client.events({
+        conversationId: saved.conversationId,
+        afterEventId: lastId,
+        customerToken: shopToken,
+        conversationToken: saved.token,
+      }, { signal: abort.signal });
       for await (const ev of stream) {
+        if (mine !== thread) break;
         if (ev.id <= lastId) continue;
         lastId = ev.id;
         show(ev);
         delay = 250;
       }
     } catch (err: any) {
+      if (mine !== thread) break;
       // An expired or foreign conversation cannot come back: start afresh.
       if (err?.code === 16 || err?.code === 7 || err?.code === 5) {
-        localStorage.removeItem(storeKey);
-        saved = null;
+        forget();
         break;
       }
       note("note", w.error);
@@ -197,6 +254,14 @@ async function connect() {
     delay = Math.min(delay * 2, 5000);
   }
   streaming = false;
+  if (saved && mine !== thread) connect();
+}
+
+/** Drops the saved conversation and what it showed. */
+function forget() {
+  localStorage.removeItem(storeKey);
+  saved = null;
+  clearThread();
 }
 
 form.addEventListener("submit", async (e) => {
@@ -204,14 +269,25 @@ form.addEventListener("submit", async (e) => {
   const text = input.value.trim();
   if (!text) return;
   input.value = "";
+  const clientMessageId = crypto.randomUUID ? crypto.randomUUID() : String(Math.random());
+  const attempt = () => client.send({
+    conversationId: saved?.conversationId || "",
+    text,
+    language: lang,
+    customerToken: shopToken,
+    conversationToken: saved?.token || "",
+    clientMessageId,
+  });
   try {
-    const r = await client.send({
-      conversationId: saved?.conversationId || "",
-      text,
-      language: lang,
-      customerToken: saved?.token || shopToken,
-      clientMessageId: crypto.randomUUID ? crypto.randomUUID() : String(Math.random()),
-    });
+    let r;
+    try {
+      r = await attempt();
+    } catch (err: any) {
+      // The saved conversation is not this person's (or is gone): start their own.
+      if (!saved || !(err?.code === 16 || err?.code === 7 || err?.code === 5)) throw err;
+      forget();
+      r = await attempt();
+    }
     if (!saved) {
       saved = { conversationId: r.conversationId, token: r.conversationToken };
       localStorage.setItem(storeKey, JSON.stringify(saved));

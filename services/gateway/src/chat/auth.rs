@@ -59,6 +59,11 @@ pub struct Claims {
     /// The one conversation a conversation token opens.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub cid: String,
+    /// For a conversation token of a customer's conversation, how the customer was
+    /// established: `shop` (signed in: every use needs their shop token too) or `verified`
+    /// (an order proved in the chat); see `access.rs`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub via: String,
 }
 
 impl Claims {
@@ -126,8 +131,9 @@ impl TokenKeys {
         format!("{signing_input}.{sig}")
     }
 
-    /// A conversation token for `owner` and conversation `cid`.
-    pub fn conversation_token(&self, owner: &str, cid: &str, ttl_secs: i64) -> String {
+    /// A conversation token for `owner` and conversation `cid`, its owner established `via`
+    /// the shop's sign-in or a verification in the chat (empty for an anonymous owner).
+    pub fn conversation_token(&self, owner: &str, cid: &str, via: &str, ttl_secs: i64) -> String {
         let now = now_secs();
         Self::sign_with(
             &self.parla_key,
@@ -137,6 +143,7 @@ impl TokenKeys {
                 iat: now,
                 iss: PARLA_ISSUER.to_owned(),
                 cid: cid.to_owned(),
+                via: via.to_owned(),
             },
         )
     }
@@ -216,6 +223,7 @@ mod tests {
             iat: now,
             iss: "shop".into(),
             cid: String::new(),
+            via: String::new(),
         }
     }
 
@@ -245,7 +253,7 @@ mod tests {
     #[test]
     fn conversation_tokens_cannot_be_made_with_the_shop_key() {
         let keys = TokenKeys::new("secret", 900);
-        let t = keys.conversation_token("anon:x", "c1", 3600);
+        let t = keys.conversation_token("anon:x", "c1", "", 3600);
         let c = keys.verify(&t).expect("own token");
         assert!(c.is_conversation_token() && c.is_anonymous());
         let mut fake = shop("anon:x", 300);

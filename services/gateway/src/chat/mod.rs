@@ -7,6 +7,7 @@
 //! messages go to the agent through the hand-off queue, whose changes come
 //! back over `Handoff.WatchQueue`.
 
+mod access;
 pub mod assets;
 mod auth;
 mod limits;

@@ -18,6 +18,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
+use super::access::{self, Presented};
 use super::auth::{Claims, ANONYMOUS_PREFIX};
 use super::store::{ChatStore, ChatStoreError, Conversation};
 use super::{session, ChatHub, ChatService};
@@ -66,21 +67,39 @@ impl ChatHub {
         })
     }
 
-    /// Checks that `claims` may use conversation `conv`.
-    fn authorize(&self, claims: Option<&Claims>, conv: &Conversation) -> Result<(), Status> {
-        let Some(c) = claims else {
-            return Err(Status::unauthenticated(
-                "this conversation needs the customer token or the conversation token returned by Send",
-            ));
-        };
-        let wrong_conversation = c.is_conversation_token() && c.cid != conv.id;
-        if wrong_conversation || c.sub != conv.owner {
-            tracing::warn!(conversation_id = %conv.id, "chat access to another customer's conversation refused");
-            return Err(Status::permission_denied(
-                "this conversation belongs to another customer",
-            ));
-        }
-        Ok(())
+    /// The checked tokens of a request (`customer_token`, `conversation_token`).
+    fn presented(
+        &self,
+        customer_token: &str,
+        conversation_token: &str,
+    ) -> Result<Presented, Status> {
+        Presented::sort(
+            self.claims(customer_token)?,
+            self.claims(conversation_token)?,
+        )
+        .map_err(|e| Status::invalid_argument(e.to_string()))
+    }
+
+    /// Checks that the request's tokens may use conversation `conv`.
+    fn authorize(&self, presented: &Presented, conv: &Conversation) -> Result<(), Status> {
+        presented.check(conv).map_err(|denied| {
+            tracing::warn!(conversation_id = %conv.id, reason = ?denied, "chat access to a conversation refused");
+            match denied {
+                access::Denied::NoToken => Status::unauthenticated(denied.to_string()),
+                _ => Status::permission_denied(denied.to_string()),
+            }
+        })
+    }
+
+    /// A conversation token for `conv`, its owner established by the shop's sign-in when the
+    /// request carried a shop token, else by a verification in the chat.
+    fn conversation_token(&self, conv: &Conversation, presented: &Presented) -> String {
+        self.keys.conversation_token(
+            &conv.owner,
+            &conv.id,
+            access::via(conv, presented.shop.is_none()),
+            self.config.conversation_token_ttl_secs,
+        )
     }
 
     fn limit(&self, key: &str, per_minute: u32, what: &str) -> Result<(), Status> {
@@ -136,15 +155,15 @@ impl Chat for ChatService {
                 "client_message_id (≤ 128 bytes) or language (≤ 35 bytes) too long",
             ));
         }
-        let claims = hub.claims(&r.customer_token)?;
+        let presented = hub.presented(&r.customer_token, &r.conversation_token)?;
         hub.limit(
             &format!("ip:{ip}"),
             hub.config.ip_messages_per_minute,
             "per IP address",
         )?;
         let conv = if r.conversation_id.trim().is_empty() {
-            let owner = match &claims {
-                Some(c) => c.sub.clone(),
+            let owner = match presented.new_owner() {
+                Some(customer) => customer.to_owned(),
                 None => random_id(ANONYMOUS_PREFIX),
             };
             let conv = Conversation {
@@ -168,7 +187,7 @@ impl Chat for ChatService {
             conv
         } else {
             let conv = hub.conversation(&r.conversation_id).await?;
-            hub.authorize(claims.as_ref(), &conv)?;
+            hub.authorize(&presented, &conv)?;
             conv
         };
         let per_minute = if conv.customer_id.is_empty() {
@@ -177,11 +196,7 @@ impl Chat for ChatService {
             hub.config.customer_messages_per_minute
         };
         hub.limit(&format!("owner:{}", conv.owner), per_minute, "per customer")?;
-        let token = hub.keys.conversation_token(
-            &conv.owner,
-            &conv.id,
-            hub.config.conversation_token_ttl_secs,
-        );
+        let token = hub.conversation_token(&conv, &presented);
         if !r.client_message_id.is_empty() {
             let (cid, mid) = (conv.id.clone(), r.client_message_id.clone());
             if let Some(event_id) = blocking(store, move |s| s.client_message(&cid, &mid)).await? {
@@ -220,9 +235,9 @@ impl Chat for ChatService {
         let hub = &self.hub;
         let r = request.into_inner();
         let store = Arc::clone(hub.store()?);
-        let claims = hub.claims(&r.customer_token)?;
+        let presented = hub.presented(&r.customer_token, &r.conversation_token)?;
         let conv = hub.conversation(&r.conversation_id).await?;
-        hub.authorize(claims.as_ref(), &conv)?;
+        hub.authorize(&presented, &conv)?;
         // Subscribe before reading the backlog: nothing falls in between.
         let live = store.subscribe(&conv.id);
         let (tx, rx) = mpsc::channel(64);
@@ -252,9 +267,9 @@ impl Chat for ChatService {
         let ip = ip_of(&request);
         let r = request.into_inner();
         let store = hub.store()?;
-        let claims = hub.claims(&r.customer_token)?;
+        let presented = hub.presented(&r.customer_token, &r.conversation_token)?;
         let mut conv = hub.conversation(&r.conversation_id).await?;
-        hub.authorize(claims.as_ref(), &conv)?;
+        hub.authorize(&presented, &conv)?;
         hub.limit(
             &format!("verify:{ip}"),
             5,
@@ -332,6 +347,7 @@ impl Chat for ChatService {
             conversation_token: hub.keys.conversation_token(
                 &conv.owner,
                 &conv.id,
+                access::VIA_VERIFIED,
                 hub.config.conversation_token_ttl_secs,
             ),
             customer_name: customer.name,
