@@ -31,6 +31,24 @@ impl ConversationMood {
         self.trend.push(analysis.sentiment.score)
     }
 
+    /// Records a stored turn's sentiment score and confidence again (a conversation resumed
+    /// from the CRM timeline).
+    pub fn replay(&mut self, score: f32, confidence: f32) {
+        let score = if score.is_finite() {
+            score.clamp(-1.0, 1.0)
+        } else {
+            0.0
+        };
+        let confidence = if confidence.is_finite() {
+            confidence
+        } else {
+            1.0
+        };
+        self.scores.push(score);
+        self.confidences.push(confidence.clamp(0.0, 1.0));
+        self.trend.push(score);
+    }
+
     /// The trend so far.
     pub fn trend(&self) -> TrendSummary {
         self.trend.summary()

@@ -194,7 +194,7 @@ fn say_as(name: &str, value: &str, ssml: bool) -> String {
         "order_id" | "case_id" | "ticket_id" => "characters",
         "amount" | "price" | "refund" => "currency",
         "date" | "delivery_date" | "order_date" | "deadline" => "date",
-        "days" | "count" => "cardinal",
+        "days" | "days_late" | "count" => "cardinal",
         _ => return value.to_owned(),
     };
     format!("<say-as interpret-as=\"{interpret}\">{value}</say-as>")

@@ -18,6 +18,7 @@ const REQUIRED: &[&str] = &[
     "injection",
     "apology_error",
     "order_in_transit",
+    "order_late",
     "order_delivered",
     "delivery_case_opened",
     "return_steps",
@@ -47,6 +48,7 @@ fn vars() -> BTreeMap<String, String> {
         ("city", "Milan"),
         ("reason", "it is rated to -20 °C"),
         ("days", "30"),
+        ("days_late", "31"),
         ("answer", "We open at 10."),
     ]
     .into_iter()

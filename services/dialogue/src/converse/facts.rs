@@ -43,8 +43,9 @@ pub fn product(order: &pb::Order) -> Option<&str> {
 }
 
 /// The step for an order's status and the variables it needs; `None` when the facts are
-/// incomplete (then the caller asks instead of guessing).
-pub fn order_step(order: &pb::Order, lang: Language) -> Option<(&'static str, Vars)> {
+/// incomplete (then the caller asks instead of guessing). An expected date before `today`
+/// (Unix seconds) is said as a late delivery, never as a promise.
+pub fn order_step(order: &pb::Order, lang: Language, today: i64) -> Option<(&'static str, Vars)> {
     let mut vars = Vars::new();
     vars.insert("order_id".into(), order.id.clone());
     if let Some(p) = product(order) {
@@ -60,8 +61,15 @@ pub fn order_step(order: &pb::Order, lang: Language) -> Option<(&'static str, Va
     }
     vars.insert("date".into(), format_date(expected, lang));
     vars.insert("carrier".into(), order.carrier.clone());
+    let days_late = today.div_euclid(DAY) - expected.div_euclid(DAY);
+    if days_late > 0 {
+        vars.insert("days_late".into(), days_late.to_string());
+        return Some(("order_late", vars));
+    }
     Some(("order_in_transit", vars))
 }
+
+const DAY: i64 = 86_400;
 
 /// Template variables.
 pub type Vars = BTreeMap<String, String>;
@@ -98,6 +106,35 @@ pub fn format_date(unix_seconds: i64, lang: Language) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn in_transit(expected: i64) -> pb::Order {
+        pb::Order {
+            id: "D5531".into(),
+            carrier: "UPS".into(),
+            expected_delivery: Some(prost_types::Timestamp {
+                seconds: expected,
+                nanos: 0,
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_promised_date_that_has_passed_is_a_late_delivery() {
+        // Expected 2026-11-06 at noon.
+        let expected = 1_793_966_400;
+        let (step, vars) =
+            order_step(&in_transit(expected), Language::En, expected + 31 * DAY).unwrap();
+        assert_eq!(step, "order_late");
+        assert_eq!(vars["days_late"], "31");
+        assert_eq!(vars["date"], "6 November 2026");
+        // The same day, or before: still a promise.
+        let (step, _) = order_step(&in_transit(expected), Language::En, expected + 3600).unwrap();
+        assert_eq!(step, "order_in_transit");
+        let (step, _) =
+            order_step(&in_transit(expected), Language::It, expected - 2 * DAY).unwrap();
+        assert_eq!(step, "order_in_transit");
+    }
 
     #[test]
     fn dates_read_per_language() {

@@ -9,6 +9,7 @@ mod catalogue;
 mod convert;
 pub(crate) mod facts;
 mod flow;
+mod resume;
 mod turn;
 
 use std::pin::Pin;
@@ -146,10 +147,14 @@ impl DialogueService {
             Language::parse(&start.language),
             self.config.trend_decay,
         );
+        if let Some(flows) = &self.flows {
+            state.today = flows.today();
+        }
         if let Some(Hint::PhoneNumber(p)) = start.customer.as_ref().and_then(|c| c.hint.as_ref()) {
             state.caller_phone = Some(p.clone());
         }
         self.identify(&mut state, start.customer).await;
+        self.resume(&mut state).await;
         if engine.llm.as_ref().is_some_and(|m| m.phrases) {
             state.catalogue = self.catalogue.names(self.crm.as_ref()).await;
         }
@@ -239,6 +244,37 @@ impl DialogueService {
             Err(s) => {
                 tracing::warn!(conversation = %state.id, error = %s, "crm context failed");
                 state.crm_down = true;
+            }
+        }
+    }
+
+    /// Continues a conversation the CRM timeline already holds (a reopened chat); a new one,
+    /// or a CRM that does not answer, starts empty.
+    async fn resume(&self, state: &mut ConversationState) {
+        let Some(channel) = self.crm.clone().filter(|_| !state.crm_down) else {
+            return;
+        };
+        let stored = CrmClient::new(channel)
+            .get_interaction(pb::GetInteractionRequest {
+                conversation_id: state.id.clone(),
+            })
+            .await;
+        match stored {
+            Ok(i) => {
+                let i = i.into_inner();
+                match resume::resume(state, &i) {
+                    Some(r) => {
+                        tracing::info!(conversation = %state.id, turns = r.turns, "conversation resumed from the timeline")
+                    }
+                    None if !i.turns.is_empty() => {
+                        tracing::warn!(conversation = %state.id, "stored conversation belongs to another customer; not resumed")
+                    }
+                    None => {}
+                }
+            }
+            Err(s) if s.code() == tonic::Code::NotFound => {}
+            Err(s) => {
+                tracing::warn!(conversation = %state.id, error = %s.message(), "crm timeline not read; conversation starts afresh")
             }
         }
     }

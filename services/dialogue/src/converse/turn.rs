@@ -47,6 +47,9 @@ pub struct ConversationState {
     pub caller_phone: Option<String>,
     /// The catalogue's product names when a model words replies (for the grounding check).
     pub catalogue: std::sync::Arc<Vec<String>>,
+    /// Today (Unix seconds): `flows.today` when set, else the clock. A promised delivery date
+    /// before it is a late delivery, never a promise.
+    pub today: i64,
 }
 
 impl ConversationState {
@@ -70,6 +73,9 @@ impl ConversationState {
             flow: parla_flows::FlowState::default(),
             caller_phone: None,
             catalogue: std::sync::Arc::default(),
+            today: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64),
         }
     }
 
@@ -286,11 +292,12 @@ fn choose_step(
     if state.handed_off && a.intent != Intent::Goodbye {
         return ("handoff_waiting", Vars::new());
     }
-    let order_reply =
-        |order: Option<&pb::Order>| match order.and_then(|o| facts::order_step(o, lang)) {
-            Some(found) => found,
-            None => ("ask_order_id", Vars::new()),
-        };
+    let order_reply = |order: Option<&pb::Order>| match order
+        .and_then(|o| facts::order_step(o, lang, state.today))
+    {
+        Some(found) => found,
+        None => ("ask_order_id", Vars::new()),
+    };
     match a.intent {
         Intent::Greeting => match facts::personal_greeting(state.context.as_ref(), lang) {
             Some(vars) if state.turn_index == 0 => ("greeting_personal", vars),
