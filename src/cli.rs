@@ -149,7 +149,7 @@ pub fn run(cli: Cli) -> ExitCode {
         },
         Command::Crm {
             command: CrmCommand::Seed { files },
-        } => parla_crm::seed::seed_command(&config.crm, &files)
+        } => parla_crm::seed::seed_command(&config.crm, &files, &config.flows.today)
             .map(|summary| println!("{summary}"))
             .map_err(anyhow::Error::from),
         Command::Demo {

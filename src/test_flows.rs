@@ -64,7 +64,7 @@ pub fn run(mut config: Config, dir: &Path) -> anyhow::Result<bool> {
         ServiceKind::Dialogue,
     ];
     config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    let seeded = parla_crm::seed::seed_command(&config.crm, &[])?;
+    let seeded = parla_crm::seed::seed_command(&config.crm, &[], &config.flows.today)?;
     tracing::info!(%seeded, "test-flows: crm seeded");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -22,7 +22,7 @@ fn intent(f: &pb::ReplyFinal) -> &str {
 
 #[tokio::test]
 async fn yes_goodbye_and_one_ticket_per_late_delivery() -> anyhow::Result<()> {
-    let crm = SeededCrm::new()?;
+    let crm = SeededCrm::on("2026-11-25")?;
     let envs = [
         ("PARLA_FLOWS__TODAY", "2026-11-25"),
         ("PARLA_FLOWS__WEATHER__PROVIDER", "none"),

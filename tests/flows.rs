@@ -23,7 +23,7 @@ fn flow(f: &pb::ReplyFinal) -> (String, String, bool) {
 async fn server(weather: &[(&str, &str)]) -> anyhow::Result<(ParlaServer, tempfile::TempDir)> {
     let mut envs = vec![("PARLA_FLOWS__TODAY", "2026-11-25")];
     envs.extend_from_slice(weather);
-    SeededCrm::new()?
+    SeededCrm::on("2026-11-25")?
         .serve_only("crm,handoff,dialogue", "", &envs)
         .await
 }

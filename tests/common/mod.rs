@@ -74,13 +74,21 @@ pub struct SeededCrm {
 }
 
 impl SeededCrm {
-    /// Seeds the demo customers into a fresh directory.
+    /// Seeds the demo customers into a fresh directory, their dates moved to the machine's
+    /// day.
     pub fn new() -> anyhow::Result<Self> {
+        Self::on("")
+    }
+
+    /// Seeds the demo customers into a fresh directory, their dates moved to `today`
+    /// (`YYYY-MM-DD`, the server's `flows.today`; empty for the machine's day).
+    pub fn on(today: &str) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let data_dir = dir.path().to_string_lossy().into_owned();
         let seeded = parla(dir.path())
             .args(["crm", "seed"])
             .env("PARLA_CRM__DATA_DIR", &data_dir)
+            .env("PARLA_FLOWS__TODAY", today)
             .output()?;
         anyhow::ensure!(
             seeded.status.success(),

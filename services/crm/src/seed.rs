@@ -23,6 +23,13 @@ pub const DEMO_YAML: &str = include_str!("../seed/demo.yaml");
 /// A data set: several fixtures.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct DataSet {
+    /// The day the set's dates were written for (`YYYY-MM-DD`). Seeded on another day, every
+    /// date moves by the whole days between the two, so an order "delivered three days ago"
+    /// stays three days ago and a promised delivery stays in the future: demo data never goes
+    /// stale. Without it (an evaluation fixture, dated by its scenario's `today`) dates are
+    /// kept as written.
+    #[serde(default)]
+    pub written_for: Option<String>,
     /// The fixtures, loaded in order.
     pub fixtures: Vec<Fixture>,
 }
@@ -30,6 +37,10 @@ pub struct DataSet {
 /// One customer's records.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Fixture {
+    /// Milliseconds added to every date of the fixture when loaded (see
+    /// [`DataSet::written_for`]).
+    #[serde(skip)]
+    pub shift: Millis,
     /// The customer.
     pub customer: FixtureCustomer,
     /// Their orders.
@@ -231,9 +242,32 @@ pub fn parse_yaml(text: &str) -> Result<Vec<Fixture>> {
         .map_err(|e| CrmError::invalid("fixture", format!("is not a fixture: {e}")))
 }
 
-/// The built-in demo data set.
+/// Parses a data set or a single fixture for seeding on `today` (noon UTC of the seeding
+/// day): a data set written for another day is moved to it (see [`DataSet::written_for`]).
+pub fn parse_yaml_on(text: &str, today: Millis) -> Result<Vec<Fixture>> {
+    let written_for = serde_yaml::from_str::<DataSet>(text)
+        .ok()
+        .and_then(|set| set.written_for);
+    let mut fixtures = parse_yaml(text)?;
+    if let Some(day) = written_for {
+        let shift = (today.div_euclid(DAY) - parse_time(&day)?.div_euclid(DAY)) * DAY;
+        for f in &mut fixtures {
+            f.shift = shift;
+        }
+    }
+    Ok(fixtures)
+}
+
+const DAY: Millis = 86_400_000;
+
+/// The built-in demo data set, with its dates as written.
 pub fn demo() -> Result<Vec<Fixture>> {
     parse_yaml(DEMO_YAML)
+}
+
+/// The built-in demo data set moved to `today`.
+pub fn demo_on(today: Millis) -> Result<Vec<Fixture>> {
+    parse_yaml_on(DEMO_YAML, today)
 }
 
 /// What a load stored.
@@ -260,6 +294,7 @@ fn minor(units: f64) -> i64 {
 pub fn load(store: &dyn Store, fixtures: &[Fixture]) -> Result<Loaded> {
     let mut n = Loaded::default();
     for f in fixtures {
+        let parse_time = |s: &str| parse_time(s).map(|t| t + f.shift);
         for p in &f.catalogue {
             let mut attributes = p.attributes.clone();
             if let Some(w) = p.warmth_min_c {
@@ -437,10 +472,24 @@ pub fn load(store: &dyn Store, fixtures: &[Fixture]) -> Result<Loaded> {
 
 /// `parla crm seed [FILES]`: opens the configured store (running its
 /// migrations), loads the built-in demo data or the given fixture files,
-/// and says what it stored and where.
-pub fn seed_command(config: &crate::CrmConfig, files: &[std::path::PathBuf]) -> Result<String> {
+/// and says what it stored and where. `today` (`YYYY-MM-DD`, the
+/// `flows.today` setting) is the seeding day the demo data's dates are moved
+/// to; empty for the machine's date.
+pub fn seed_command(
+    config: &crate::CrmConfig,
+    files: &[std::path::PathBuf],
+    today: &str,
+) -> Result<String> {
+    let today = if today.is_empty() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as Millis);
+        now.div_euclid(DAY) * DAY + DAY / 2
+    } else {
+        parse_time(today)?
+    };
     let fixtures = if files.is_empty() {
-        demo()?
+        demo_on(today)?
     } else {
         let mut all = Vec::new();
         for file in files {
@@ -448,7 +497,7 @@ pub fn seed_command(config: &crate::CrmConfig, files: &[std::path::PathBuf]) -> 
                 CrmError::invalid("files", format!("{} cannot be read: {e}", file.display()))
             })?;
             all.extend(
-                parse_yaml(&text)
+                parse_yaml_on(&text, today)
                     .map_err(|e| CrmError::invalid("files", format!("{}: {e}", file.display())))?,
             );
         }
@@ -469,6 +518,25 @@ pub fn seed_command(config: &crate::CrmConfig, files: &[std::path::PathBuf]) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn demo_data_moves_to_the_seeding_day_and_fixtures_stay_as_written() {
+        let written = parse_time("2026-11-25").unwrap();
+        let same = demo_on(written).unwrap();
+        assert!(same.iter().all(|f| f.shift == 0));
+        let later = demo_on(parse_time("2027-02-03").unwrap()).unwrap();
+        assert!(
+            later.iter().all(|f| f.shift == 70 * DAY),
+            "{}",
+            later[0].shift
+        );
+        let earlier = demo_on(parse_time("2026-11-20").unwrap()).unwrap();
+        assert!(earlier.iter().all(|f| f.shift == -5 * DAY));
+        // A single fixture (an evaluation scenario) is dated by its own scenario.
+        let fixture = "customer: {id: K1, name: A B}\norders:\n  - {id: O1, date: 2020-01-01, status: delivered, lines: []}\n";
+        let f = parse_yaml_on(fixture, parse_time("2027-02-03").unwrap()).unwrap();
+        assert_eq!(f[0].shift, 0);
+    }
 
     #[test]
     fn demo_parses() {
