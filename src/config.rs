@@ -29,7 +29,7 @@ use parla_tts::TtsConfig;
 use crate::services::ServiceKind;
 
 /// Environment variables with the `PARLA_` prefix that are not table keys.
-const NON_TABLE_ENV: [&str; 3] = ["cache", "pip", "config"];
+const NON_TABLE_ENV: [&str; 4] = ["cache", "pip", "config", "max_kernels"];
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
