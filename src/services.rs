@@ -404,6 +404,7 @@ fn chat_parts(config: &Config) -> anyhow::Result<(Load, Register)> {
                 anyhow::anyhow!("`gateway.chat.database_path` {}: {e}", path.display())
             })?;
             opened.follow_handoff();
+            opened.recover_unanswered();
             Ok(())
         }),
         Box::new(move |routes| {

@@ -234,6 +234,17 @@ async fn tokens_ownership_and_limits_are_enforced() -> anyhow::Result<()> {
         code(send(&mut chat, &cid, &giulia, "   ").await.map(|_| ())),
         Some(Code::InvalidArgument)
     );
+    // Under the byte limit but over what one turn takes: refused at Send, in words a
+    // customer can act on (no setting names), instead of stored and left unanswered.
+    let long = send(&mut chat, &cid, &giulia, &"word ".repeat(500))
+        .await
+        .expect_err("2,500 characters are more than one message takes");
+    assert_eq!(long.code(), Code::InvalidArgument);
+    assert!(
+        long.message().contains("2000") && !long.message().contains('`'),
+        "{}",
+        long.message()
+    );
     // A text that is not UTF-8 (bytes no client library sends) is the client's error, and
     // says which field.
     let garbled = common::raw::not_utf8(

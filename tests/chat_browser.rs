@@ -7,8 +7,10 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use common::{agents_toml, SeededCrm};
 use parla_gateway::chat::{now_secs, Claims, TokenKeys};
@@ -97,7 +99,7 @@ token_key = "{SHOP_KEY}"
         )
     };
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("chat-browser");
-    let out = Command::new("node")
+    let mut node = Command::new("node")
         .arg("tests/browser.mjs")
         .current_dir(&web)
         .env("PARLA_URL", &server.url)
@@ -105,14 +107,43 @@ token_key = "{SHOP_KEY}"
         .env("SHOP_TOKEN", token("C100"))
         .env("SHOP_TOKEN_TOM", token("C300"))
         .env("SHOTS", &shots)
-        .output()?;
-    println!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    // The script asks for a server restart by a line on its output ("restart server") and
+    // goes on when told "restarted" on its input.
+    let stdout = node
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout from node"))?;
+    let mut stdin = node
+        .stdin
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdin to node"))?;
+    let (tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut server = server;
+    while let Some(line) = lines.recv().await {
+        println!("{line}");
+        if line == "restart server" {
+            let stopped = std::time::Instant::now();
+            server.restart(Duration::from_secs(60)).await?;
+            println!(
+                "figure: server stopped (SIGTERM) and serving again after {} ms",
+                stopped.elapsed().as_millis()
+            );
+            writeln!(stdin, "restarted")?;
+        }
+    }
+    let status = tokio::task::spawn_blocking(move || node.wait()).await??;
     println!("screenshots in {}", shots.display());
-    anyhow::ensure!(out.status.success(), "browser test failed (see above)");
+    anyhow::ensure!(status.success(), "browser test failed (see above)");
     Ok(())
 }
 

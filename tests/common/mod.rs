@@ -24,6 +24,8 @@ pub struct ParlaServer {
     pub addr: String,
     /// The server's working directory.
     pub dir: tempfile::TempDir,
+    /// What it was started with, to start it again ([`ParlaServer::restart`]).
+    started_with: (Vec<String>, Vec<(String, String)>, bool),
 }
 
 /// A `parla` command with a clean configuration environment and the
@@ -32,7 +34,10 @@ pub fn parla(dir: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_parla"));
     cmd.current_dir(dir);
     for (key, _) in std::env::vars() {
-        if key.starts_with("PARLA_") && key != "PARLA_CACHE" && key != "PARLA_PIP" {
+        // Kept: where the models are, and the kernels' cap (a suite run as an AVX2-only CPU
+        // runs its servers so too).
+        let kept = ["PARLA_CACHE", "PARLA_PIP", "PARLA_MAX_KERNELS"];
+        if key.starts_with("PARLA_") && !kept.contains(&key.as_str()) {
             cmd.env_remove(key);
         }
     }
@@ -183,7 +188,32 @@ impl ParlaServer {
             url,
             addr,
             dir,
+            started_with: (
+                args.iter().map(|a| a.to_string()).collect(),
+                envs.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                logged,
+            ),
         })
+    }
+
+    /// Stops the server as an operator would (SIGTERM: it drains its streams and exits) and
+    /// starts it again on the same address with the same arguments and data, then waits until
+    /// it is SERVING.
+    pub async fn restart(&mut self, within: Duration) -> anyhow::Result<()> {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)?;
+        let mut child = std::mem::replace(&mut self.child, Command::new("true").spawn()?);
+        tokio::task::spawn_blocking(move || child.wait()).await??;
+        let (args, envs, logged) = self.started_with.clone();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let addr = self.addr.clone();
+        let fresh = Self::start_at(&addr, &args, &envs, logged)?;
+        let old = std::mem::replace(self, fresh);
+        drop(old);
+        self.wait_ready(within).await
     }
 
     /// Where a server started with `logged` writes its log.

@@ -7,7 +7,18 @@
 // default, as Tom with ?as=tom, and nobody with ?as=none.
 import { createServer } from "node:http";
 import { mkdirSync } from "node:fs";
+import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
+
+// The harness restarts the server when asked on stdout and answers "restarted" on stdin.
+const harness = createInterface({ input: process.stdin });
+const told = [];
+harness.on("line", (line) => { const t = told.shift(); if (t) t(line); });
+function restartServer() {
+  const answered = new Promise((resolve) => told.push(resolve));
+  console.log("restart server");
+  return answered;
+}
 
 const parla = process.env.PARLA_URL;
 const shots = process.env.SHOTS || "screenshots";
@@ -149,6 +160,41 @@ try {
   seen = await shown();
   check("Giulia signed in again gets her own thread back, without Tom's", seen.includes("A1042") && (await customer.locator(".msg").count()) === count, seen);
 
+  // 9. The server restarts mid-conversation (SIGTERM, then started again on the same data):
+  // one connection notice that goes away, the message typed while it was down arrives once and
+  // is answered below it, and every earlier message keeps its text and order.
+  const inWidget = (f, arg) => customer.evaluate(f, arg);
+  const bubbles = () => inWidget(() => [...document.querySelector("#parla-chat").shadowRoot.querySelectorAll(".msg")]
+    .map((m) => `${m.classList.contains("parla") ? "parla" : m.classList.contains("agent") ? "agent" : "customer"}|${m.querySelector(".text").textContent}`));
+  const settled = (n) => customer.waitForFunction((n) => {
+    const root = document.querySelector("#parla-chat").shadowRoot;
+    const msgs = root.querySelectorAll(".msg");
+    return msgs.length >= n && msgs[msgs.length - 1].classList.contains("parla") && root.querySelector(".typing").textContent === "";
+  }, n, { timeout: 45000 });
+  await customer.goto(`${shopUrl}?as=none`);
+  await customer.getByRole("button", { name: "Chat with us" }).click();
+  await say("Hello, what are your opening hours?");
+  await settled(2);
+  await say("Thanks. And how much does shipping cost?");
+  await settled(4);
+  const earlier = await bubbles();
+  const restarted = restartServer();
+  await customer.waitForTimeout(500);
+  await say("Do you also ship to Italy?");
+  await restarted;
+  await settled(earlier.length + 2);
+  const after = await bubbles();
+  check("a restart keeps every earlier message's text and order", JSON.stringify(after.slice(0, earlier.length)) === JSON.stringify(earlier), JSON.stringify({ earlier, after }));
+  const asked = after.filter((b) => b === "customer|Do you also ship to Italy?").length;
+  check("the message typed during the restart arrives once and is answered below it",
+    asked === 1 && after[after.length - 2] === "customer|Do you also ship to Italy?" && after[after.length - 1].startsWith("parla|"), JSON.stringify(after.slice(earlier.length)));
+  const notices = await inWidget(() => document.querySelector("#parla-chat").shadowRoot.querySelectorAll(".note").length);
+  check("no pile of connection notes in the thread", notices === 0, `${notices} notes`);
+  await customer.waitForFunction(() => document.querySelector("#parla-chat").shadowRoot.querySelector(".status").textContent === "", null, { timeout: 10000 })
+    .then(() => check("the connection notice clears when the server is back", true))
+    .catch(() => check("the connection notice clears when the server is back", false));
+  await customer.screenshot({ path: `${shots}/widget-after-restart.png` });
+
   // 7. Italian browsers get Italian.
   const it = await (await browser.newContext({ locale: "it-IT" })).newPage();
   await it.goto(shopUrl);
@@ -159,6 +205,7 @@ try {
 } finally {
   await browser.close();
   shop.close();
+  harness.close();
 }
 console.log(`browser: ${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

@@ -13,7 +13,10 @@ const en = {
   withPerson: (name: string) => `You're chatting with ${name} (a person)`,
   person: "person",
   error: "Connection lost, reconnecting…",
+  reconnected: "Connected again.",
   refused: "Your message was not sent: ",
+  notSent: "Your message was not sent. Please try again in a moment.",
+  tooLong: (n: number, max: number) => `This message has ${n} characters; at most ${max} fit in one message. Please shorten it or send it in parts.`,
 };
 type Words = typeof en;
 const it: Words = {
@@ -30,7 +33,10 @@ const it: Words = {
   withPerson: (name: string) => `Sta parlando con ${name} (una persona)`,
   person: "persona",
   error: "Connessione persa, mi riconnetto…",
+  reconnected: "Di nuovo connessi.",
   refused: "Messaggio non inviato: ",
+  notSent: "Il messaggio non è stato inviato. Riprovi tra un momento, per favore.",
+  tooLong: (n: number, max: number) => `Questo messaggio ha ${n} caratteri; in un messaggio ne entrano al massimo ${max}. Lo accorci o lo invii in più parti, per favore.`,
 };
 
 /** The browser's language, reduced to one Parla speaks. */

@@ -116,23 +116,28 @@ log.setAttribute("aria-relevant", "additions text");
 log.tabIndex = 0;
 const typing = el("div", "typing");
 typing.setAttribute("aria-live", "polite");
+/** One connection notice at a time (never a pile of them), cleared when the link is back. */
+const status = el("div", "status");
+status.setAttribute("role", "status");
 const form = el("form");
 const label = el("label", "sr", w.placeholder);
 label.htmlFor = "parla-input";
 const input = el("textarea");
 input.id = "parla-input";
 input.placeholder = w.placeholder;
-input.maxLength = 2000;
+// The longest message Parla takes (the server's limit too); longer text is refused with a
+// notice and kept in the box, never cut silently.
+const MAX_CHARS = 2000;
 const send = el("button", "", w.send);
 send.type = "submit";
 form.append(label, input, send);
-panel.append(header, log, typing, form);
+panel.append(header, log, status, typing, form);
 root.append(style, launch, panel);
 
 function toggle(open: boolean) {
   panel.hidden = !open;
   launch.setAttribute("aria-expanded", String(open));
-  if (open) { input.focus(); connect(); } else launch.focus();
+  if (open) { input.focus(); log.scrollTop = log.scrollHeight; connect(); } else launch.focus();
 }
 launch.addEventListener("click", () => toggle(panel.hidden));
 close.addEventListener("click", () => toggle(false));
@@ -151,6 +156,23 @@ function bubble(cls: string, by: string, text: string): HTMLElement {
 function note(cls: string, text: string) {
   log.append(el("div", cls, text));
   log.scrollTop = log.scrollHeight;
+}
+
+let statusTimer: ReturnType<typeof setTimeout> | undefined;
+let linkLost = false;
+/** The link failed: one notice, kept until it is back. */
+function lost() {
+  linkLost = true;
+  clearTimeout(statusTimer);
+  status.textContent = w.error;
+}
+/** The link works: a lost link's notice turns into "connected again", then goes. */
+function back() {
+  if (!linkLost) return;
+  linkLost = false;
+  status.textContent = w.reconnected;
+  clearTimeout(statusTimer);
+  statusTimer = setTimeout(() => { if (!linkLost) status.textContent = ""; }, 3000);
 }
 
 // --- events ---
@@ -227,6 +249,7 @@ async function connect() {
   const mine = thread;
   let delay = 250;
   while (saved && mine === thread) {
+    let steady: ReturnType<typeof setTimeout> | undefined;
     try {
       const stream = client.events({
         conversationId: saved.conversationId,
@@ -234,21 +257,26 @@ async function connect() {
         customerToken: shopToken,
         conversationToken: saved.token,
       }, { signal: abort.signal });
+      // A stream that stays open a moment (or delivers) is a link that works again.
+      steady = setTimeout(back, 1500);
       for await (const ev of stream) {
+        back();
         if (mine !== thread) break;
         if (ev.id <= lastId) continue;
         lastId = ev.id;
         show(ev);
         delay = 250;
       }
+      clearTimeout(steady);
     } catch (err: any) {
+      clearTimeout(steady);
       if (mine !== thread) break;
       // An expired or foreign conversation cannot come back: start afresh.
       if (err?.code === 16 || err?.code === 7 || err?.code === 5) {
         forget();
         break;
       }
-      note("note", w.error);
+      lost();
     }
     await new Promise((r) => setTimeout(r, delay));
     delay = Math.min(delay * 2, 5000);
@@ -264,10 +292,19 @@ function forget() {
   clearThread();
 }
 
+/** Codes worth sending again with the same message id (the server stores it once): the
+ *  server restarting or unreachable, a deadline. */
+const transient = (code: number | undefined) => code === undefined || code === 14 || code === 4 || code === 2;
+
 form.addEventListener("submit", async (e) => {
   e.preventDefault();
   const text = input.value.trim();
   if (!text) return;
+  const chars = [...text].length;
+  if (chars > MAX_CHARS) {
+    note("note", w.tooLong(chars, MAX_CHARS));
+    return;
+  }
   input.value = "";
   const clientMessageId = crypto.randomUUID ? crypto.randomUUID() : String(Math.random());
   const attempt = () => client.send({
@@ -278,15 +315,31 @@ form.addEventListener("submit", async (e) => {
     conversationToken: saved?.token || "",
     clientMessageId,
   });
+  // A restarting server is waited for (about half a minute), with one notice, and the same
+  // message id: a message that did arrive is never stored twice.
+  const patiently = async () => {
+    let delay = 500;
+    for (let waited = 0; ; waited += delay, delay = Math.min(delay * 2, 4000)) {
+      try {
+        const r = await attempt();
+        back();
+        return r;
+      } catch (err: any) {
+        if (!transient(err?.code) || waited > 30000) throw err;
+        lost();
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  };
   try {
     let r;
     try {
-      r = await attempt();
+      r = await patiently();
     } catch (err: any) {
       // The saved conversation is not this person's (or is gone): start their own.
       if (!saved || !(err?.code === 16 || err?.code === 7 || err?.code === 5)) throw err;
       forget();
-      r = await attempt();
+      r = await patiently();
     }
     if (!saved) {
       saved = { conversationId: r.conversationId, token: r.conversationToken };
@@ -294,7 +347,9 @@ form.addEventListener("submit", async (e) => {
     }
     connect();
   } catch (err: any) {
-    note("note", w.refused + (err?.rawMessage || String(err)));
+    // What the customer can act on (a message too long, too many too fast); never internals.
+    const actionable = err?.code === 3 || err?.code === 8;
+    note("note", actionable ? w.refused + (err?.rawMessage || "") : w.notSent);
     input.value = text;
   }
 });

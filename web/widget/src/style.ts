@@ -19,6 +19,8 @@ header button{background:none;border:0;color:#fff;font-size:20px;cursor:pointer}
 .note{align-self:center;font-size:12px;color:#444;text-align:center;padding:2px 8px}
 .joined{align-self:stretch;background:#1d6b3a;color:#fff;font-weight:600;text-align:center;border-radius:6px;padding:6px}
 .typing{font-size:12px;color:#555;padding:0 10px 4px;min-height:16px}
+.status{font-size:12px;color:#8a4b00;padding:0 10px}
+.status:empty{display:none}
 form{display:flex;border-top:1px solid #dde;padding:6px;gap:6px}
 textarea{flex:1;resize:none;font:inherit;border:1px solid #bbc;border-radius:6px;padding:6px;height:40px}
 form button{background:#234;color:#fff;border:0;border-radius:6px;padding:0 14px;font:inherit;cursor:pointer}

@@ -26,6 +26,10 @@ pub use auth::{now_secs, Claims, TokenError, TokenKeys, ANONYMOUS_PREFIX, PARLA_
 pub use limits::RateLimiter;
 pub use store::{ChatStore, ChatStoreError, Conversation};
 
+/// The longest chat message, in characters: a dialogue turn's limit (`parla_dialogue::MAX_CHARS`),
+/// refused at `Send` so a longer message is never stored and then left unanswered.
+pub const MAX_MESSAGE_CHARS: usize = 2000;
+
 /// Settings of web chats (`[gateway.chat]` in `parla.toml`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -123,6 +127,34 @@ impl ChatService {
         let store = ChatStore::open(path)?;
         let _ = self.hub.store.set(Arc::new(store));
         Ok(())
+    }
+
+    /// Answers the messages a stopped server left unanswered (sent in the last 10 minutes,
+    /// stored, but their turn never finished): each goes to Parla again, which continues the
+    /// conversation from the CRM timeline. Call inside a tokio runtime after `open`.
+    pub fn recover_unanswered(&self) {
+        let hub = Arc::clone(&self.hub);
+        tokio::spawn(async move {
+            let Ok(store) = hub.store() else { return };
+            let since = now_secs() * 1000 - 10 * 60 * 1000;
+            let found = match service::blocking(store, move |s| s.unanswered(since)).await {
+                Ok(found) => found,
+                Err(status) => {
+                    tracing::warn!(error = %status.message(), "unanswered chat messages not looked up");
+                    return;
+                }
+            };
+            if !found.is_empty() {
+                tracing::info!(
+                    conversations = found.len(),
+                    "answering chat messages left unanswered by a stop"
+                );
+            }
+            for (conv, text) in found {
+                let language = conv.language.clone();
+                session::route_message(Arc::clone(&hub), conv, text, language).await;
+            }
+        });
     }
 
     /// Starts following the hand-off queue (agents joining and replying);

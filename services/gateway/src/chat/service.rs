@@ -142,12 +142,26 @@ impl Chat for ChatService {
         if text.is_empty() {
             return Err(Status::invalid_argument("text is empty"));
         }
+        // The message goes back to the customer's screen: it says what to do, and the setting
+        // behind it is in the log line only.
         if r.text.len() > hub.max_message_bytes {
-            tracing::info!(bytes = r.text.len(), "oversized chat message refused");
+            tracing::info!(
+                bytes = r.text.len(),
+                limit = hub.max_message_bytes,
+                "oversized chat message refused (gateway.max_message_bytes)"
+            );
             return Err(Status::invalid_argument(format!(
-                "the message is {} bytes; at most {} are accepted (`gateway.max_message_bytes`)",
+                "the message is too long ({} bytes; at most {}); please shorten it or send it in parts",
                 r.text.len(),
                 hub.max_message_bytes
+            )));
+        }
+        let chars = text.chars().count();
+        if chars > super::MAX_MESSAGE_CHARS {
+            tracing::info!(chars, "oversized chat message refused");
+            return Err(Status::invalid_argument(format!(
+                "the message has {chars} characters; at most {} fit in one message; please shorten it or send it in parts",
+                super::MAX_MESSAGE_CHARS
             )));
         }
         if r.client_message_id.len() > 128 || r.language.len() > 35 {

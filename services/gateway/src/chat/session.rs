@@ -115,13 +115,31 @@ pub(super) async fn route_message(
                 ..Turn::default()
             })),
         };
-        for _attempt in 0..2 {
+        // A dialogue that is starting (after a restart) or briefly unreachable is waited for:
+        // the message is stored, and the customer sees "typing" until Parla answers. Only a
+        // dialogue still away after a minute gets the honest error notice.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let mut pause = Duration::from_millis(250);
+        let mut closed_streams = 0;
+        loop {
             match open_or_get(&hub, &conv).await {
                 Ok(tx) => {
                     if tx.send(turn.clone()).await.is_ok() {
                         return;
                     }
                     hub.drop_session(&conv.id);
+                    closed_streams += 1;
+                    if closed_streams >= 2 {
+                        break;
+                    }
+                }
+                Err(s)
+                    if s.code() == tonic::Code::Unavailable
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    tracing::info!(conversation_id = %conv.id, error = %s.message(), "dialogue not ready; the turn waits");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
                 }
                 Err(s) => {
                     tracing::warn!(conversation_id = %conv.id, error = %s.message(), "dialogue unreachable");
@@ -175,12 +193,29 @@ async fn open_or_get(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .insert(conv.id.clone(), tx.clone());
+    // The turn after the last reply the customer was shown: a dialogue that lost a turn (stopped
+    // before its timeline was written) must not number a new reply as an old one.
+    let next_turn = match hub.store() {
+        Ok(store) => {
+            let id = conv.id.clone();
+            blocking(store, move |s| s.last_reply_turn(&id))
+                .await
+                .ok()
+                .flatten()
+                .map_or(0, |t| t + 1)
+        }
+        Err(_) => 0,
+    };
     let hub = Arc::clone(hub);
     let conv = conv.clone();
     tokio::spawn(async move {
+        let mut numbering = TurnNumbering::after(next_turn);
         loop {
             match replies.message().await {
-                Ok(Some(reply)) => on_reply(&hub, &conv.id, reply).await,
+                Ok(Some(mut reply)) => {
+                    numbering.apply(&mut reply);
+                    on_reply(&hub, &conv.id, reply).await
+                }
                 Ok(None) => break,
                 Err(s) => {
                     tracing::warn!(conversation_id = %conv.id, error = %s.message(), "dialogue stream failed");
@@ -193,6 +228,29 @@ async fn open_or_get(
         hub.drop_session(&conv.id);
     });
     Ok(tx)
+}
+
+/// Reply turn numbers shown in a conversation only increase: the first reply of a new dialogue
+/// stream is numbered at least the turn after the last one stored, and the rest follow it.
+struct TurnNumbering {
+    next: u32,
+    shift: Option<u32>,
+}
+
+impl TurnNumbering {
+    fn after(next: u32) -> Self {
+        Self { next, shift: None }
+    }
+
+    fn apply(&mut self, reply: &mut parla_proto::v1::ReplyEvent) {
+        let index = match &mut reply.event {
+            Some(Reply::Delta(d)) => &mut d.turn_index,
+            Some(Reply::Final(f)) => &mut f.turn_index,
+            None => return,
+        };
+        let shift = *self.shift.get_or_insert(self.next.saturating_sub(*index));
+        *index += shift;
+    }
 }
 
 async fn on_reply(hub: &Arc<ChatHub>, conversation_id: &str, reply: parla_proto::v1::ReplyEvent) {
@@ -373,4 +431,62 @@ pub(super) async fn recall_other_channels(hub: Arc<ChatHub>, conv: Conversation)
         })),
     )
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parla_proto::v1::{ReplyDelta, ReplyEvent, ReplyFinal};
+
+    fn delta(turn: u32) -> ReplyEvent {
+        ReplyEvent {
+            event: Some(Reply::Delta(ReplyDelta {
+                turn_index: turn,
+                ..Default::default()
+            })),
+        }
+    }
+
+    fn final_(turn: u32) -> ReplyEvent {
+        ReplyEvent {
+            event: Some(Reply::Final(ReplyFinal {
+                turn_index: turn,
+                ..Default::default()
+            })),
+        }
+    }
+
+    fn turn_of(r: &ReplyEvent) -> u32 {
+        match &r.event {
+            Some(Reply::Delta(d)) => d.turn_index,
+            Some(Reply::Final(f)) => f.turn_index,
+            None => u32::MAX,
+        }
+    }
+
+    #[test]
+    fn a_dialogue_that_counts_from_an_earlier_turn_is_moved_after_the_last_reply() {
+        // Replies 0..=6 were shown; the new stream's dialogue resumed with 6 turns only.
+        let mut n = TurnNumbering::after(7);
+        let shown: Vec<u32> = [delta(5), final_(5), delta(6), final_(6)]
+            .into_iter()
+            .map(|mut r| {
+                n.apply(&mut r);
+                turn_of(&r)
+            })
+            .collect();
+        assert_eq!(shown, [7, 7, 8, 8]);
+    }
+
+    #[test]
+    fn a_dialogue_that_counts_on_keeps_its_numbers() {
+        let mut n = TurnNumbering::after(3);
+        let mut r = final_(3);
+        n.apply(&mut r);
+        assert_eq!(turn_of(&r), 3);
+        let mut fresh = TurnNumbering::after(0);
+        let mut r = delta(0);
+        fresh.apply(&mut r);
+        assert_eq!(turn_of(&r), 0);
+    }
 }

@@ -240,6 +240,73 @@ impl ChatStore {
         Ok(ids.len() as u32)
     }
 
+    /// Conversations with Parla whose last customer message, sent since `since_ms`, has no
+    /// complete reply after it (the server stopped while the turn was on its way), each with
+    /// that message's text. Conversations created more than a week before `since_ms` are not
+    /// looked at.
+    pub fn unanswered(&self, since_ms: i64) -> Result<Vec<(Conversation, String)>, ChatStoreError> {
+        use parla_proto::v1::chat_event::Event;
+        use parla_proto::v1::reply_event::Event as Reply;
+        const WEEK_MS: i64 = 7 * 24 * 3600 * 1000;
+        let conn = self.conn();
+        let bots: Vec<Conversation> = conn
+            .prepare(
+                "SELECT id, owner, customer_id, language, ticket_id, mode FROM conversations \
+                 WHERE mode = 'bot' AND created_at_ms >= ?1",
+            )?
+            .query_map([since_ms - WEEK_MS], row)?
+            .collect::<Result<_, _>>()?;
+        let mut latest = conn.prepare_cached(
+            "SELECT body FROM events WHERE conversation_id = ?1 ORDER BY id DESC LIMIT 50",
+        )?;
+        let mut out = Vec::new();
+        for c in bots {
+            let bodies: Vec<Vec<u8>> = latest
+                .query_map([&c.id], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            for body in bodies {
+                let e = ChatEvent::decode(body.as_slice())
+                    .map_err(|e| ChatStoreError::Corrupt(e.to_string()))?;
+                match e.event {
+                    Some(Event::CustomerMessage(text)) => {
+                        let at = e.at.map_or(0, |t| t.seconds * 1000);
+                        if at >= since_ms {
+                            out.push((c.clone(), text));
+                        }
+                        break;
+                    }
+                    // Answered, or told honestly that it failed (the customer sends again).
+                    Some(Event::Reply(r)) if matches!(r.event, Some(Reply::Final(_))) => break,
+                    Some(Event::Notice(_)) | Some(Event::Handoff(_)) => break,
+                    _ => {}
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The turn number of the last reply stored in a conversation (its last final).
+    pub fn last_reply_turn(&self, conversation_id: &str) -> Result<Option<u32>, ChatStoreError> {
+        use parla_proto::v1::chat_event::Event;
+        use parla_proto::v1::reply_event::Event as Reply;
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT body FROM events WHERE conversation_id = ?1 ORDER BY id DESC",
+        )?;
+        let mut rows = stmt.query([conversation_id])?;
+        while let Some(row) = rows.next()? {
+            let body: Vec<u8> = row.get(0)?;
+            let e = ChatEvent::decode(body.as_slice())
+                .map_err(|e| ChatStoreError::Corrupt(e.to_string()))?;
+            if let Some(Event::Reply(r)) = e.event {
+                if let Some(Reply::Final(f)) = r.event {
+                    return Ok(Some(f.turn_index));
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// Drops live channels nobody listens to.
     pub fn prune_live(&self) {
         let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
@@ -263,4 +330,79 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parla_proto::v1::chat_event::Event;
+    use parla_proto::v1::reply_event::Event as Reply;
+    use parla_proto::v1::{ReplyEvent, ReplyFinal};
+
+    fn conv(id: &str, mode: &str) -> Conversation {
+        Conversation {
+            id: id.into(),
+            owner: "anon:x".into(),
+            customer_id: String::new(),
+            language: "en".into(),
+            ticket_id: String::new(),
+            mode: mode.into(),
+        }
+    }
+
+    fn ev(e: Event) -> ChatEvent {
+        ChatEvent {
+            event: Some(e),
+            ..ChatEvent::default()
+        }
+    }
+
+    #[test]
+    fn a_message_without_a_complete_reply_is_found_again() {
+        let dir = std::env::temp_dir().join(format!(
+            "parla-chat-store-{}-{}",
+            std::process::id(),
+            now_ms()
+        ));
+        let store = ChatStore::open(&dir.join("chat.db")).unwrap();
+        let said = |id: &str, text: &str| {
+            store
+                .append(id, ev(Event::CustomerMessage(text.into())), None)
+                .unwrap();
+        };
+        for (id, mode) in [
+            ("answered", "bot"),
+            ("cut", "bot"),
+            ("waiting", "bot"),
+            ("agent", "agent"),
+        ] {
+            store.create(&conv(id, mode)).unwrap();
+        }
+        said("answered", "hello");
+        let fin = ReplyEvent {
+            event: Some(Reply::Final(ReplyFinal::default())),
+        };
+        store
+            .append("answered", ev(Event::Reply(fin)), None)
+            .unwrap();
+        said("cut", "where is my order?");
+        store.append("cut", ev(Event::Typing(true)), None).unwrap();
+        let delta = ReplyEvent {
+            event: Some(Reply::Delta(Default::default())),
+        };
+        store.append("cut", ev(Event::Reply(delta)), None).unwrap();
+        said("waiting", "hi");
+        said("agent", "are you there?");
+        let found = store.unanswered(now_ms() - 60_000).unwrap();
+        let mut ids: Vec<(&str, &str)> = found
+            .iter()
+            .map(|(c, t)| (c.id.as_str(), t.as_str()))
+            .collect();
+        ids.sort();
+        assert_eq!(ids, [("cut", "where is my order?"), ("waiting", "hi")]);
+        // Older than the window: left alone.
+        assert!(store.unanswered(now_ms() + 60_000).unwrap().is_empty());
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
