@@ -195,6 +195,35 @@ try {
     .catch(() => check("the connection notice clears when the server is back", false));
   await customer.screenshot({ path: `${shots}/widget-after-restart.png` });
 
+  // 10. An anonymous visitor asks about an order: offered the verification once, proves the
+  // order with its e-mail, and is answered about it.
+  const visitor = await (await browser.newContext({ locale: "en-US" })).newPage();
+  visitor.on("pageerror", (e) => console.log("page error:", e.message));
+  await visitor.goto(`${shopUrl}?as=none`);
+  await visitor.getByRole("button", { name: "Chat with us" }).click();
+  await visitor.locator("#parla-input").fill("Hi, where is my order D5531?");
+  await visitor.keyboard.press("Enter");
+  const form = visitor.locator("form.verify");
+  await form.waitFor({ timeout: 15000 });
+  check("an anonymous order question offers the verification", (await form.count()) === 1);
+  await visitor.getByLabel("Order number").fill("D5531");
+  await visitor.getByLabel("E-mail used for the order").fill("someone.else@example.com");
+  await visitor.getByRole("button", { name: "Verify" }).click();
+  await visitor.locator("form.verify .problem").filter({ hasText: "don't match" }).waitFor({ timeout: 10000 });
+  check("a wrong e-mail is refused in words, and the form stays", (await form.count()) === 1);
+  await visitor.getByLabel("E-mail used for the order").fill("tom.baker@example.co.uk");
+  await visitor.getByRole("button", { name: "Verify" }).click();
+  await visitor.getByText("you're verified").waitFor({ timeout: 10000 });
+  check("the verified visitor's form goes away", (await form.count()) === 0);
+  const replies = await visitor.locator(".msg.parla").count();
+  await visitor.locator("#parla-input").fill("Where is my order?");
+  await visitor.keyboard.press("Enter");
+  await visitor.waitForFunction((n) => document.querySelector("#parla-chat").shadowRoot.querySelectorAll(".msg.parla").length > n
+    && document.querySelector("#parla-chat").shadowRoot.querySelector(".typing").textContent === "", replies, { timeout: 15000 });
+  const answer2 = await visitor.locator(".msg.parla .text").last().textContent();
+  check("after verification Parla answers about the visitor's order", answer2.includes("D5531") || answer2.includes("UPS"), answer2);
+  await visitor.screenshot({ path: `${shots}/widget-verified.png` });
+
   // 7. Italian browsers get Italian.
   const it = await (await browser.newContext({ locale: "it-IT" })).newPage();
   await it.goto(shopUrl);

@@ -17,6 +17,10 @@ const en = {
   refused: "Your message was not sent: ",
   notSent: "Your message was not sent. Please try again in a moment.",
   tooLong: (n: number, max: number) => `This message has ${n} characters; at most ${max} fit in one message. Please shorten it or send it in parts.`,
+  verifyOrder: "Order number",
+  verifyEmail: "E-mail used for the order",
+  verify: "Verify",
+  verifyFailed: "This order number and e-mail address don't match. Please check them.",
 };
 type Words = typeof en;
 const it: Words = {
@@ -37,6 +41,10 @@ const it: Words = {
   refused: "Messaggio non inviato: ",
   notSent: "Il messaggio non è stato inviato. Riprovi tra un momento, per favore.",
   tooLong: (n: number, max: number) => `Questo messaggio ha ${n} caratteri; in un messaggio ne entrano al massimo ${max}. Lo accorci o lo invii in più parti, per favore.`,
+  verifyOrder: "Numero d'ordine",
+  verifyEmail: "E-mail usata per l'ordine",
+  verify: "Verifica",
+  verifyFailed: "Il numero d'ordine e l'e-mail non corrispondono. Li controlli, per favore.",
 };
 
 /** The browser's language, reduced to one Parla speaks. */

@@ -158,6 +158,51 @@ function note(cls: string, text: string) {
   log.scrollTop = log.scrollHeight;
 }
 
+/** The verification an anonymous visitor is offered: an order number and that order's e-mail
+ *  (Chat.Verify). Success gives a token naming the customer; the thread goes on. */
+function verifyForm() {
+  if (log.querySelector(".verify") || !saved) return;
+  const f = el("form", "verify");
+  const field = (id: string, text: string, type: string, autocomplete: string) => {
+    const l = el("label", "", text);
+    const i = el("input");
+    i.id = id; i.type = type; i.required = true; i.autocomplete = autocomplete;
+    l.htmlFor = id;
+    f.append(l, i);
+    return i;
+  };
+  const order = field("parla-verify-order", w.verifyOrder, "text", "off");
+  const email = field("parla-verify-email", w.verifyEmail, "email", "email");
+  const go = el("button", "", w.verify);
+  go.type = "submit";
+  const problem = el("div", "problem");
+  problem.setAttribute("role", "alert");
+  f.append(go, problem);
+  f.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (!saved) return;
+    go.disabled = true;
+    try {
+      const r = await client.verify({
+        conversationId: saved.conversationId,
+        customerToken: "",
+        conversationToken: saved.token,
+        orderId: order.value.trim(),
+        email: email.value.trim(),
+      });
+      saved = { conversationId: saved.conversationId, token: r.conversationToken };
+      localStorage.setItem(storeKey, JSON.stringify(saved));
+      f.remove();
+    } catch (err: any) {
+      problem.textContent = err?.code === 7 ? w.verifyFailed : err?.code === 8 ? w.refused + (err?.rawMessage || "") : w.notSent;
+      go.disabled = false;
+    }
+  });
+  log.append(f);
+  log.scrollTop = log.scrollHeight;
+  order.focus();
+}
+
 let statusTimer: ReturnType<typeof setTimeout> | undefined;
 let linkLost = false;
 /** The link failed: one notice, kept until it is back. */
@@ -238,6 +283,8 @@ function show(ev: ChatEvent) {
         who.textContent = w.parla;
       }
       note("note", e.value.text);
+      if (e.value.kind === "verify_offer") verifyForm();
+      if (e.value.kind === "verified") log.querySelectorAll(".verify").forEach((f) => f.remove());
       break;
   }
 }

@@ -21,6 +21,10 @@ header button{background:none;border:0;color:#fff;font-size:20px;cursor:pointer}
 .typing{font-size:12px;color:#555;padding:0 10px 4px;min-height:16px}
 .status{font-size:12px;color:#8a4b00;padding:0 10px}
 .status:empty{display:none}
+.verify{align-self:stretch;display:flex;flex-direction:column;gap:4px;border:1px solid #dde;border-radius:8px;padding:8px;background:#f7f8fc}
+.verify label{font-size:12px;color:#333}
+.verify input{font:inherit;padding:4px 6px;border:1px solid #99a;border-radius:4px}
+.verify .problem{font-size:12px;color:#a00}
 form{display:flex;border-top:1px solid #dde;padding:6px;gap:6px}
 textarea{flex:1;resize:none;font:inherit;border:1px solid #bbc;border-radius:6px;padding:6px;height:40px}
 form button{background:#234;color:#fff;border:0;border-radius:6px;padding:0 14px;font:inherit;cursor:pointer}

@@ -19,9 +19,12 @@ pub struct Resumed {
 /// Restores `state` from the stored `interaction` of the same conversation. Nothing is taken
 /// from a conversation stored for another customer than the one identified now (an
 /// identified customer never inherits someone else's turns, and an anonymous stream never
-/// inherits an identified customer's).
+/// inherits an identified customer's); an anonymous conversation whose visitor then verified
+/// an order in the chat keeps its turns.
 pub fn resume(state: &mut ConversationState, interaction: &pb::Interaction) -> Option<Resumed> {
-    if interaction.conversation_id != state.id || interaction.customer_id != state.customer_id {
+    let same_customer = interaction.customer_id == state.customer_id
+        || (interaction.customer_id.is_empty() && !state.customer_id.is_empty());
+    if interaction.conversation_id != state.id || !same_customer {
         return None;
     }
     let mut resumed = Resumed::default();
@@ -112,6 +115,13 @@ mod tests {
             assert_eq!(s.turn_index, 0);
             assert!(s.transcript.is_empty() && s.mood.scores().is_empty());
         }
+    }
+
+    #[test]
+    fn a_visitor_who_verified_in_the_chat_keeps_the_anonymous_turns() {
+        let mut s = state("C300");
+        assert_eq!(resume(&mut s, &stored("")), Some(Resumed { turns: 2 }));
+        assert_eq!(s.turn_index, 2);
     }
 
     #[test]

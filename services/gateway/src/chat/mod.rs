@@ -95,6 +95,8 @@ pub struct ChatHub {
     peers: Peers,
     sessions: Mutex<HashMap<String, tokio::sync::mpsc::Sender<parla_proto::v1::ConverseRequest>>>,
     agents: Mutex<HashMap<String, String>>,
+    /// Anonymous conversations already offered the order verification.
+    verify_offered: Mutex<std::collections::HashSet<String>>,
 }
 
 /// The `Chat` gRPC service.
@@ -118,6 +120,7 @@ impl ChatService {
                 peers,
                 sessions: Mutex::new(HashMap::new()),
                 agents: Mutex::new(HashMap::new()),
+                verify_offered: Mutex::new(Default::default()),
             }),
         }
     }

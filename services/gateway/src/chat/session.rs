@@ -16,7 +16,7 @@ use parla_proto::v1::handoff_client::HandoffClient;
 use parla_proto::v1::reply_event::Event as Reply;
 use parla_proto::v1::{
     AgentJoined, AgentMessage, Channel, ChatEvent, ChatNotice, ConversationStart, ConverseRequest,
-    CustomerHint, CustomerMessageRequest, GetCustomerContextRequest, TicketState, Turn,
+    CustomerHint, CustomerMessageRequest, GetCustomerContextRequest, ReplyFinal, TicketState, Turn,
     WatchQueueRequest,
 };
 use tokio::sync::mpsc;
@@ -30,6 +30,8 @@ use super::ChatHub;
 pub(super) fn text(language: &str, key: &str) -> String {
     let it = language.to_ascii_lowercase().starts_with("it");
     match (key, it) {
+        ("verify_offer", false) => "To look at your order, I need to know it's yours: please enter its order number and the e-mail address you used for it.",
+        ("verify_offer", true) => "Per consultare il suo ordine devo sapere che è suo: inserisca il numero d'ordine e l'indirizzo e-mail usato per l'acquisto, per favore.",
         ("verified", false) => "Thanks, you're verified. I can now look at your orders.",
         ("verified", true) => "Grazie, la verifica è riuscita. Ora posso consultare i suoi ordini.",
         ("no_agent_available", false) => "I'm sorry: all my colleagues are busy right now and nobody has picked up your conversation yet. I won't leave you waiting without news: your request is saved as a ticket and a colleague will reply by e-mail, or you can write \"call me back\" with your phone number and we'll call you.",
@@ -230,6 +232,42 @@ async fn open_or_get(
     Ok(tx)
 }
 
+/// An anonymous visitor asking about an order is offered the verification (order number and
+/// that order's e-mail, `Chat.Verify`) once per conversation, instead of being asked "which
+/// order?" again and again: Parla cannot look at an order it does not know is theirs.
+async fn offer_verification(hub: &Arc<ChatHub>, conversation_id: &str, f: &ReplyFinal) {
+    let about_an_order = f.intent.as_ref().is_some_and(|i| {
+        matches!(
+            i.name.as_str(),
+            "order_status" | "delivery_problem" | "return"
+        )
+    });
+    if !about_an_order || f.handoff.as_ref().is_some_and(|d| d.handoff) {
+        return;
+    }
+    let Ok(store) = hub.store() else { return };
+    let cid = conversation_id.to_owned();
+    let Ok(Some(conv)) = blocking(store, move |s| s.get(&cid)).await else {
+        return;
+    };
+    if !conv.customer_id.is_empty() || conv.mode != "bot" {
+        return;
+    }
+    let first = hub
+        .verify_offered
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(conv.id.clone());
+    if first {
+        tracing::info!(
+            conversation_id,
+            "verification offered to an anonymous visitor"
+        );
+        hub.append(conversation_id, notice(&conv.language, "verify_offer"))
+            .await;
+    }
+}
+
 /// Reply turn numbers shown in a conversation only increase: the first reply of a new dialogue
 /// stream is numbered at least the turn after the last one stored, and the rest follow it.
 struct TurnNumbering {
@@ -263,6 +301,7 @@ async fn on_reply(hub: &Arc<ChatHub>, conversation_id: &str, reply: parla_proto:
     let Some(f) = final_ else { return };
     hub.append(conversation_id, event(Event::Typing(false)))
         .await;
+    offer_verification(hub, conversation_id, &f).await;
     let Some(decision) = f.handoff.filter(|d| d.handoff) else {
         return;
     };

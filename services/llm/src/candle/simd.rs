@@ -138,6 +138,18 @@ pub(crate) enum Simd {
 }
 
 impl Simd {
+    /// Every path this CPU runs, narrowest first (for tests that check each one).
+    #[cfg(test)]
+    pub(crate) fn every_path_here() -> Vec<Simd> {
+        let paths: Vec<Simd> = Kernels::PATHS
+            .iter()
+            .filter(|k| k.supported())
+            .filter_map(|k| k.simd(None).ok())
+            .collect();
+        eprintln!("kernel paths checked: {paths:?}");
+        paths
+    }
+
     pub(crate) fn name(self) -> &'static str {
         match self {
             Simd::Scalar => "scalar",
