@@ -126,6 +126,14 @@ try {
   await customer.screenshot({ path: `${shots}/widget-agent.png` });
   await agent.screenshot({ path: `${shots}/console.png`, fullPage: true });
 
+  // 5b. Wrap up: the console says the ticket is closed, never still "held by" the agent.
+  await agent.getByRole("button", { name: "Wrap up" }).click();
+  await agent.getByText("closed (wrapped up)").waitFor({ timeout: 10000 })
+    .then(() => check("after wrap-up the console shows the ticket closed", true))
+    .catch(async () => check("after wrap-up the console shows the ticket closed", false, await agent.locator("dl").textContent()));
+  check("no longer held by the agent after wrap-up", (await agent.getByText("held by").count()) === 0);
+  await customer.getByText("closed by our colleague").waitFor({ timeout: 10000 });
+
   // 6. The conversation survives a page load.
   const count = await customer.locator(".msg").count();
   await customer.reload();

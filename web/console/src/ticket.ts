@@ -53,7 +53,13 @@ export function renderTicket(root: HTMLElement, t: Ticket, messages: TicketMessa
   add("Order", c.orderId);
   add("Why Parla handed off", `${reason || ""}${c.decision?.explanation ? `: ${c.decision.explanation}` : ""}`);
   add("Intent", c.intent ? `${c.intent.name} (${Math.round(c.intent.confidence * 100)}%)` : "");
-  add("State", t.state === TicketState.WAITING ? "waiting" : `held by ${t.agentName || t.agentId}`);
+  const state: Record<number, string> = {
+    [TicketState.WAITING]: "waiting for an agent",
+    [TicketState.CLAIMED]: `held by ${t.agentName || t.agentId}`,
+    [TicketState.RETURNED]: "handed back to Parla",
+    [TicketState.CLOSED]: "closed (wrapped up)",
+  };
+  add("State", state[t.state] || "unknown");
   const summary = el("section", "", { "aria-label": "Summary" });
   summary.append(el("h3", "Summary"), el("p", c.summary || "—"));
   const tried = el("section", "", { "aria-label": "What Parla tried" });
