@@ -363,6 +363,23 @@ async fn an_angry_chat_reaches_an_agent_whose_reply_appears_in_the_thread() -> a
     })
     .await?;
     seen.extend(waited);
+    // The customer takes the notice's offer: the call-back request is acknowledged at once.
+    let last = seen.last().map(|e| e.id).unwrap_or(0);
+    send(
+        &mut chat,
+        &cid,
+        &token,
+        "Please call me back on +44 20 7946 0000",
+    )
+    .await?;
+    let acked = read_until(&mut chat, &cid, &token, last, |s| {
+        has(
+            s,
+            |e| matches!(e, Event::Notice(n) if n.kind == "callback_noted"),
+        )
+    })
+    .await?;
+    seen.extend(acked);
 
     let mut handoff = HandoffClient::new(channel.clone());
     let bad = handoff

@@ -32,6 +32,10 @@ pub(super) fn text(language: &str, key: &str) -> String {
     match (key, it) {
         ("verify_offer", false) => "To look at your order, I need to know it's yours: please enter its order number and the e-mail address you used for it.",
         ("verify_offer", true) => "Per consultare il suo ordine devo sapere che è suo: inserisca il numero d'ordine e l'indirizzo e-mail usato per l'acquisto, per favore.",
+        ("callback_noted", false) => "Noted: a colleague will call you back at the number you gave as soon as one is free. Your request stays saved as a ticket.",
+        ("callback_noted", true) => "Preso nota: un collega la richiamerà al numero indicato appena possibile. La sua richiesta resta registrata come ticket.",
+        ("callback_needs_number", false) => "I've noted that you'd like a call back: please write the phone number we should call.",
+        ("callback_needs_number", true) => "Ho preso nota che desidera essere richiamato: scriva per favore il numero da chiamare.",
         ("verified", false) => "Thanks, you're verified. I can now look at your orders.",
         ("verified", true) => "Grazie, la verifica è riuscita. Ora posso consultare i suoi ordini.",
         ("no_agent_available", false) => "I'm sorry: all my colleagues are busy right now and nobody has picked up your conversation yet. I won't leave you waiting without news: your request is saved as a ticket and a colleague will reply by e-mail, or you can write \"call me back\" with your phone number and we'll call you.",
@@ -91,6 +95,13 @@ pub(super) async fn route_message(
     text: String,
     language: String,
 ) {
+    if conv.mode == "waiting" && !conv.ticket_id.is_empty() {
+        // Nobody has picked the ticket up yet: a call-back request (offered by the no-agent
+        // notice) is acknowledged at once; the message still goes to the ticket below.
+        if let Some(kind) = callback_request(&text) {
+            hub.append(&conv.id, notice(&conv.language, kind)).await;
+        }
+    }
     if matches!(conv.mode.as_str(), "waiting" | "agent") && !conv.ticket_id.is_empty() {
         if let Some(channel) = hub.peers.handoff.clone() {
             let sent = HandoffClient::new(channel)
@@ -230,6 +241,35 @@ async fn open_or_get(
         hub.drop_session(&conv.id);
     });
     Ok(tx)
+}
+
+/// Whether a message asks to be called back (the wording the no-agent notice suggests, in
+/// English or Italian), and which acknowledgement fits: with a phone number in it, or asking
+/// for one.
+fn callback_request(text: &str) -> Option<&'static str> {
+    let t = text.to_lowercase();
+    let asks = [
+        "call me back",
+        "call back",
+        "callback",
+        "ring me back",
+        "richiamatemi",
+        "richiamami",
+        "mi richiami",
+        "mi richiamate",
+        "richiamarmi",
+    ]
+    .iter()
+    .any(|w| t.contains(w));
+    if !asks {
+        return None;
+    }
+    let digits = text.chars().filter(char::is_ascii_digit).count();
+    Some(if digits >= 6 {
+        "callback_noted"
+    } else {
+        "callback_needs_number"
+    })
 }
 
 /// An anonymous visitor asking about an order is offered the verification (order number and
@@ -515,6 +555,23 @@ mod tests {
             })
             .collect();
         assert_eq!(shown, [7, 7, 8, 8]);
+    }
+
+    #[test]
+    fn call_back_requests_are_recognized_in_both_languages() {
+        assert_eq!(
+            callback_request("Please call me back on +44 20 7946 0000"),
+            Some("callback_noted")
+        );
+        assert_eq!(
+            callback_request("richiamatemi al 333 123 4567 grazie"),
+            Some("callback_noted")
+        );
+        assert_eq!(
+            callback_request("Mi richiami, per favore"),
+            Some("callback_needs_number")
+        );
+        assert_eq!(callback_request("Is anyone there?"), None);
     }
 
     #[test]
