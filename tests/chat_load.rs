@@ -52,12 +52,14 @@ async fn connect(url: &str) -> ChatClient<Channel> {
     }
 }
 
-/// Whether a failed call is worth sending again with the same message id.
+/// Whether a failed call is worth sending again with the same message id: the server away,
+/// or its connection closing under the call (an HTTP/2 GOAWAY during a graceful stop reaches a
+/// native client as INTERNAL "h2 protocol error").
 fn transient(status: &tonic::Status) -> bool {
     matches!(
         status.code(),
         Code::Unavailable | Code::Unknown | Code::Cancelled | Code::DeadlineExceeded
-    )
+    ) || (status.code() == Code::Internal && status.message().starts_with("h2 protocol error"))
 }
 
 /// One customer: sends each question (again with the same id while the server is away) and
