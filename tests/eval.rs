@@ -25,6 +25,19 @@ fn rows(out: &str) -> Vec<(String, String, String, String)> {
         .collect()
 }
 
+/// `parla eval ARGS` in a fresh directory; its table, once it exited 0.
+fn eval(args: &[&str]) -> anyhow::Result<String> {
+    let dir = tempfile::tempdir()?;
+    let out = parla(dir.path()).arg("eval").args(args).output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "parla eval failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(stdout)
+}
+
 /// The shared evaluation set: `PARLA_EVAL_DATA`, else `../shared/eval` beside this checkout,
 /// else beside the checkout this one was cloned from (a CI clone of a local repository).
 fn shared_eval() -> anyhow::Result<std::path::PathBuf> {
@@ -56,21 +69,15 @@ fn eval_on_a_subset_prints_a_table_that_meets_the_targets() -> anyhow::Result<()
     let data = shared_eval()?;
     let data = data.to_string_lossy();
     let data = data.as_ref();
-    let dir = tempfile::tempdir()?;
-    let out = parla(dir.path())
-        .args(["eval", "--data", data, "--limit", "12"])
-        .args([
-            "--scenarios",
-            "04-human,07-injection,08-bereavement",
-            "--check",
-        ])
-        .output()?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "parla eval failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = eval(&[
+        "--data",
+        data,
+        "--limit",
+        "12",
+        "--scenarios",
+        "04-human,07-injection,08-bereavement",
+        "--check",
+    ])?;
     let rows = rows(&stdout);
     let names: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
     for want in [
@@ -143,16 +150,7 @@ outcome: {{actions: [open_case], handoff: false}}
             ),
         )?;
     }
-    let out = parla(dir.path())
-        .args(["eval", "--data"])
-        .arg(&data)
-        .output()?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "parla eval failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = eval(&["--data", &data.to_string_lossy()])?;
     assert!(
         stdout.contains("| scenarios passed | 2/2 |"),
         "both dated scenarios must pass on their own day:\n{stdout}"

@@ -232,23 +232,25 @@ pub struct FixtureReturn {
     pub status: Option<String>,
 }
 
-/// Parses a data set, or a single fixture (an evaluation scenario).
+/// Parses a data set, or a single fixture (an evaluation scenario), with its dates as written.
 pub fn parse_yaml(text: &str) -> Result<Vec<Fixture>> {
+    parse(text).map(|(fixtures, _)| fixtures)
+}
+
+/// The fixtures of a data set or single fixture, and the day a data set was written for.
+fn parse(text: &str) -> Result<(Vec<Fixture>, Option<String>)> {
     if let Ok(set) = serde_yaml::from_str::<DataSet>(text) {
-        return Ok(set.fixtures);
+        return Ok((set.fixtures, set.written_for));
     }
     serde_yaml::from_str::<Fixture>(text)
-        .map(|f| vec![f])
+        .map(|f| (vec![f], None))
         .map_err(|e| CrmError::invalid("fixture", format!("is not a fixture: {e}")))
 }
 
 /// Parses a data set or a single fixture for seeding on `today` (noon UTC of the seeding
 /// day): a data set written for another day is moved to it (see [`DataSet::written_for`]).
 pub fn parse_yaml_on(text: &str, today: Millis) -> Result<Vec<Fixture>> {
-    let written_for = serde_yaml::from_str::<DataSet>(text)
-        .ok()
-        .and_then(|set| set.written_for);
-    let mut fixtures = parse_yaml(text)?;
+    let (mut fixtures, written_for) = parse(text)?;
     if let Some(day) = written_for {
         let shift = (today.div_euclid(DAY) - parse_time(&day)?.div_euclid(DAY)) * DAY;
         for f in &mut fixtures {
