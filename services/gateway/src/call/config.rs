@@ -15,6 +15,18 @@ pub struct CallConfig {
     /// enough and not a backchannel. Measured on the barge-in test's calls:
     /// partials of words 0.43–0.79, of a hummed "Mm-hmm" 0.21–0.29.
     pub barge_in_min_confidence: f32,
+    /// After a final, how long (stream ms from the end of its speech) the
+    /// caller may take to go on and have both pieces answered as one
+    /// turn, as long as none of the answer has been heard: the answer is
+    /// dropped and the merged words go to the dialogue. Callers pause
+    /// 250–700 ms inside one thought (the ASR README's natural-speech
+    /// figures); an answer is rarely heard before 900 ms.
+    pub merge_grace_ms: u32,
+    /// Words kept back to merge (said before the agent's reply began, or
+    /// followed by speech that gave no words) go alone to the dialogue
+    /// after this much stream time with nothing more from the caller and
+    /// the agent silent, in ms.
+    pub fragment_flush_ms: u32,
     /// Short acknowledgements that never interrupt the agent ("mm-hmm",
     /// "okay", "sì", "certo"); compared with the ASR partial/final text,
     /// lowercase, punctuation removed.
@@ -52,6 +64,8 @@ impl Default for CallConfig {
         Self {
             barge_in_min_ms: 300,
             barge_in_min_confidence: 0.35,
+            merge_grace_ms: 2000,
+            fragment_flush_ms: 1500,
             backchannels: [
                 "mm",
                 "mmm",
@@ -108,6 +122,7 @@ impl CallConfig {
             ("max_call_secs", self.max_call_secs),
             ("idle_timeout_secs", self.idle_timeout_secs),
             ("dtmf_gap_ms", self.dtmf_gap_ms),
+            ("fragment_flush_ms", self.fragment_flush_ms),
         ];
         for (k, v) in positive {
             if v == 0 {

@@ -75,6 +75,9 @@ pub struct CallMetrics {
     pub barge_ins: AtomicU64,
     /// Backchannels heard over agent audio (not interrupting).
     pub backchannels: AtomicU64,
+    /// Turns taken back: the caller went on before hearing the answer,
+    /// and the pieces were answered as one turn.
+    pub turns_taken_back: AtomicU64,
     /// ASR or dialogue streams that failed mid-call and were reopened.
     pub upstream_recoveries: AtomicU64,
 }
@@ -124,6 +127,11 @@ impl CallMetrics {
                 "parla_call_backchannels_total",
                 "counter",
                 &self.backchannels,
+            ),
+            (
+                "parla_call_turns_taken_back_total",
+                "counter",
+                &self.turns_taken_back,
             ),
             (
                 "parla_call_upstream_recoveries_total",

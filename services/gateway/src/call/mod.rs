@@ -4,7 +4,8 @@
 //! `Dialogue.Converse` and speaks each reply through `Tts.SynthesizeStream`
 //! as sentences arrive; agent audio goes back in the caller's format in
 //! 20 ms frames clocked by the caller's own stream. Barge-in, backchannels,
-//! silences, time limits and hand-off are handled here.
+//! silences, time limits and hand-off are handled here; who speaks when is
+//! decided by a pure state machine (`turns`).
 
 mod audio;
 mod backchannel;
@@ -15,6 +16,7 @@ mod playout;
 mod service;
 mod session;
 mod speech;
+mod turns;
 
 pub use audio::{Format, FRAME_MS};
 pub use backchannel::Backchannels;

@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use super::metrics::{CallMetrics, Stage};
 use super::playout::Playout;
 use super::speech::{line_text, strip_tags, Kind, Line, SpeechEvent, Synthesis, Utterance};
+use super::turns::{Rules, TurnTaking};
 use super::{Backchannels, CallConfig, CallError, CallInput, CallSetup, Format};
 
 mod flow;
@@ -32,6 +33,8 @@ pub struct Session {
     pub(super) cfg: Arc<CallConfig>,
     pub(super) metrics: Arc<CallMetrics>,
     pub(super) backchannels: Arc<Backchannels>,
+    /// Who speaks when: fragments, take-backs, barge-ins, backchannels.
+    pub(super) turns: TurnTaking,
     pub(super) setup: CallSetup,
     pub(super) conversation_id: String,
     pub(super) format: Format,
@@ -133,7 +136,13 @@ impl Session {
         };
         metrics.calls_started.fetch_add(1, Ordering::Relaxed);
         metrics.calls_active.fetch_add(1, Ordering::Relaxed);
+        let rules = Rules {
+            barge_in_min_ms: u64::from(cfg.barge_in_min_ms),
+            merge_grace_ms: u64::from(cfg.merge_grace_ms),
+            fragment_flush_ms: u64::from(cfg.fragment_flush_ms),
+        };
         let session = Session {
+            turns: TurnTaking::new(rules, backchannels.clone()),
             cfg,
             metrics,
             backchannels,
@@ -308,8 +317,15 @@ impl Session {
         if !self.dtmf.is_empty() && now_ms >= self.dtmf_last_ms + u64::from(self.cfg.dtmf_gap_ms) {
             self.send_dtmf_turn().await?;
         }
+        if let Some(turn) = self.turns.tick(now_ms, self.speaker()) {
+            tracing::info!(conversation = %self.conversation_id, pieces = turn.pieces, "a kept fragment goes alone");
+            self.send_merged(turn).await?;
+        }
         while let Some(frame) = self.playout.next_due(now_ms) {
             let (id, first) = (frame.utterance, frame.first);
+            if first {
+                self.started(id, frame.offset_ms);
+            }
             let chunk = pb::AudioChunk {
                 sequence: frame.sequence,
                 format: Some(self.format.to_pb()),

@@ -91,6 +91,8 @@ pub struct Utterance {
     pub timing: TurnTiming,
     /// Speak the text as plain text (its SSML was refused).
     pub plain: bool,
+    /// Stream ms where its first frame played (None: not heard yet).
+    pub started_ms: Option<u64>,
 }
 
 impl Utterance {
@@ -110,6 +112,7 @@ impl Utterance {
             first_delta_at: None,
             timing: TurnTiming::default(),
             plain: false,
+            started_ms: None,
         }
     }
 

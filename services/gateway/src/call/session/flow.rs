@@ -11,7 +11,8 @@ use parla_proto::v1::reply_event::Event as Reply;
 use parla_proto::v1::streaming_recognize_response::Event as AsrOut;
 
 use super::{End, Session};
-use crate::call::speech::{Kind, Synthesis, TurnTiming, Utterance};
+use crate::call::speech::{strip_tags, Kind, Synthesis, TurnTiming, Utterance};
+use crate::call::turns::{Heard, OnFinal, OnSpeech, Speaker, Turn};
 use crate::call::CallError;
 
 impl Session {
@@ -34,11 +35,16 @@ impl Session {
         let r = shift_offsets(r, base);
         match r.event {
             Some(AsrOut::SpeechStarted(s)) => {
-                self.speech_start = Some(u64::from(s.offset_ms));
+                let at = u64::from(s.offset_ms);
+                self.speech_start = Some(at);
                 self.prompted = false;
                 self.idle_since = None;
+                if self.turns.speech_started(at, self.speaker()) == OnSpeech::TakeBack {
+                    self.take_back().await;
+                }
             }
-            Some(AsrOut::SpeechEnded(_)) | None => {}
+            Some(AsrOut::SpeechEnded(_)) => self.turns.speech_ended(),
+            None => {}
             Some(AsrOut::Partial(p)) => {
                 if !self.emit(Out::CallerPartial(p.text.clone())).await {
                     return Ok(Some(End::Gone));
@@ -47,7 +53,13 @@ impl Session {
                     .speech_start
                     .map(|s| u64::from(p.offset_ms).saturating_sub(s))
                     .unwrap_or(0);
+                // Words said before the reply began never interrupt it.
+                let over_reply = self
+                    .speaker()
+                    .audible_since
+                    .is_some_and(|since| u64::from(p.offset_ms) > since);
                 if self.audible()
+                    && over_reply
                     && !self.closing
                     && spoken >= u64::from(self.cfg.barge_in_min_ms)
                     && !self.backchannels.is_backchannel(&p.text)
@@ -72,36 +84,48 @@ impl Session {
         self.speech_start = None;
         let result = f.result.unwrap_or_default();
         let text = result.text.trim().to_owned();
-        if text.is_empty() {
-            return Ok(None);
-        }
         tracing::info!(
             conversation = %self.conversation_id, end_reason = %f.end_reason,
             end_of_turn_ms = f.decided_ms.saturating_sub(f.end_ms),
             speech_ms = f.end_ms.saturating_sub(f.start_ms), chars = text.chars().count(), "caller turn"
         );
-        if !self.emit(Out::CallerFinal(text.clone())).await {
+        if !text.is_empty() && !self.emit(Out::CallerFinal(text.clone())).await {
             return Ok(Some(End::Gone));
         }
         if self.closing {
             return Ok(None);
         }
-        if self.audible() {
-            let long = f.end_ms.saturating_sub(f.start_ms) >= self.cfg.barge_in_min_ms;
-            if !long || self.backchannels.is_backchannel(&text) {
+        if !result.language.is_empty() {
+            self.language = result.language.clone();
+        }
+        let heard = Heard {
+            text,
+            start_ms: u64::from(f.start_ms),
+            end_ms: u64::from(f.end_ms),
+            confidence: result.confidence,
+            language: result.language,
+        };
+        let speaker = self.speaker();
+        let (turn, barge_in) = match self.turns.final_heard(heard, speaker) {
+            OnFinal::Nothing => return Ok(None),
+            OnFinal::Kept => {
+                tracing::info!(conversation = %self.conversation_id, "caller words kept for the rest of the thought");
+                return Ok(None);
+            }
+            OnFinal::Backchannel => {
                 self.metrics.backchannels.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(conversation = %self.conversation_id, "backchannel over agent audio; not interrupting");
                 return Ok(None);
             }
+            OnFinal::Send { turn, barge_in } => (turn, barge_in),
+        };
+        if barge_in {
             tracing::info!(conversation = %self.conversation_id, "barge-in on a final");
             if !self.barge_in().await {
                 return Ok(Some(End::Gone));
             }
         }
-        if !result.language.is_empty() {
-            self.language = result.language.clone();
-        }
-        let speech_end = self.arrival_of(u64::from(f.end_ms));
+        let speech_end = self.arrival_of(turn.end_ms);
         let timing = TurnTiming {
             speech_end,
             end_of_turn_ms: f.decided_ms.saturating_sub(f.end_ms),
@@ -110,9 +134,91 @@ impl Session {
                 .unwrap_or(f.latency_ms),
             ..Default::default()
         };
-        self.send_turn(&text, "", result.confidence, result.language, timing)
+        if turn.pieces > 1 {
+            tracing::info!(conversation = %self.conversation_id, pieces = turn.pieces, "pieces of one thought merged into one turn");
+        }
+        self.send_turn(&turn.text, "", turn.confidence, turn.language, timing)
             .await?;
         Ok(None)
+    }
+
+    /// Sends a turn the state machine released on its own (a fragment
+    /// nothing followed).
+    pub(super) async fn send_merged(&mut self, turn: Turn) -> Result<(), CallError> {
+        let timing = TurnTiming {
+            speech_end: self.arrival_of(turn.end_ms),
+            ..Default::default()
+        };
+        self.send_turn(&turn.text, "", turn.confidence, turn.language, timing)
+            .await
+    }
+
+    /// What the agent is doing now, for the turn-taking state machine.
+    pub(super) fn speaker(&self) -> Speaker {
+        let live = || self.utterances.iter().filter(|u| !u.cancelled);
+        let playing = live()
+            .filter(|u| u.started_ms.is_some() && !self.playout.is_done(u.id))
+            .min_by_key(|u| u.started_ms);
+        let audible_since = playing
+            .and_then(|u| u.started_ms)
+            .filter(|_| self.audible());
+        let question_heard = playing.is_some_and(|u| {
+            let text = strip_tags(&u.text);
+            text.find('?').is_some_and(|at| {
+                let chars = text[..at].chars().count() as u32;
+                self.playout.heard_chars(u.id) >= chars
+            })
+        });
+        Speaker {
+            audible_since,
+            answer_unheard: live().any(|u| u.kind == Kind::Answer && u.started_ms.is_none()),
+            question_heard,
+        }
+    }
+
+    /// Utterance `id` began to play at stream ms `at`.
+    pub(super) fn started(&mut self, id: u64, at: u64) {
+        if let Some(u) = self.utterances.iter_mut().find(|u| u.id == id) {
+            u.started_ms = Some(at);
+            if u.kind == Kind::Answer {
+                self.turns.answer_heard();
+            }
+        }
+    }
+
+    /// The caller goes on with the turn just sent before hearing any of
+    /// its answer: the answer is dropped (the dialogue learns none of it
+    /// was heard) and the words come back merged with what follows.
+    pub(super) async fn take_back(&mut self) {
+        let unheard: Vec<u32> = self
+            .utterances
+            .iter()
+            .filter(|u| !u.cancelled && u.kind == Kind::Answer && u.started_ms.is_none())
+            .filter_map(|u| u.turn_index)
+            .collect();
+        for u in self.utterances.iter_mut() {
+            if u.kind == Kind::Answer && u.started_ms.is_none() {
+                u.cancelled = true;
+                u.synthesis = Synthesis::Done;
+            }
+        }
+        self.utterances
+            .retain(|u| !u.cancelled || (u.kind == Kind::Answer && !u.final_seen));
+        self.metrics
+            .turns_taken_back
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::info!(conversation = %self.conversation_id, answers = unheard.len(), "the caller went on before hearing the answer; turn taken back");
+        for turn_index in unheard {
+            let _ = self
+                .dlg_tx
+                .send(pb::ConverseRequest {
+                    request: Some(DlgIn::BargeIn(pb::BargeIn {
+                        turn_index,
+                        heard_chars: 0,
+                    })),
+                })
+                .await;
+        }
     }
 
     /// Sends a caller turn to the dialogue and queues its answer.
