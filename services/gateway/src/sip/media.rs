@@ -1,6 +1,7 @@
 //! One SIP call's media: RTP in (from the offered address only) through the
 //! jitter buffer into the call pipeline every 20 ms, RFC 4733 digits as
-//! DTMF input, agent audio out as RTP; hold stops sending.
+//! DTMF input, agent audio out as RTP (peak-limited, timestamped by its
+//! stream position); hold stops sending.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -10,7 +11,8 @@ use parla_proto::v1::call_event::Event as Out;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use super::rtp::{self, DtmfReceiver, JitterBuffer};
+use super::limiter::PeakLimiter;
+use super::rtp::{self, DtmfReceiver, JitterBuffer, OutboundStream};
 use super::sdp::Codec;
 use crate::call::{CallHandle, CallInput, Format};
 
@@ -70,10 +72,18 @@ pub async fn run(
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut buf = vec![0u8; 2048];
-    let (mut seq_in, mut seq_out, mut ts_out) = (0u64, rand_u16(), u32::from(rand_u16()) << 8);
+    let mut seq_in = 0u64;
     let ssrc = (u32::from(rand_u16()) << 16) | u32::from(rand_u16());
+    let mut outbound = AgentAudio::new(
+        media.codec,
+        OutboundStream::new(
+            media.codec.payload_type(),
+            ssrc,
+            rand_u16(),
+            u32::from(rand_u16()) << 8,
+        ),
+    );
     let mut foreign_logged = false;
-    let mut first_out = true;
     loop {
         tokio::select! {
             _ = tick.tick() => {
@@ -115,17 +125,7 @@ pub async fn run(
                     if media.hold {
                         continue;
                     }
-                    let packet = rtp::build(&rtp::Packet {
-                        payload_type: media.codec.payload_type(),
-                        marker: first_out,
-                        sequence: seq_out,
-                        timestamp: ts_out,
-                        ssrc,
-                        payload: &chunk.data,
-                    });
-                    first_out = false;
-                    seq_out = seq_out.wrapping_add(1);
-                    ts_out = ts_out.wrapping_add(chunk.data.len() as u32);
+                    let packet = outbound.packet(chunk);
                     let _ = media.socket.send_to(&packet, media.remote).await;
                 }
                 Some(pb::CallEvent { event: Some(Out::Ended(e)) }) => return MediaEnd { ended: Some(e) },
@@ -153,6 +153,32 @@ pub async fn run(
     }
 }
 
+/// The agent's audio on its way to the caller.
+struct AgentAudio {
+    limiter: PeakLimiter,
+    stream: OutboundStream,
+}
+
+impl AgentAudio {
+    fn new(codec: Codec, stream: OutboundStream) -> Self {
+        Self {
+            limiter: PeakLimiter::new(codec),
+            stream,
+        }
+    }
+
+    /// The RTP packet of one agent frame. Its `offset_ms` is where it plays
+    /// in the call's stream, which the 20 ms caller ticks advance: a pause
+    /// of the agent (or a hold) is a jump of the RTP timestamp.
+    fn packet(&mut self, chunk: pb::AudioChunk) -> Vec<u8> {
+        let mut data = chunk.data;
+        self.limiter.apply(&mut data);
+        // G.711 at 8 kHz: one byte per sample, 8 samples per millisecond.
+        self.stream
+            .packet(chunk.offset_ms * 8, data.len() as u64, &data)
+    }
+}
+
 /// A random-enough 16-bit value for RTP sequence, timestamp and SSRC.
 fn rand_u16() -> u16 {
     let nanos = std::time::SystemTime::now()
@@ -160,4 +186,63 @@ fn rand_u16() -> u16 {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     (nanos ^ (nanos >> 16)) as u16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(offset_ms: u64, level: i16) -> pb::AudioChunk {
+        let samples: Vec<i16> = (0..160)
+            .map(|n| if n % 4 < 2 { level } else { -level })
+            .collect();
+        pb::AudioChunk {
+            data: parla_audio::mulaw_encode(&samples),
+            offset_ms,
+            ..Default::default()
+        }
+    }
+
+    /// What the caller receives for these agent frames, as (sequence,
+    /// timestamp, marker) and the decoded samples.
+    fn send(frames: Vec<pb::AudioChunk>) -> (Vec<(u16, u32, bool)>, Vec<i16>) {
+        let mut out = AgentAudio::new(Codec::Pcmu, OutboundStream::new(0, 9, 100, 5000));
+        let mut heads = Vec::new();
+        let mut samples = Vec::new();
+        for f in frames {
+            let bytes = out.packet(f);
+            let p = rtp::parse(&bytes).expect("rtp");
+            heads.push((p.sequence, p.timestamp, p.marker));
+            samples.extend(parla_audio::mulaw_decode(p.payload));
+        }
+        (heads, samples)
+    }
+
+    #[test]
+    fn a_pause_of_the_agent_advances_the_timestamp_and_marks_the_next_spurt() {
+        // Two spurts: 0-60 ms, then 560-600 ms after half a second of
+        // silence (nothing sent).
+        let frames = [0, 20, 40, 560, 580].map(|ms| frame(ms, 8000)).to_vec();
+        let (heads, _) = send(frames);
+        assert_eq!(
+            heads,
+            vec![
+                (100, 5000, true),
+                (101, 5160, false),
+                (102, 5320, false),
+                (103, 5000 + 560 * 8, true),
+                (104, 5000 + 580 * 8, false),
+            ]
+        );
+    }
+
+    #[test]
+    fn loud_agent_audio_is_sent_under_minus_1_dbfs() {
+        let frames = (0..25).map(|i| frame(i * 20, i16::MAX)).collect();
+        let (_, samples) = send(frames);
+        let peak = samples.iter().map(|s| i32::from(*s).abs()).max();
+        let peak = f64::from(peak.unwrap_or(0)) / 32768.0;
+        assert!(peak < 0.891, "peak {peak} of full scale");
+        assert!(peak > 0.8, "peak {peak} of full scale");
+    }
 }

@@ -1,10 +1,12 @@
 //! SIP/RTP phone calls. SIP parsing, transactions and dialogs come from
 //! `rsipstack` (maintained, small dependency tree, UDP and TCP transports;
 //! see /work/shared/TELEPHONY.md); SDP and RTP for G.711 are ours
-//! (`sdp.rs`, `rtp.rs`). Each answered call drives the same pipeline as
+//! (`sdp.rs`, `rtp.rs`), and so is the peak limiter of the agent's voice
+//! (`limiter.rs`). Each answered call drives the same pipeline as
 //! `Conversation.Call` (`crate::call`); a hand-off transfers the caller to
 //! the configured agent URI with REFER, then hangs up.
 
+mod limiter;
 mod media;
 pub mod rtp;
 pub mod sdp;

@@ -1,6 +1,7 @@
-//! RTP for G.711 calls: packet parsing and building (RFC 3550), a fixed
-//! delay jitter buffer that reorders 20 ms frames, and RFC 4733 DTMF
-//! events.
+//! RTP for G.711 calls: packet parsing and building (RFC 3550), the
+//! numbering of the packets we send (sequence, media-clock timestamps,
+//! talk-spurt markers), a fixed delay jitter buffer that reorders 20 ms
+//! frames, and RFC 4733 DTMF events.
 
 use std::collections::BTreeMap;
 
@@ -57,6 +58,60 @@ pub fn build(p: &Packet<'_>) -> Vec<u8> {
     out.extend_from_slice(&p.ssrc.to_be_bytes());
     out.extend_from_slice(p.payload);
     out
+}
+
+/// Numbers the packets of one outgoing stream. The sequence number goes up
+/// by one per packet (RFC 3550 §5.1: the receiver counts losses with it);
+/// the timestamp is the stream position of the payload's first sample, so
+/// it keeps running with the sampling clock while nothing is sent (RFC 3551
+/// §4.1), and the marker bit flags the first packet of each talk spurt.
+#[derive(Debug)]
+pub struct OutboundStream {
+    payload_type: u8,
+    ssrc: u32,
+    sequence: u16,
+    timestamp_base: u32,
+    /// Stream position, in samples, right after the last packet sent.
+    next: Option<u64>,
+}
+
+impl OutboundStream {
+    /// A stream whose first packet has sequence number `first_sequence` and
+    /// whose stream position 0 has timestamp `timestamp_base` (both random
+    /// per RFC 3550).
+    pub fn new(payload_type: u8, ssrc: u32, first_sequence: u16, timestamp_base: u32) -> Self {
+        Self {
+            payload_type,
+            ssrc,
+            sequence: first_sequence,
+            timestamp_base,
+            next: None,
+        }
+    }
+
+    /// The packet of `payload` (`samples` samples) whose first sample plays
+    /// at stream position `position`, in samples. A packet that starts
+    /// after the end of the previous one opens a talk spurt (marker set);
+    /// one that would overlap the previous one is moved right after it, so
+    /// timestamps never go back.
+    pub fn packet(&mut self, position: u64, samples: u64, payload: &[u8]) -> Vec<u8> {
+        let (position, marker) = match self.next {
+            None => (position, true),
+            Some(next) => (position.max(next), position > next),
+        };
+        let bytes = build(&Packet {
+            payload_type: self.payload_type,
+            marker,
+            sequence: self.sequence,
+            // RTP timestamps are modulo 2^32.
+            timestamp: self.timestamp_base.wrapping_add(position as u32),
+            ssrc: self.ssrc,
+            payload,
+        });
+        self.sequence = self.sequence.wrapping_add(1);
+        self.next = Some(position + samples);
+        bytes
+    }
 }
 
 /// Reorders incoming frames and releases one per 20 ms tick after a fixed
@@ -191,5 +246,48 @@ mod tests {
         assert_eq!(d.push(100, &[4, 0, 0, 160]), Some('4'));
         assert_eq!(d.push(100, &[4, 0x80, 1, 64]), None);
         assert_eq!(d.push(900, &[11, 0, 0, 160]), Some('#'));
+    }
+
+    #[test]
+    fn outbound_timestamps_follow_the_media_clock_across_a_silence() {
+        let mut out = OutboundStream::new(0, 42, 65534, u32::MAX - 100);
+        let mut sent = Vec::new();
+        // A spurt of 3 frames, 1 s of silence, then 2 more frames.
+        for position in [0u64, 160, 320, 320 + 160 + 8000, 320 + 160 + 8000 + 160] {
+            let bytes = out.packet(position, 160, &[0xFF; 160]);
+            let p = parse(&bytes).expect("rtp");
+            sent.push((p.sequence, p.timestamp, p.marker, p.ssrc, p.payload_type));
+        }
+        let base = u32::MAX - 100;
+        assert_eq!(
+            sent,
+            vec![
+                (65534, base, true, 42, 0),
+                (65535, base.wrapping_add(160), false, 42, 0),
+                (0, base.wrapping_add(320), false, 42, 0),
+                // The timestamp jumps by the 8,000 samples of silence; the
+                // sequence number does not.
+                (1, base.wrapping_add(8480), true, 42, 0),
+                (2, base.wrapping_add(8640), false, 42, 0),
+            ]
+        );
+    }
+
+    #[test]
+    fn outbound_overlap_never_moves_timestamps_back() {
+        let mut out = OutboundStream::new(8, 1, 10, 1000);
+        let first = out.packet(0, 160, &[0xD5; 160]);
+        let overlapping = out.packet(100, 160, &[0xD5; 160]);
+        let first = parse(&first).expect("rtp");
+        let overlapping = parse(&overlapping).expect("rtp");
+        assert_eq!((first.timestamp, first.marker), (1000, true));
+        assert_eq!(
+            (
+                overlapping.sequence,
+                overlapping.timestamp,
+                overlapping.marker
+            ),
+            (11, 1160, false)
+        );
     }
 }
