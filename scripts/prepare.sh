@@ -19,7 +19,11 @@ say() { printf '==> %s\n' "$*"; }
 #   postgresql             the CRM tests run against a real PostgreSQL (scripts/postgres.sh)
 #   baresip-core           the SIP test calls Parla with baresip (a real SIP phone)
 #   chromium               the chat widget and agent console browser test (playwright-core drives it)
-PACKAGES=(cmake pkg-config libespeak-ng-dev espeak-ng sox postgresql baresip-core chromium)
+#   festival, festvox-itapc16k, festvox-italp16k
+#                          Italian test speech (male and female diphone voices; whisper hears
+#                          them far better than eSpeak NG's Italian)
+PACKAGES=(cmake pkg-config libespeak-ng-dev espeak-ng sox postgresql baresip-core chromium
+    festival festvox-itapc16k festvox-italp16k)
 if ! python3 -m pip --version >/dev/null 2>&1; then
     PACKAGES+=(python3-pip)
 fi

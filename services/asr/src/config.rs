@@ -40,6 +40,10 @@ pub struct AsrConfig {
     pub speculate_ms: u32,
     /// Silence after speech before the end-of-turn model is asked, in ms.
     pub min_silence_ms: u32,
+    /// Silence before a pause the end-of-turn model and the words judged
+    /// complete ends the turn, in ms (at least `min_silence_ms`): callers
+    /// pause inside one thought, so "complete" is not yet "over".
+    pub min_endpoint_ms: u32,
     /// Silence after which a sentence Whisper closed (`.`, `?`, `!`, no
     /// dangling word or dictated number) ends the turn whatever Smart Turn
     /// says, in ms.
@@ -99,6 +103,7 @@ impl Default for AsrConfig {
             min_speech_ms: 96,
             speculate_ms: 64,
             min_silence_ms: 200,
+            min_endpoint_ms: 200,
             complete_silence_ms: 400,
             max_silence_ms: 1500,
             turn_threshold: 0.5,
@@ -167,6 +172,15 @@ impl AsrConfig {
                 format!(
                     "is {} but `asr.max_silence_ms` is {}; allowed: at most max_silence_ms",
                     self.complete_silence_ms, self.max_silence_ms
+                ),
+            ));
+        }
+        if self.min_endpoint_ms > self.max_silence_ms {
+            return Err(problem(
+                "min_endpoint_ms",
+                format!(
+                    "is {} but `asr.max_silence_ms` is {}; allowed: at most max_silence_ms",
+                    self.min_endpoint_ms, self.max_silence_ms
                 ),
             ));
         }

@@ -1,14 +1,21 @@
 //! What the words say about the end of a turn. Smart Turn hears
 //! intonation; the transcript at a pause adds what it cannot hear: a
 //! sentence that stops on "and", "the" or "my", or in the middle of a
-//! number being dictated, is not over, and Whisper's own sentence-final
-//! punctuation is evidence that it is.
+//! number being dictated, is not over; a turn of nothing but a greeting,
+//! an acknowledgement or a hesitation ("Hi,", "Yes, so", "allora") opens a
+//! thought rather than ending it, unless it answers a question the agent
+//! just asked; and Whisper's own sentence-final punctuation is evidence
+//! that a sentence is over.
 
 /// The transcript's verdict on a pause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TextCue {
     /// The words cannot end a turn.
     Incomplete,
+    /// Only greetings, acknowledgements or hesitations so far: the caller
+    /// is starting, not finishing (a short answer to a question is not
+    /// this; see [`text_cue_in`]).
+    Opener,
     /// Whisper closed the sentence (`.`, `?`, `!`).
     Punctuated,
     /// Nothing either way.
@@ -19,10 +26,134 @@ pub enum TextCue {
 const DANGLING: &[&str] = &[
     // English
     "and", "or", "but", "so", "because", "the", "a", "an", "my", "your", "our", "to", "of", "for",
-    "with", "in", "on", "at", "from", "um", "uh", "erm", "like", "which", "if", "then", "than",
-    "i", "i'm", // Italian
-    "e", "o", "ma", "perché", "il", "lo", "la", "gli", "le", "un", "uno", "una", "mio", "mia",
-    "di", "da", "per", "con", "su", "del", "della", "al", "alla",
+    "with", "in", "on", "at", "from", "um", "uh", "erm", "er", "uhm", "umm", "like", "which", "if",
+    "then", "than", "i", "i'm", "about", "when", "where", "since", "until", "also", "plus",
+    // Italian
+    "e", "o", "ma", "perché", "perchè", "il", "lo", "la", "gli", "le", "un", "uno", "una", "mio",
+    "mia", "di", "da", "per", "con", "su", "del", "della", "al", "alla", "ehm", "ehh", "mmm",
+    "cioè", "tipo", "quindi", "però", "anche", "quando", "dove", "se", "poi", "che", "nel",
+    "nella", "dal", "dalla", "sul", "sulla", "degli", "dei", "delle",
+];
+
+/// Words that open a turn without saying what it is about: greetings,
+/// acknowledgements, discourse openers and hesitations. A turn made only
+/// of these ("Hi,", "Okay, thank you, um", "Sì, allora") is the start of a
+/// thought.
+const OPENERS: &[&str] = &[
+    // English
+    "hi",
+    "hello",
+    "hey",
+    "good",
+    "morning",
+    "afternoon",
+    "evening",
+    "yes",
+    "yeah",
+    "yep",
+    "no",
+    "okay",
+    "ok",
+    "so",
+    "well",
+    "um",
+    "uh",
+    "erm",
+    "er",
+    "hmm",
+    "mm",
+    "oh",
+    "ah",
+    "right",
+    "thanks",
+    "thank",
+    "you",
+    "sorry",
+    "excuse",
+    "me",
+    "alright",
+    "sure",
+    "now",
+    "look",
+    "listen",
+    "actually",
+    "anyway",
+    "basically",
+    "see",
+    // Italian
+    "ciao",
+    "salve",
+    "buongiorno",
+    "buonasera",
+    "pronto",
+    "sì",
+    "si",
+    "allora",
+    "dunque",
+    "senta",
+    "senti",
+    "guardi",
+    "guarda",
+    "ecco",
+    "cioè",
+    "ehm",
+    "eh",
+    "mah",
+    "beh",
+    "bene",
+    "grazie",
+    "scusi",
+    "scusa",
+    "mi",
+    "certo",
+    "va",
+    "niente",
+    "insomma",
+    "comunque",
+    "sa",
+];
+
+/// Words that answer a question by themselves ("yes", "no, thanks", "sì,
+/// grazie"): after the agent asked something, a turn of only these is
+/// complete.
+const ANSWERS: &[&str] = &[
+    "yes",
+    "yeah",
+    "yep",
+    "yup",
+    "no",
+    "nope",
+    "okay",
+    "ok",
+    "sure",
+    "right",
+    "correct",
+    "exactly",
+    "please",
+    "thanks",
+    "thank",
+    "you",
+    "fine",
+    "absolutely",
+    "definitely",
+    "of",
+    "course",
+    "sì",
+    "si",
+    "certo",
+    "esatto",
+    "esattamente",
+    "va",
+    "bene",
+    "grazie",
+    "perfetto",
+    "d'accordo",
+    "certamente",
+    "giusto",
+    "prego",
+    "ok",
+    "volentieri",
+    "assolutamente",
 ];
 
 /// Words that usually leave a sentence open ("my order is …") but close a
@@ -59,8 +190,16 @@ fn is_number(word: &str) -> bool {
     word.chars().all(|c| c.is_ascii_digit()) || DIGITS.contains(&word)
 }
 
-/// Judges `text`, the transcript of a turn up to a pause.
+/// Judges `text`, the transcript of a turn up to a pause, with no
+/// question pending from the agent.
 pub fn text_cue(text: &str) -> TextCue {
+    text_cue_in(text, false)
+}
+
+/// Judges `text`, the transcript of a turn up to a pause; `answering`: the
+/// agent's last words asked the caller something, so a bare "yes" or "no"
+/// is a whole turn.
+pub fn text_cue_in(text: &str, answering: bool) -> TextCue {
     let trimmed = text.trim();
     let words: Vec<String> = trimmed
         .split_whitespace()
@@ -74,6 +213,17 @@ pub fn text_cue(text: &str) -> TextCue {
         return TextCue::Neutral;
     };
     let closed = trimmed.ends_with(['.', '?', '!']) && !trimmed.ends_with("...");
+    let only = |set: &[&str]| words.iter().all(|w| set.contains(&w.as_str()));
+    if answering && only(ANSWERS) {
+        return if closed {
+            TextCue::Punctuated
+        } else {
+            TextCue::Neutral
+        };
+    }
+    if words.len() <= 5 && only(OPENERS) {
+        return TextCue::Opener;
+    }
     if DANGLING.contains(&last.as_str())
         || (OPEN_UNLESS_CLOSED.contains(&last.as_str()) && !closed)
         || trimmed.ends_with(',')
@@ -127,5 +277,28 @@ mod tests {
         assert_eq!(text_cue("My order is"), TextCue::Incomplete);
         assert_eq!(text_cue("Il mio ordine è"), TextCue::Incomplete);
         assert_eq!(text_cue("I think that..."), TextCue::Incomplete);
+    }
+
+    #[test]
+    fn openers_wait_unless_they_answer_a_question() {
+        for opener in [
+            "Hi,",
+            "Hello.",
+            "Yes.",
+            "Okay, thank you.",
+            "Um, so",
+            "Sì, allora.",
+            "Buongiorno.",
+        ] {
+            assert_eq!(text_cue(opener), TextCue::Opener, "{opener}");
+        }
+        assert_eq!(text_cue_in("Yes.", true), TextCue::Punctuated);
+        assert_eq!(text_cue_in("no thanks", true), TextCue::Neutral);
+        assert_eq!(text_cue_in("Sì, grazie.", true), TextCue::Punctuated);
+        // A greeting with a request is a turn.
+        assert_eq!(text_cue("Hi, where is my order?"), TextCue::Punctuated);
+        // An answer that goes on is judged on its last word.
+        assert_eq!(text_cue_in("Yes, and", true), TextCue::Incomplete);
+        assert_eq!(text_cue("Volevo sapere, ehm"), TextCue::Incomplete);
     }
 }

@@ -58,6 +58,8 @@ struct Stream {
     partials: bool,
     decoder: StreamDecoder,
     detector: Option<TurnDetector>,
+    /// The agent's last words asked the caller something (`TurnContext`).
+    expects_answer: bool,
     idle: Duration,
     samples_in: u64,
     finals: u32,
@@ -94,9 +96,9 @@ impl Stream {
         let first = next(&mut inbound, idle).await?;
         let config: StreamingConfig = match first.and_then(|m| m.request) {
             Some(Inbound::Config(config)) => config,
-            Some(Inbound::Audio(_)) => {
+            Some(Inbound::Audio(_) | Inbound::Context(_)) => {
                 return Err(Status::invalid_argument(
-                    "the first message of a stream must be `config`, not audio",
+                    "the first message of a stream must be `config`",
                 ))
             }
             None => {
@@ -141,6 +143,7 @@ impl Stream {
             partials: config.partial_results,
             decoder,
             detector: Some(detector),
+            expects_answer: false,
             idle,
             samples_in: 0,
             finals: 0,
@@ -160,6 +163,9 @@ impl Stream {
                         None => return self.finish().await,
                         Some(Inbound::Config(_)) => {
                             return Err(Status::invalid_argument("`config` may only be the first message of a stream"))
+                        }
+                        Some(Inbound::Context(context)) => {
+                            self.expects_answer = context.expects_answer;
                         }
                         Some(Inbound::Audio(chunk)) => {
                             if let Some(format) = chunk.format.as_ref() {
@@ -248,6 +254,7 @@ impl Stream {
             .detector
             .take()
             .ok_or_else(|| Status::internal("turn detector lost"))?;
+        detector.set_answering(self.expects_answer);
         let (detector, events) = tokio::task::spawn_blocking(move || {
             let events = if end {
                 detector.finish()

@@ -1,17 +1,20 @@
 //! End-of-turn detection in stream time. Frames of 32 ms go through Silero
 //! VAD; after `speculate_ms` of silence following speech the turn's audio
 //! goes to Whisper (the pass runs while the pause goes on); after
-//! `min_silence_ms` Smart Turn and that transcript judge the pause, and the
-//! turn ends when they find the utterance complete, when a closed sentence
-//! has had `complete_silence_ms` of silence, or when the silence reaches
-//! `max_silence_ms` whatever they say. Every decision counts samples, never
+//! `min_silence_ms` Smart Turn and that transcript judge the pause. A pause
+//! they find complete ends the turn once the silence reaches
+//! `min_endpoint_ms` (people pause 250–700 ms inside one thought, after
+//! "Hi," or between two sentences of one request); a closed sentence ends
+//! it after `complete_silence_ms` whatever Smart Turn says; words that
+//! cannot end a turn (a dangling "and", a bare greeting or "yes, so"
+//! unless it answers the agent's question) hold it until `max_silence_ms`. Every decision counts samples, never
 //! the wall clock, and the transcript always covers the same audio (up to
 //! the speculation point), so the same audio always cuts at the same place
 //! however fast Whisper answers.
 
 use std::sync::Arc;
 
-use crate::cue::{text_cue, TextCue};
+use crate::cue::{text_cue_in, TextCue};
 use crate::onnx::{SileroVad, SmartTurn, VadState, VAD_FRAME};
 use crate::recognizer::{Transcript, SAMPLE_RATE};
 use crate::{AsrConfig, AsrError};
@@ -34,6 +37,9 @@ pub struct TurnSettings {
     pub speculate_ms: u32,
     /// Silence before Smart Turn is asked, in ms.
     pub min_silence_ms: u32,
+    /// Silence before a pause judged complete ends the turn, in ms (at
+    /// least `min_silence_ms`).
+    pub min_endpoint_ms: u32,
     /// Silence after which a transcript Whisper closed with `.`, `?` or
     /// `!` (and no dangling word or number) ends the turn, whatever Smart
     /// Turn says, in ms.
@@ -58,6 +64,7 @@ impl From<&AsrConfig> for TurnSettings {
             min_speech_ms: c.min_speech_ms,
             speculate_ms: c.speculate_ms.min(c.min_silence_ms),
             min_silence_ms: c.min_silence_ms,
+            min_endpoint_ms: c.min_endpoint_ms.max(c.min_silence_ms),
             complete_silence_ms: c.complete_silence_ms,
             max_silence_ms: c.max_silence_ms,
             turn_threshold: c.turn_threshold,
@@ -147,6 +154,10 @@ pub struct TurnDetector {
     speculation: Option<(usize, PendingTranscript)>,
     /// The text's verdict on the current pause.
     cue: TextCue,
+    /// Smart Turn and the words found the current pause complete.
+    complete: bool,
+    /// The agent's last words asked the caller something.
+    answering: bool,
     /// The latest final-quality transcript of this turn and the
     /// `last_speech_end` it covers: reused at the next pause or at the end
     /// of the turn while no new speech has arrived.
@@ -190,6 +201,8 @@ impl TurnDetector {
             transcriber: None,
             speculation: None,
             cue: TextCue::Neutral,
+            complete: false,
+            answering: false,
             decoded: None,
             pause_passes: 0,
             vad_state: VadState::default(),
@@ -223,6 +236,12 @@ impl TurnDetector {
     pub fn with_starter(mut self, starter: TranscriptStarter) -> Self {
         self.transcriber = Some(starter);
         self
+    }
+
+    /// Tells the detector whether the agent's last words asked the caller
+    /// something: then a bare "yes" or "no" is a whole turn.
+    pub fn set_answering(&mut self, answering: bool) {
+        self.answering = answering;
     }
 
     /// Stream position reached, in ms.
@@ -281,6 +300,7 @@ impl TurnDetector {
     /// the turn; dropping it cancels it.
     fn speech_resumed(&mut self) {
         self.cue = TextCue::Neutral;
+        self.complete = false;
         if self
             .speculation
             .as_ref()
@@ -380,21 +400,22 @@ impl TurnDetector {
                     // Smart Turn (25 ms) runs while Whisper finishes the
                     // pass started at the speculation point.
                     self.probability = self.turn_model.probability(&self.audio)?;
+                    let answering = self.answering;
                     let cue = self
                         .transcript_at_pause()
-                        .map_or(TextCue::Neutral, |t| text_cue(&t.text));
+                        .map_or(TextCue::Neutral, |t| text_cue_in(&t.text, answering));
                     self.cue = cue;
                     events.push(TurnEvent::SpeechEnded {
                         offset_ms: ms(self.last_speech_end),
                         probability: self.probability,
                     });
-                    let complete = match cue {
-                        TextCue::Incomplete => false,
+                    self.complete = match cue {
+                        TextCue::Incomplete | TextCue::Opener => false,
                         TextCue::Punctuated => self.probability >= s.turn_threshold_punctuated,
                         TextCue::Neutral => self.probability >= s.turn_threshold,
                     };
-                    tracing::debug!(probability = self.probability, cue = ?cue, complete, "pause judged");
-                    if complete {
+                    tracing::debug!(probability = self.probability, cue = ?cue, complete = self.complete, "pause judged");
+                    if self.complete && self.silence >= samples(s.min_endpoint_ms) {
                         events.push(self.end_turn(TurnEnd::Complete));
                         return Ok(());
                     }
@@ -414,9 +435,10 @@ impl TurnDetector {
             // A sentence Whisper closed ends the turn after a longer pause
             // even when Smart Turn doubts it (synthetic and telephone
             // voices fool it; the words do not).
-            let closed =
-                self.cue == TextCue::Punctuated && self.silence >= samples(s.complete_silence_ms);
-            if closed {
+            let closed = self.cue == TextCue::Punctuated
+                && self.silence >= samples(s.complete_silence_ms.max(s.min_endpoint_ms));
+            let judged = self.complete && self.silence >= samples(s.min_endpoint_ms);
+            if closed || judged {
                 tracing::debug!(
                     probability = self.probability,
                     "closed sentence ended the turn"
@@ -468,6 +490,7 @@ impl TurnDetector {
         self.decoded = None;
         self.speculation = None;
         self.cue = TextCue::Neutral;
+        self.complete = false;
         self.in_turn = false;
         self.speaking = false;
         self.silence = 0;

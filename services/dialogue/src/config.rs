@@ -41,6 +41,12 @@ pub struct DialogueConfig {
     pub prompts_dir: String,
     /// Decay of older turns in the sentiment trend, in (0, 1].
     pub trend_decay: f32,
+    /// Milliseconds a spoken turn waits, from its arrival, before its actions (a return, a
+    /// case, a tool call, a hand-off) run, so that a caller who goes on speaking can retract
+    /// it (`Retract`) and no action is taken on half a sentence. The understanding runs in
+    /// the meantime; 0: no wait. Callers go on within ~200 ms of the end of a fragment
+    /// (ASR README, natural speech).
+    pub voice_commit_ms: u64,
     /// Tone table.
     pub tone: TonePolicy,
     /// Hand-off thresholds.
@@ -57,6 +63,7 @@ impl Default for DialogueConfig {
             phrasing_budget_ms: 4_000,
             prompts_dir: String::new(),
             trend_decay: 0.7,
+            voice_commit_ms: 300,
             tone: TonePolicy::default(),
             handoff: HandoffPolicy::default(),
         }
@@ -82,6 +89,15 @@ impl DialogueConfig {
         let h = &self.handoff;
         if !(self.trend_decay > 0.0 && self.trend_decay <= 1.0) {
             return Err(bad("trend_decay", self.trend_decay, "a number in (0, 1]"));
+        }
+        if self.voice_commit_ms > 2_000 {
+            return Err(InvalidSetting {
+                key: "dialogue.voice_commit_ms".into(),
+                problem: format!(
+                    "is {}; allowed: 0 to 2000 (every spoken reply waits this long)",
+                    self.voice_commit_ms
+                ),
+            });
         }
         if !(0.0..=1.0).contains(&h.min_confidence) {
             return Err(bad("handoff.min_confidence", h.min_confidence, "0 to 1"));

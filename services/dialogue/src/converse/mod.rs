@@ -12,8 +12,10 @@ mod flow;
 mod resume;
 mod turn;
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use parla_proto::v1 as pb;
 use parla_proto::v1::converse_request::Request as In;
@@ -33,7 +35,7 @@ use convert::{
 };
 pub use turn::{model_input, run_turn, sentences, ConversationState, TurnOutcome};
 
-use crate::{DialogueConfig, Language, Templates, Understanding, MAX_CHARS};
+use crate::{Channel, DialogueConfig, Language, Templates, Understanding, MAX_CHARS};
 
 /// What the service needs once loaded: the understanding and the reply templates.
 #[derive(Debug)]
@@ -127,6 +129,36 @@ impl Dialogue for DialogueService {
 
 type Tx = mpsc::Sender<Result<pb::ReplyEvent, Status>>;
 
+/// Reads what the client sends until `commit` (or until its next turn, or the stream's
+/// end) and says whether turn `index` was retracted; the retraction is consumed, every other
+/// message stays in `backlog`, in order.
+async fn retracted(
+    inbound: &mut Streaming<pb::ConverseRequest>,
+    backlog: &mut VecDeque<pb::ConverseRequest>,
+    commit: tokio::time::Instant,
+    index: u32,
+) -> Result<bool, Status> {
+    let is_it = |m: &pb::ConverseRequest| matches!(&m.request, Some(In::Retract(r)) if r.turn_index == index);
+    loop {
+        if let Some(at) = backlog.iter().position(is_it) {
+            backlog.remove(at);
+            return Ok(true);
+        }
+        if backlog
+            .iter()
+            .any(|m| matches!(m.request, Some(In::Turn(_))))
+        {
+            return Ok(false);
+        }
+        match tokio::time::timeout_at(commit, inbound.message()).await {
+            Err(_) => return Ok(false),
+            Ok(Ok(Some(m))) => backlog.push_back(m),
+            // The end of the stream (or its error) is seen by the main loop.
+            Ok(Ok(None)) | Ok(Err(_)) => return Ok(false),
+        }
+    }
+}
+
 impl DialogueService {
     async fn run(
         &self,
@@ -159,11 +191,24 @@ impl DialogueService {
             state.catalogue = self.catalogue.names(self.crm.as_ref()).await;
         }
         let mut state = Some(state);
-        while let Some(message) = inbound.message().await.map_err(unreadable)? {
+        // Messages read while a spoken turn waited for a retraction.
+        let mut backlog: VecDeque<pb::ConverseRequest> = VecDeque::new();
+        loop {
+            let message = match backlog.pop_front() {
+                Some(m) => m,
+                None => match inbound.message().await.map_err(unreadable)? {
+                    Some(m) => m,
+                    None => break,
+                },
+            };
             match message.request {
                 Some(In::Turn(t)) => {
+                    let arrived = tokio::time::Instant::now();
                     let text = validate(&t.text)?;
                     let taken = state.take().ok_or_else(|| Status::internal("state lost"))?;
+                    let before = (taken.channel == Channel::Voice
+                        && self.config.voice_commit_ms > 0)
+                        .then(|| taken.clone());
                     let lang = Language::parse(&t.language);
                     let e = Arc::clone(&engine);
                     let cfg = Arc::clone(&self.config);
@@ -183,11 +228,39 @@ impl DialogueService {
                     .await
                     .map_err(|e| Status::internal(format!("turn failed: {e}")))?;
                     let (mut outcome, text) = outcome;
+                    if let Some(mut before) = before {
+                        let commit = arrived + Duration::from_millis(self.config.voice_commit_ms);
+                        if retracted(&mut inbound, &mut backlog, commit, outcome.index).await? {
+                            // Nothing of the fragment stays: the next turn repeats it.
+                            before.turn_index = s.turn_index;
+                            tracing::info!(conversation = %before.id, turn = outcome.index, "turn retracted before its actions: the caller went on");
+                            state = Some(before);
+                            let final_ = pb::ReplyFinal {
+                                turn_index: outcome.index,
+                                ..Default::default()
+                            };
+                            let event = pb::ReplyEvent {
+                                event: Some(Event::Final(final_)),
+                            };
+                            if tx.send(Ok(event)).await.is_err() {
+                                return Ok(());
+                            }
+                            continue;
+                        }
+                    }
                     let s = state.insert(s);
                     self.run_flow(&engine, s, &text, &mut outcome).await;
                     crate::phrasing::finish(&engine, &self.config, s, &text, &mut outcome).await;
                     if !self.reply(s, &text, outcome, tx).await {
                         return Ok(());
+                    }
+                }
+                Some(In::Retract(r)) => {
+                    // Too late to drop: the turn's actions ran; none of its reply was heard.
+                    if let Some(s) = state.as_mut() {
+                        tracing::info!(conversation = %s.id, turn = r.turn_index, "retraction after the turn's actions; kept as an unheard reply");
+                        s.heard.push((r.turn_index, 0));
+                        crate::bargein::record(self.crm.clone(), s, r.turn_index, 0).await;
                     }
                 }
                 Some(In::BargeIn(b)) => {

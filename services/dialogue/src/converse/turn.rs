@@ -11,7 +11,7 @@ use crate::{
 };
 
 /// What a conversation remembers between turns.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ConversationState {
     /// Conversation id.
     pub id: String,

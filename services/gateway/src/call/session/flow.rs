@@ -8,6 +8,7 @@ use parla_proto::v1 as pb;
 use parla_proto::v1::call_event::Event as Out;
 use parla_proto::v1::converse_request::Request as DlgIn;
 use parla_proto::v1::reply_event::Event as Reply;
+use parla_proto::v1::streaming_recognize_request::Request as AsrIn;
 use parla_proto::v1::streaming_recognize_response::Event as AsrOut;
 
 use super::{End, Session};
@@ -187,8 +188,9 @@ impl Session {
     }
 
     /// The caller goes on with the turn just sent before hearing any of
-    /// its answer: the answer is dropped (the dialogue learns none of it
-    /// was heard) and the words come back merged with what follows.
+    /// its answer: the answer is dropped, the dialogue retracts the turn
+    /// (`Retract`: no action taken on it if none ran yet) and the words
+    /// come back merged with what follows.
     pub(super) async fn take_back(&mut self) {
         let unheard: Vec<u32> = self
             .utterances
@@ -208,14 +210,12 @@ impl Session {
             .turns_taken_back
             .fetch_add(1, Ordering::Relaxed);
         tracing::info!(conversation = %self.conversation_id, answers = unheard.len(), "the caller went on before hearing the answer; turn taken back");
+        // Before its actions run, the dialogue drops the turn altogether.
         for turn_index in unheard {
             let _ = self
                 .dlg_tx
                 .send(pb::ConverseRequest {
-                    request: Some(DlgIn::BargeIn(pb::BargeIn {
-                        turn_index,
-                        heard_chars: 0,
-                    })),
+                    request: Some(DlgIn::Retract(pb::Retract { turn_index })),
                 })
                 .await;
         }
@@ -403,6 +403,16 @@ impl Session {
                     u.language = f.language.clone();
                     self.language = f.language.clone();
                 }
+                // The recognizer takes a bare "yes" as a whole turn after a question.
+                let asks = strip_tags(&u.text).trim_end().ends_with('?');
+                let context = pb::StreamingRecognizeRequest {
+                    request: Some(AsrIn::Context(pb::TurnContext {
+                        expects_answer: asks,
+                    })),
+                };
+                // A full or closed stream only loses the hint.
+                let _ = self.asr_tx.try_send(context);
+                let u = &mut self.utterances[i];
                 if let Some(h) = f.handoff.as_ref().filter(|h| h.handoff) {
                     u.handoff = Some(h.ticket_id.clone());
                 }
