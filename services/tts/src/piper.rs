@@ -323,19 +323,57 @@ impl Synthesizer for PiperVoice {
             } else {
                 audio
             };
-            // Piper's own output step: normalize the peak, then apply the
-            // volume.
+            // Piper's own output step: normalize the peak (of the first
+            // clause, so that the voice keeps one loudness), then apply
+            // the volume; a louder later clause or a raised volume is
+            // bent softly under -1 dBFS instead of clipping.
             let gain = *gain.get_or_insert_with(|| {
                 let peak = audio.iter().fold(0.01f32, |m, x| m.max(x.abs()));
-                0.9 * prosody.volume.clamp(0.0, 2.0) / peak
+                PEAK * prosody.volume.clamp(0.0, 2.0) / peak
             });
             let pcm: Vec<i16> = audio
                 .iter()
-                .map(|x| (x * gain * 32767.0).clamp(-32768.0, 32767.0) as i16)
+                .map(|x| (soft_limit(x * gain) * 32767.0) as i16)
                 .collect();
             sink(&pcm);
         }
         Ok(())
+    }
+}
+
+/// Peak of a clause at volume 1: -1.9 dBFS.
+const PEAK: f32 = 0.8;
+/// Headroom above `PEAK` that `soft_limit` bends into: no sample goes over
+/// `PEAK + KNEE` = 0.88 (-1.1 dBFS), so telephone audio never clips.
+const KNEE: f32 = 0.08;
+
+/// `x` unchanged up to `PEAK`, then bent smoothly towards `PEAK + KNEE`.
+fn soft_limit(x: f32) -> f32 {
+    let a = x.abs();
+    if a <= PEAK {
+        return x;
+    }
+    (PEAK + KNEE * ((a - PEAK) / KNEE).tanh()).copysign(x)
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::soft_limit;
+
+    #[test]
+    fn loud_samples_bend_under_minus_1_dbfs_and_quiet_ones_pass() {
+        let minus_1_dbfs = 10f32.powf(-1.0 / 20.0);
+        for x in [0.9f32, 1.0, 1.5, 3.0, 100.0] {
+            for s in [x, -x] {
+                let y = soft_limit(s);
+                assert!(y.abs() < minus_1_dbfs, "{s} -> {y}");
+                assert_eq!(y.signum(), s.signum());
+            }
+        }
+        assert!(soft_limit(1.0) > soft_limit(0.9), "louder stays louder");
+        for x in [0.0f32, 0.3, -0.5, 0.8] {
+            assert_eq!(soft_limit(x), x);
+        }
     }
 }
 
