@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod natural;
 pub mod phrases;
 pub mod speech;
 pub mod wer;
