@@ -1,7 +1,10 @@
 //! Language-aware text shared by the services: numbers, money, codes and dates as people read
-//! and write them in English and Italian. Speech synthesis reads with it, replies write dates
-//! with it, and the speech-recognition tests normalise with it, so all agree on one wording.
+//! and write them in English and Italian, and the words that answer a question. Speech
+//! synthesis reads with it, replies write dates with it, the speech-recognition tests normalise
+//! with it, and the recognizer and the call gateway hear answers with it, so all agree on one
+//! wording.
 
+pub mod answers;
 pub mod dates;
 pub mod numbers;
 

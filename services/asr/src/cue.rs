@@ -7,6 +7,8 @@
 //! just asked; and Whisper's own sentence-final punctuation is evidence
 //! that a sentence is over.
 
+use parla_text::answers::ANSWER_WORDS;
+
 /// The transcript's verdict on a pause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TextCue {
@@ -113,49 +115,6 @@ const OPENERS: &[&str] = &[
     "sa",
 ];
 
-/// Words that answer a question by themselves ("yes", "no, thanks", "sì,
-/// grazie"): after the agent asked something, a turn of only these is
-/// complete.
-const ANSWERS: &[&str] = &[
-    "yes",
-    "yeah",
-    "yep",
-    "yup",
-    "no",
-    "nope",
-    "okay",
-    "ok",
-    "sure",
-    "right",
-    "correct",
-    "exactly",
-    "please",
-    "thanks",
-    "thank",
-    "you",
-    "fine",
-    "absolutely",
-    "definitely",
-    "of",
-    "course",
-    "sì",
-    "si",
-    "certo",
-    "esatto",
-    "esattamente",
-    "va",
-    "bene",
-    "grazie",
-    "perfetto",
-    "d'accordo",
-    "certamente",
-    "giusto",
-    "prego",
-    "ok",
-    "volentieri",
-    "assolutamente",
-];
-
 /// Words that usually leave a sentence open ("my order is …") but close a
 /// question or statement that Whisper punctuated ("where my order is?",
 /// "can you do that?").
@@ -201,20 +160,13 @@ pub fn text_cue(text: &str) -> TextCue {
 /// is a whole turn.
 pub fn text_cue_in(text: &str, answering: bool) -> TextCue {
     let trimmed = text.trim();
-    let words: Vec<String> = trimmed
-        .split_whitespace()
-        .map(|w| {
-            w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'')
-                .to_lowercase()
-        })
-        .filter(|w| !w.is_empty())
-        .collect();
+    let words = parla_text::answers::words(trimmed);
     let Some(last) = words.last() else {
         return TextCue::Neutral;
     };
     let closed = trimmed.ends_with(['.', '?', '!']) && !trimmed.ends_with("...");
     let only = |set: &[&str]| words.iter().all(|w| set.contains(&w.as_str()));
-    if answering && only(ANSWERS) {
+    if answering && only(ANSWER_WORDS) {
         return if closed {
             TextCue::Punctuated
         } else {
@@ -267,7 +219,9 @@ mod tests {
         );
         assert_eq!(text_cue("I want to return the"), TextCue::Incomplete);
         assert_eq!(text_cue("Il mio ordine è il"), TextCue::Incomplete);
-        assert_eq!(text_cue("yes"), TextCue::Neutral);
+        // A bare "yes" opens a thought, unless it answers the agent's question.
+        assert_eq!(text_cue("yes"), TextCue::Opener);
+        assert_eq!(text_cue_in("yes", true), TextCue::Neutral);
         assert_eq!(text_cue("I was charged 120 dollars."), TextCue::Punctuated);
         // A question may end on a verb; an open statement may not.
         assert_eq!(

@@ -15,40 +15,9 @@
 
 use std::sync::Arc;
 
-use super::Backchannels;
+use parla_text::answers::is_answer;
 
-/// Words that answer a question; over agent audio they are a turn, not
-/// a backchannel, once the agent has asked something.
-const ANSWERS: &[&str] = &[
-    "yes",
-    "yeah",
-    "yep",
-    "yup",
-    "no",
-    "nope",
-    "sure",
-    "right",
-    "correct",
-    "exactly",
-    "okay",
-    "ok",
-    "alright",
-    "please",
-    "go ahead",
-    "sì",
-    "si",
-    "no",
-    "certo",
-    "esatto",
-    "giusto",
-    "va bene",
-    "d'accordo",
-    "certamente",
-    "perfetto",
-    "grazie",
-    "thanks",
-    "thank you",
-];
+use super::Backchannels;
 
 /// Limits of the state machine, from the call settings.
 #[derive(Debug, Clone, Copy)]
@@ -294,36 +263,6 @@ fn merge(first: Turn, then: Turn) -> Turn {
     }
 }
 
-/// True when `text` is only answer words ("Yes.", "No, no.", "Sì, certo").
-pub fn is_answer(text: &str) -> bool {
-    let norm: String = text
-        .to_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c == '\'' {
-                c
-            } else {
-                ' '
-            }
-        })
-        .collect();
-    let words: Vec<&str> = norm.split_whitespace().collect();
-    if words.is_empty() || words.len() > 4 {
-        return false;
-    }
-    let mut i = 0;
-    'outer: while i < words.len() {
-        for take in (1..=2.min(words.len() - i)).rev() {
-            if ANSWERS.contains(&words[i..i + take].join(" ").as_str()) {
-                i += take;
-                continue 'outer;
-            }
-        }
-        return false;
-    }
-    true
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -514,27 +453,5 @@ mod tests {
             sent(t.final_heard(heard("No.", 2000, 2200), asked)),
             ("No.".into(), true)
         );
-    }
-
-    #[test]
-    fn answer_word_lists() {
-        for yes in [
-            "Yes.",
-            "yes please",
-            "No, no.",
-            "Sì, certo.",
-            "Va bene",
-            "OK",
-        ] {
-            assert!(is_answer(yes), "{yes:?}");
-        }
-        for no in [
-            "",
-            "Mm-hmm",
-            "I want a refund",
-            "yes but the other one please now",
-        ] {
-            assert!(!is_answer(no), "{no:?}");
-        }
     }
 }
