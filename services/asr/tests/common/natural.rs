@@ -18,7 +18,7 @@ use parla_asr::{
     TurnEvent, TurnSettings,
 };
 
-use super::speech::{piper, silence, trim};
+use super::speech::{mulaw_8k, piper, silence, trim};
 
 /// Silence before the caller speaks, in ms.
 const LEAD_MS: usize = 400;
@@ -120,9 +120,7 @@ pub fn speak(line: &Line, index: usize) -> Spoken {
 
 /// Through 8 kHz mu-law and back to 16 kHz, as a SIP call hears it.
 pub fn telephone(audio: &[f32]) -> Vec<f32> {
-    let down = parla_audio::resample(audio, 16_000, 8_000).expect("resample");
-    let line =
-        parla_audio::mulaw_decode(&parla_audio::mulaw_encode(&parla_audio::f32_to_i16(&down)));
+    let line = parla_audio::mulaw_decode(&mulaw_8k(audio));
     let back =
         parla_audio::resample(&parla_audio::i16_to_f32(&line), 8_000, 16_000).expect("resample");
     back[..back.len().min(audio.len())].to_vec()

@@ -153,8 +153,9 @@ async fn retracted(
         match tokio::time::timeout_at(commit, inbound.message()).await {
             Err(_) => return Ok(false),
             Ok(Ok(Some(m))) => backlog.push_back(m),
-            // The end of the stream (or its error) is seen by the main loop.
-            Ok(Ok(None)) | Ok(Err(_)) => return Ok(false),
+            // The end of the stream is seen by the main loop.
+            Ok(Ok(None)) => return Ok(false),
+            Ok(Err(e)) => return Err(unreadable(e)),
         }
     }
 }
@@ -255,22 +256,12 @@ impl DialogueService {
                         return Ok(());
                     }
                 }
-                Some(In::Retract(r)) => {
-                    // Too late to drop: the turn's actions ran; none of its reply was heard.
-                    if let Some(s) = state.as_mut() {
-                        tracing::info!(conversation = %s.id, turn = r.turn_index, "retraction after the turn's actions; kept as an unheard reply");
-                        s.heard.push((r.turn_index, 0));
-                        crate::bargein::record(self.crm.clone(), s, r.turn_index, 0).await;
-                    }
-                }
                 Some(In::BargeIn(b)) => {
-                    if let Some(s) = state.as_mut() {
-                        s.heard.push((b.turn_index, b.heard_chars));
-                        tracing::info!(conversation = %s.id, turn = b.turn_index, heard_chars = b.heard_chars, "barge-in");
-                        crate::bargein::record(self.crm.clone(), s, b.turn_index, b.heard_chars)
-                            .await;
-                    }
+                    self.interrupted(state.as_mut(), b.turn_index, b.heard_chars)
+                        .await;
                 }
+                // Too late to drop: the turn's actions ran; none of its reply was heard.
+                Some(In::Retract(r)) => self.interrupted(state.as_mut(), r.turn_index, 0).await,
                 Some(In::Start(_)) => {
                     return Err(Status::invalid_argument(
                         "`start` may come only once, first",
@@ -280,6 +271,21 @@ impl DialogueService {
             }
         }
         Ok(())
+    }
+
+    /// The customer heard only `heard_chars` of the reply to `turn_index` (a barge-in, or a
+    /// retraction after the turn's actions ran): remembered and put on the timeline.
+    async fn interrupted(
+        &self,
+        state: Option<&mut ConversationState>,
+        turn_index: u32,
+        heard_chars: u32,
+    ) {
+        if let Some(s) = state {
+            s.heard.push((turn_index, heard_chars));
+            tracing::info!(conversation = %s.id, turn = turn_index, heard_chars, "barge-in");
+            crate::bargein::record(self.crm.clone(), s, turn_index, heard_chars).await;
+        }
     }
 
     /// Identifies the customer and loads their context; an unknown customer stays anonymous,

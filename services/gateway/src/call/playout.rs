@@ -184,6 +184,22 @@ impl Playout {
         n
     }
 
+    /// Drops the frames of utterance `id` not played yet (and the partial
+    /// frame being cut); returns how many frames.
+    pub fn drop_unplayed(&mut self, id: u64) -> usize {
+        let before = self.frames.len();
+        self.frames.retain(|(of, _)| *of != id);
+        let dropped = before - self.frames.len();
+        if dropped > 0 {
+            self.pending.clear();
+        }
+        if let Some(u) = self.utterances.iter_mut().find(|u| u.id == id) {
+            u.queued = u.played;
+            u.done = true;
+        }
+        dropped
+    }
+
     /// Forgets utterances that are over (keeps the queue small).
     pub fn forget(&mut self, id: u64) {
         self.utterances.retain(|u| u.id != id);
@@ -233,5 +249,20 @@ mod tests {
         assert_eq!(p.clear(), 3);
         assert!(!p.is_playing());
         assert!(p.is_done(7));
+    }
+
+    #[test]
+    fn an_unheard_utterance_is_dropped_and_the_others_play() {
+        let mut p = playout();
+        p.push(1, &vec![1; 160 * 2]);
+        p.push(2, &vec![2; 160 * 3]);
+        assert_eq!(p.drop_unplayed(2), 3);
+        assert!(p.is_done(2));
+        let played: Vec<u64> = (1..=5)
+            .filter_map(|t| p.next_due(t * 20))
+            .map(|f| f.utterance)
+            .collect();
+        assert_eq!(played, [1, 1]);
+        assert_eq!(p.drop_unplayed(9), 0);
     }
 }

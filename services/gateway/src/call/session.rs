@@ -317,7 +317,12 @@ impl Session {
         if !self.dtmf.is_empty() && now_ms >= self.dtmf_last_ms + u64::from(self.cfg.dtmf_gap_ms) {
             self.send_dtmf_turn().await?;
         }
-        if let Some(turn) = self.turns.tick(now_ms, self.speaker()) {
+        // The speaker's state is worked out only when words wait.
+        let kept = self.turns.holds_fragment();
+        if let Some(turn) = kept
+            .then(|| self.turns.tick(now_ms, self.speaker()))
+            .flatten()
+        {
             tracing::info!(conversation = %self.conversation_id, pieces = turn.pieces, "a kept fragment goes alone");
             self.send_merged(turn).await?;
         }

@@ -88,16 +88,18 @@ impl Turn {
         }
     }
 
-    fn then(mut self, h: Heard) -> Self {
-        if !h.text.is_empty() {
-            self.text = format!("{} {}", self.text.trim_end(), h.text.trim_start());
+    /// This turn followed by `next`: words joined, the later end, the
+    /// lower confidence, the later language.
+    fn then(mut self, next: Turn) -> Self {
+        if !next.text.is_empty() {
+            self.text = format!("{} {}", self.text.trim_end(), next.text.trim_start());
         }
-        self.end_ms = self.end_ms.max(h.end_ms);
-        self.confidence = self.confidence.min(h.confidence);
-        if !h.language.is_empty() {
-            self.language = h.language;
+        self.end_ms = self.end_ms.max(next.end_ms);
+        self.confidence = self.confidence.min(next.confidence);
+        if !next.language.is_empty() {
+            self.language = next.language;
         }
-        self.pieces += 1;
+        self.pieces += next.pieces;
         self
     }
 }
@@ -154,6 +156,11 @@ impl TurnTaking {
         }
     }
 
+    /// Words are kept back for the caller's next turn.
+    pub fn holds_fragment(&self) -> bool {
+        self.fragment.is_some()
+    }
+
     /// The caller started speaking at `at`.
     pub fn speech_started(&mut self, at: u64, speaker: Speaker) -> OnSpeech {
         self.speaking_since = Some(at);
@@ -165,7 +172,7 @@ impl TurnTaking {
             let last = self.last_sent.take().expect("checked above");
             self.fragment = Some(match self.fragment.take() {
                 // A piece kept while this turn was out goes after it.
-                Some(kept) => merge(last, kept),
+                Some(kept) => last.then(kept),
                 None => last,
             });
             return OnSpeech::TakeBack;
@@ -193,7 +200,7 @@ impl TurnTaking {
         let long = heard.end_ms.saturating_sub(heard.start_ms) >= self.rules.barge_in_min_ms;
         let piece_text = heard.text.clone();
         let turn = match self.fragment.take() {
-            Some(kept) => kept.then(heard),
+            Some(kept) => kept.then(Turn::from_heard(heard)),
             None => Turn::from_heard(heard),
         };
         if resumed {
@@ -245,21 +252,6 @@ impl TurnTaking {
     /// longer be taken back): forget it.
     pub fn answer_heard(&mut self) {
         self.last_sent = None;
-    }
-}
-
-fn merge(first: Turn, then: Turn) -> Turn {
-    Turn {
-        text: format!("{} {}", first.text.trim_end(), then.text.trim_start()),
-        start_ms: first.start_ms,
-        end_ms: then.end_ms.max(first.end_ms),
-        confidence: first.confidence.min(then.confidence),
-        language: if then.language.is_empty() {
-            first.language
-        } else {
-            then.language
-        },
-        pieces: first.pieces + then.pieces,
     }
 }
 

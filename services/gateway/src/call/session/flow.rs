@@ -198,14 +198,7 @@ impl Session {
             .filter(|u| !u.cancelled && u.kind == Kind::Answer && u.started_ms.is_none())
             .filter_map(|u| u.turn_index)
             .collect();
-        for u in self.utterances.iter_mut() {
-            if u.kind == Kind::Answer && u.started_ms.is_none() {
-                u.cancelled = true;
-                u.synthesis = Synthesis::Done;
-            }
-        }
-        self.utterances
-            .retain(|u| !u.cancelled || (u.kind == Kind::Answer && !u.final_seen));
+        self.cancel(|u| u.kind == Kind::Answer && u.started_ms.is_none());
         self.metrics
             .turns_taken_back
             .fetch_add(1, Ordering::Relaxed);
@@ -344,15 +337,19 @@ impl Session {
     /// Stops all agent speech now; `interruptible_only` spares closings.
     pub(super) fn stop_speaking(&mut self, interruptible_only: bool) {
         self.playout.clear();
-        for u in self.utterances.iter_mut() {
-            if interruptible_only && matches!(u.kind, Kind::Closing(_)) {
-                continue;
-            }
+        self.cancel(|u| !(interruptible_only && matches!(u.kind, Kind::Closing(_))));
+    }
+
+    /// Cancels the utterances `which` picks: their synthesis stops and
+    /// their queued audio is dropped. Answers still waiting for the
+    /// dialogue's final stay (cancelled) so that its remaining events are
+    /// recognised and dropped.
+    fn cancel(&mut self, which: impl Fn(&Utterance) -> bool) {
+        for u in self.utterances.iter_mut().filter(|u| which(u)) {
             u.cancelled = true;
             u.synthesis = Synthesis::Done;
+            self.playout.drop_unplayed(u.id);
         }
-        // Answers still waiting for the dialogue's final stay (cancelled)
-        // so that its remaining events are recognised and dropped.
         self.utterances
             .retain(|u| !u.cancelled || (u.kind == Kind::Answer && !u.final_seen));
     }
