@@ -49,6 +49,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../manifests/pattern-it-sentiment.toml"),
     ),
     (
+        "use-multilingual.toml",
+        include_str!("../manifests/use-multilingual.toml"),
+    ),
+    (
         "qwen2.5-coder-1.5b.toml",
         include_str!("../manifests/qwen2.5-coder-1.5b.toml"),
     ),
@@ -60,13 +64,15 @@ const EMBEDDED: &[(&str, &str)] = &[
 pub struct ModelManifest {
     /// Short name used on the command line and as the cache sub-directory.
     pub name: String,
-    /// What the model is for: `llm`, `asr`, `vad`, `turn`, `tts`, `runtime`, `sentiment`.
+    /// What the model is for: `llm`, `asr`, `vad`, `turn`, `tts`, `runtime`, `sentiment`,
+    /// `encoder`.
     pub role: String,
     /// One line for humans.
     pub description: String,
     /// SPDX licence of the weights.
     pub licence: String,
-    /// Format of the file `require` returns: `gguf`, `ggml`, `onnx`, `shared-library`.
+    /// Format of the file `require` returns: `gguf`, `ggml`, `onnx`, `shared-library`, `npz`
+    /// (its siblings in the model's directory are the other files).
     pub format: String,
     /// Opt-in: fetched only when named (`parla models fetch NAME`), never by a bare
     /// `parla models fetch` (large models that only some deployments use).

@@ -66,6 +66,7 @@ fn embedded_manifests_parse_and_are_unique() {
             "onnxruntime",
             "vader-lexicon",
             "pattern-it-sentiment",
+            "use-multilingual",
             "qwen2.5-coder-1.5b"
         ]
     );
