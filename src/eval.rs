@@ -158,7 +158,7 @@ async fn run_on(
             hint,
         )
         .await?;
-        let facts = set.grounding(Some(s), &s.language);
+        let mut facts = set.grounding(Some(s), &s.language);
         let mut finals = Vec::new();
         for t in &s.turns {
             let (latency, first, fin) = conv.say(&t.say).await?;
@@ -176,6 +176,11 @@ async fn run_on(
                 );
             }
             report.scenario_turn(s, t, &fin, latency, first, &facts);
+            // What a turn's actions returned (a case or RMA id) stays a fact of the
+            // conversation: a later reply may mention it again.
+            for a in &fin.actions {
+                facts.allow_text(&a.result);
+            }
             finals.push(fin);
         }
         report.scenario_end(s, &finals);

@@ -175,9 +175,49 @@ impl EvalSet {
                 facts.allow_text(wording);
             }
         }
+        for answer in self.templates.shop().answers(lang) {
+            facts.allow_text(answer);
+        }
+        // The shop's own flows are facts too: their messages' wording and the policy values
+        // the messages fill in ("within our {days}-day return window" with the configured 30).
+        if let Ok(flows) = parla_flows::FlowSet::shipped() {
+            for flow in flows.flows() {
+                for message in flow.spec.messages.values() {
+                    facts.allow_text(match lang {
+                        Language::En => &message.en,
+                        Language::It => &message.it,
+                    });
+                }
+                let p = &flow.spec.policy;
+                for value in [
+                    p.return_window_days,
+                    p.late_after_days,
+                    p.handoff_after_days_late,
+                ] {
+                    facts.allow_text(&value.to_string());
+                }
+            }
+        }
         if let Some(s) = scenario {
             let records = s.text.split("\nturns:").next().unwrap_or_default();
             facts.allow_text(records);
+            // Days between a record's date and the scenario's day ("6 days late", "delivered
+            // 12 days ago") are facts of the records too.
+            let today = s
+                .today
+                .as_deref()
+                .and_then(parla_flows::facts::parse_day)
+                .unwrap_or_else(|| {
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs() as i64)
+                });
+            for word in records.split(|c: char| !(c.is_ascii_digit() || c == '-')) {
+                if let Some(day) = parla_flows::facts::parse_day(word) {
+                    let days = (today - day).abs().div_euclid(86_400);
+                    facts.allow_text(&days.to_string());
+                }
+            }
             let raw: serde_yaml::Value = serde_yaml::from_str(&s.text).unwrap_or_default();
             let mut names = Vec::new();
             for order in raw["orders"].as_sequence().into_iter().flatten() {

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+use crate::shop::ShopInfo;
 use crate::{Channel, DialogueError, Language, Tone};
 
 /// step → tone (or `any`) → channel (or `any`) → wordings.
@@ -16,6 +17,7 @@ type Table = HashMap<String, HashMap<String, HashMap<String, Vec<String>>>>;
 pub struct Templates {
     langs: HashMap<Language, Table>,
     dir: PathBuf,
+    shop: ShopInfo,
 }
 
 /// What to render.
@@ -62,10 +64,12 @@ impl Templates {
         Ok(Templates {
             langs,
             dir: "prompts".into(),
+            shop: ShopInfo::shipped()?,
         })
     }
 
-    /// Loads `dir/replies/en.yaml` and `dir/replies/it.yaml`.
+    /// Loads `dir/replies/en.yaml` and `dir/replies/it.yaml`, and the shop's information from
+    /// `dir/shop.yaml` (without it, questions about the shop are not answered from facts).
     pub fn load(dir: &Path) -> Result<Self, DialogueError> {
         let mut langs = HashMap::new();
         for lang in [Language::En, Language::It] {
@@ -81,10 +85,26 @@ impl Templates {
                 })?;
             langs.insert(lang, table);
         }
+        let shop_file = dir.join("shop.yaml");
+        let shop = if shop_file.exists() {
+            ShopInfo::load(&shop_file)?
+        } else {
+            tracing::warn!(
+                path = %shop_file.display(),
+                "no shop information: questions about the shop get a clarification (copy prompts/shop.yaml there and edit it)"
+            );
+            ShopInfo::default()
+        };
         Ok(Templates {
             langs,
             dir: dir.to_path_buf(),
+            shop,
         })
+    }
+
+    /// What Parla may say about the shop itself.
+    pub fn shop(&self) -> &ShopInfo {
+        &self.shop
     }
 
     /// The directory the templates came from.

@@ -212,7 +212,10 @@ pub fn run_turn(
     });
     state.apologised |= tone == Tone::Apologetic;
     let unsure = recorded < config.handoff.min_confidence;
-    let (step, facts) = choose_step(state, &analysis, &decision, order, lang, unsure);
+    let shop = (analysis.intent == Intent::StoreInfo)
+        .then(|| templates.shop().answer(text, lang))
+        .flatten();
+    let (step, facts) = choose_step(state, &analysis, &decision, order, lang, unsure, shop);
     if step == "clarify" {
         state.failed_attempts += 1;
     } else {
@@ -277,6 +280,7 @@ fn choose_step(
     order: Option<&pb::Order>,
     lang: Language,
     unsure: bool,
+    shop: Option<crate::shop::ShopAnswer<'_>>,
 ) -> (&'static str, Vars) {
     if state.crm_down {
         return ("apology_error", Vars::new());
@@ -311,7 +315,15 @@ fn choose_step(
         Intent::Goodbye => ("goodbye", Vars::new()),
         Intent::OutOfScope => ("out_of_scope", Vars::new()),
         Intent::Human => ("handoff", Vars::new()),
-        Intent::Return | Intent::ProductAdvice | Intent::StoreInfo => ("clarify", Vars::new()),
+        // A question about the shop is answered from the shop's own information.
+        Intent::StoreInfo => match shop {
+            Some(answer) => (
+                "store_info",
+                Vars::from([("answer".to_owned(), answer.text.to_owned())]),
+            ),
+            None => ("clarify", Vars::new()),
+        },
+        Intent::Return | Intent::ProductAdvice => ("clarify", Vars::new()),
     }
 }
 
