@@ -170,8 +170,10 @@ pub struct FixtureProduct {
     /// Sizes.
     #[serde(default)]
     pub sizes: Vec<String>,
-    /// Price in units.
-    pub price: f64,
+    /// Price in units; without it, `attributes.price` written as `229.00 GBP` (amount and
+    /// currency) is the price.
+    #[serde(default)]
+    pub price: Option<f64>,
     /// Currency (default EUR).
     #[serde(default)]
     pub currency: Option<String>,
@@ -181,6 +183,37 @@ pub struct FixtureProduct {
     /// Final sale.
     #[serde(default)]
     pub final_sale: bool,
+}
+
+impl FixtureProduct {
+    /// The price in units and its currency: `price` and `currency` (default EUR), else
+    /// `attributes.price` as "229.00 GBP" (or "229,00 €").
+    pub fn price_and_currency(&self) -> Option<(f64, String)> {
+        if let Some(price) = self.price {
+            return Some((price, self.currency.clone().unwrap_or_else(|| "EUR".into())));
+        }
+        let written = self.attributes.get("price")?;
+        let mut amount = String::new();
+        let mut currency = String::new();
+        for c in written.trim().chars() {
+            match c {
+                '0'..='9' | '.' => amount.push(c),
+                ',' => amount.push('.'),
+                '€' => currency.push_str("EUR"),
+                '£' => currency.push_str("GBP"),
+                '$' => currency.push_str("USD"),
+                c if c.is_ascii_alphabetic() => currency.push(c.to_ascii_uppercase()),
+                _ => {}
+            }
+        }
+        let price: f64 = amount.parse().ok()?;
+        let currency = match (currency.len(), &self.currency) {
+            (3, _) => currency,
+            (_, Some(c)) => c.clone(),
+            _ => "EUR".into(),
+        };
+        Some((price, currency))
+    }
 }
 
 /// A past conversation.
@@ -298,6 +331,15 @@ pub fn load(store: &dyn Store, fixtures: &[Fixture]) -> Result<Loaded> {
     for f in fixtures {
         let parse_time = |s: &str| parse_time(s).map(|t| t + f.shift);
         for p in &f.catalogue {
+            let (price, currency) = p.price_and_currency().ok_or_else(|| {
+                CrmError::InvalidArgument {
+                    field: "catalogue.price",
+                    problem: format!(
+                        "is missing for product {}: give `price` (and `currency`), or `attributes: {{price: \"229.00 GBP\"}}`",
+                        p.sku
+                    ),
+                }
+            })?;
             let mut attributes = p.attributes.clone();
             if let Some(w) = p.warmth_min_c {
                 attributes.insert("warmth_min_c".into(), w.to_string());
@@ -311,8 +353,8 @@ pub fn load(store: &dyn Store, fixtures: &[Fixture]) -> Result<Loaded> {
                 category: p.category.clone(),
                 attributes,
                 sizes: p.sizes.clone(),
-                price_minor: minor(p.price),
-                currency: p.currency.clone().unwrap_or_else(|| "EUR".into()),
+                price_minor: minor(price),
+                currency,
                 stock: 0,
                 stock_by_size: p.stock.clone(),
                 final_sale: p.final_sale,

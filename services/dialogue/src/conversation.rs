@@ -5,6 +5,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Analysis, HandoffSignals, SentimentTrend, TrendSummary};
 
+/// How far a conversation is getting: the counters behind a no-progress hand-off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Turns without progress (clarifications) in a row.
+    pub failed_attempts: u32,
+    /// Off-topic turns so far (not manipulation).
+    pub off_topic: u32,
+    /// Consecutive turns asking again what was just answered.
+    pub repeats: u32,
+}
+
 /// What the understanding remembers across the turns of one conversation.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ConversationMood {
@@ -68,7 +79,7 @@ impl ConversationMood {
     pub fn signals<'a>(
         &'a self,
         analysis: &Analysis,
-        failed_attempts: u32,
+        progress: Progress,
         tier: &'a str,
     ) -> HandoffSignals<'a> {
         HandoffSignals {
@@ -77,7 +88,9 @@ impl ConversationMood {
             confidences: &self.confidences,
             sentiment: &self.scores,
             trend: self.trend.summary(),
-            failed_attempts,
+            failed_attempts: progress.failed_attempts,
+            off_topic: progress.off_topic,
+            repeats: progress.repeats,
             tier,
         }
     }

@@ -64,6 +64,12 @@ pub struct HandoffPolicy {
     pub sentiment_drop: f32,
     /// Failed attempts of a flow step before handing off.
     pub max_attempts: u32,
+    /// Off-topic turns in a conversation (not manipulation) before handing off: the customer
+    /// keeps drifting and nothing gets done.
+    pub max_off_topic: u32,
+    /// Times the customer asks again what Parla has just answered (the same intent right after
+    /// its answer) before handing off: the answer does not help.
+    pub max_repeats: u32,
     /// Tiers that get a person as soon as they are unhappy (case-insensitive).
     pub vip_tiers: Vec<String>,
     /// Sentiment score under which a high-tier customer counts as unhappy.
@@ -82,8 +88,10 @@ impl Default for HandoffPolicy {
             negative_turns: 3,
             sentiment_drop: 1.0,
             max_attempts: 3,
-            vip_tiers: vec!["platinum".into(), "vip".into()],
-            vip_unhappy_below: -0.35,
+            max_off_topic: 3,
+            max_repeats: 2,
+            vip_tiers: vec!["gold".into(), "platinum".into(), "vip".into()],
+            vip_unhappy_below: -0.1,
         }
     }
 }
@@ -103,6 +111,10 @@ pub struct HandoffSignals<'a> {
     pub trend: TrendSummary,
     /// Failed attempts of the current flow step.
     pub failed_attempts: u32,
+    /// Off-topic turns so far, this one included.
+    pub off_topic: u32,
+    /// Consecutive times the customer asked again what was just answered, this turn included.
+    pub repeats: u32,
     /// The customer's tier.
     pub tier: &'a str,
 }
@@ -224,6 +236,21 @@ impl HandoffPolicy {
                 format!("no progress after {} attempts", s.failed_attempts),
             );
         }
+        if self.max_off_topic > 0 && s.off_topic >= self.max_off_topic {
+            return HandoffDecision::yes(
+                HandoffReason::NoProgress,
+                format!("{} off-topic turns", s.off_topic),
+            );
+        }
+        if self.max_repeats > 0 && s.repeats >= self.max_repeats {
+            return HandoffDecision::yes(
+                HandoffReason::NoProgress,
+                format!(
+                    "the customer asked the same thing again {} times",
+                    s.repeats
+                ),
+            );
+        }
         HandoffDecision::no()
     }
 }
@@ -245,6 +272,8 @@ mod tests {
             sentiment: sent,
             trend: t.summary(),
             failed_attempts: 0,
+            off_topic: 0,
+            repeats: 0,
             tier,
         }
     }
@@ -300,5 +329,28 @@ mod tests {
         let mut stuck = calm.clone();
         stuck.failed_attempts = 3;
         assert_eq!(p.decide(&stuck).reason, Some(HandoffReason::NoProgress));
+
+        let mut drifting = calm.clone();
+        drifting.off_topic = 2;
+        assert!(!p.decide(&drifting).handoff);
+        drifting.off_topic = 3;
+        assert_eq!(p.decide(&drifting).reason, Some(HandoffReason::NoProgress));
+
+        let mut asking_again = calm.clone();
+        asking_again.repeats = 1;
+        assert!(!p.decide(&asking_again).handoff);
+        asking_again.repeats = 2;
+        assert_eq!(
+            p.decide(&asking_again).reason,
+            Some(HandoffReason::NoProgress)
+        );
+
+        // A gold customer mildly let down gets a person; a standard one does not.
+        assert_eq!(
+            p.decide(&signals(&[0.9], &[-0.15], "gold")).reason,
+            Some(HandoffReason::VipUnhappy)
+        );
+        assert!(!p.decide(&signals(&[0.9], &[-0.15], "standard")).handoff);
+        assert!(!p.decide(&signals(&[0.9], &[0.0], "gold")).handoff);
     }
 }

@@ -39,13 +39,13 @@ mod tone;
 mod understanding;
 
 pub use config::{DialogueConfig, InvalidSetting, Phrasing};
-pub use conversation::ConversationMood;
+pub use conversation::{ConversationMood, Progress};
 pub use converse::{DialogueService, Engine};
 pub use handoff::{HandoffDecision, HandoffPolicy, HandoffReason, HandoffSignals};
 pub use intent::Intent;
 pub use llm::{DialogueModel, CAPABLE_PARAMETERS};
 pub use redact::{codice_fiscale_valid, iban_valid, luhn_valid, redact, PiiKind, Redacted};
-pub use sensitive::{detect as detect_sensitive, SensitiveTopic};
+pub use sensitive::{detect as detect_sensitive, SensitiveExample, SensitiveModel, SensitiveTopic};
 pub use sentiment::{Sentiment, SentimentLabel, SentimentTrend, TrendSummary};
 pub use slots::{Slot, SlotKind};
 pub use templates::{RenderRequest, Templates};

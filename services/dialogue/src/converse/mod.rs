@@ -251,6 +251,12 @@ impl DialogueService {
                     }
                     let s = state.insert(s);
                     self.run_flow(&engine, s, &text, &mut outcome).await;
+                    s.answered = (!s.flow.waiting
+                        && !matches!(
+                            outcome.step,
+                            "ask_order_id" | "clarify" | "out_of_scope" | "injection"
+                        ))
+                    .then_some(outcome.analysis.intent);
                     crate::phrasing::finish(&engine, &self.config, s, &text, &mut outcome).await;
                     if !self.reply(s, &text, outcome, tx).await {
                         return Ok(());

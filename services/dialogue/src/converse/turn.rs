@@ -35,6 +35,13 @@ pub struct ConversationState {
     pub heard: Vec<(u32, u32)>,
     /// Turns that ended without progress (clarifications), in a row.
     pub failed_attempts: u32,
+    /// Off-topic turns so far (not manipulation).
+    pub off_topic: u32,
+    /// Consecutive turns asking again what the turn before answered.
+    pub repeats: u32,
+    /// The intent the latest turn answered (not a question back, not a flow waiting for an
+    /// answer): the same intent again next turn is the customer asking again.
+    pub answered: Option<Intent>,
     /// Already handed off (later turns keep the hand-off wording).
     pub handed_off: bool,
     /// The hand-off ticket, once there is one (later hand-offs reuse it).
@@ -67,6 +74,9 @@ impl ConversationState {
             turn_index: 0,
             heard: Vec::new(),
             failed_attempts: 0,
+            off_topic: 0,
+            repeats: 0,
+            answered: None,
             handed_off: false,
             ticket: None,
             apologised: false,
@@ -172,11 +182,25 @@ pub fn run_turn(
         confidence
     };
     let trend = state.mood.record(&analysis, recorded);
-    let mut decision = config.handoff.decide(&state.mood.signals(
-        &analysis,
-        state.failed_attempts,
-        state.tier(),
-    ));
+    if analysis.intent == Intent::OutOfScope && !analysis.injection {
+        state.off_topic += 1;
+    }
+    // Asking again what was just answered ("but when is it coming?") means the answer did not
+    // help; questions that get new information each time (a product, a return) do not count.
+    let asks_again = matches!(
+        analysis.intent,
+        Intent::OrderStatus | Intent::DeliveryProblem | Intent::StoreInfo
+    ) && state.answered == Some(analysis.intent);
+    state.repeats = if asks_again { state.repeats + 1 } else { 0 };
+    let progress = crate::conversation::Progress {
+        failed_attempts: state.failed_attempts,
+        off_topic: state.off_topic,
+        repeats: state.repeats,
+    };
+    let mut decision =
+        config
+            .handoff
+            .decide(&state.mood.signals(&analysis, progress, state.tier()));
     if state.crm_down && !decision.handoff {
         decision = HandoffDecision {
             handoff: true,

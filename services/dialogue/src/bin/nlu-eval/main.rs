@@ -10,6 +10,7 @@
 //! between the two best intents whenever the margin is below MARGIN, and prints both accuracies.
 
 mod cv;
+mod turns;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -70,6 +71,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             .and_then(|i| args.get(i + 1))
             .cloned()
     };
+    if let Some(dir) = flag("--turns") {
+        return turns::turns(&Understanding::load(&cache)?, Path::new(&dir));
+    }
+    if let Some(file) = flag("--lines") {
+        return turns::lines(&Understanding::load(&cache)?, Path::new(&file));
+    }
     let tiebreak: Option<f32> = flag("--tiebreak").map(|m| m.parse()).transpose()?;
     let llm = match tiebreak {
         Some(_) => {

@@ -1,5 +1,13 @@
-//! Sensitive topics that always go to a person: legal threats, bereavement, fraud and safety.
-//! Keyword lists in English and Italian, matched on accent-folded text at word starts.
+//! Sensitive topics that always go to a person: legal threats, bereavement, fraud, health and
+//! safety. Two readers: keyword patterns in English and Italian (matched on accent-folded text at
+//! word starts; near-certain when they match), and a classifier trained at load on Parla's own
+//! topic-labelled lines (`data/sensitive.txt`), which finds the topic by how people say it
+//! ("there's a payment from you I never made", "since we lost mum") and tells near misses
+//! ("what do you charge for delivery", "to die for") apart.
+
+mod model;
+
+pub use model::{SensitiveExample, SensitiveModel};
 
 use std::sync::OnceLock;
 
@@ -18,6 +26,8 @@ pub enum SensitiveTopic {
     Fraud,
     /// Injury, fire, danger from a product.
     Safety,
+    /// An injury, allergic reaction or illness caused or made worse by a product.
+    Health,
 }
 
 impl SensitiveTopic {
@@ -28,7 +38,22 @@ impl SensitiveTopic {
             SensitiveTopic::Bereavement => "bereavement",
             SensitiveTopic::Fraud => "fraud",
             SensitiveTopic::Safety => "safety",
+            SensitiveTopic::Health => "health",
         }
+    }
+
+    /// Every topic, in the classifier's class order (after `none`).
+    pub const ALL: [SensitiveTopic; 5] = [
+        SensitiveTopic::Fraud,
+        SensitiveTopic::Bereavement,
+        SensitiveTopic::Health,
+        SensitiveTopic::Legal,
+        SensitiveTopic::Safety,
+    ];
+
+    /// Parses a snake_case name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
     }
 }
 
