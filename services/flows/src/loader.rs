@@ -261,6 +261,21 @@ fn parse(file: &str, text: &str) -> Result<Flow, FlowError> {
             }
             used_messages.insert(key.clone());
         }
+        if let Some(key) = &step.ask_again {
+            if step.wait_for.is_empty() {
+                return Err(err(
+                    at("ask_again:"),
+                    format!("step `{step_name}` has `ask_again` but waits for nothing (add `wait_for`, or remove `ask_again`)"),
+                ));
+            }
+            if !spec.messages.contains_key(key) {
+                return Err(err(
+                    at("ask_again:"),
+                    format!("step `{step_name}` asks again with `{key}`, which has no entry under `messages` (en and it)"),
+                ));
+            }
+            used_messages.insert(key.clone());
+        }
         if step.end.is_none() && step.next.is_empty() && !step.handoff {
             return Err(err(
                 line_of(text, &format!("  {step_name}:")),

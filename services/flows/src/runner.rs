@@ -57,7 +57,7 @@ impl FlowRunner {
                     let at = state.step.clone();
                     return self.run(flow, state, input, at);
                 }
-                let filled = fill_slots(flow, state, input, &step.wait_for);
+                let (filled, given) = fill_slots(flow, state, input, &step.wait_for);
                 if filled {
                     state.waiting = false;
                     return match next_step(flow, state, &state.step.clone(), &step) {
@@ -65,11 +65,13 @@ impl FlowRunner {
                         None => self.stuck(flow, state, input, "no transition matched"),
                     };
                 }
+                // An answer that gives one of this flow's slots ("the order is Q81266" while
+                // it asks "exchange or refund?") belongs to this flow, whatever its intent.
                 let other = self
                     .flows
                     .for_intent(input.intent)
                     .filter(|f| f.spec.name != flow.spec.name && input.confidence >= 0.5)
-                    .filter(|_| !flow.spec.keeps.iter().any(|k| k == input.intent));
+                    .filter(|_| !given && !flow.spec.keeps.iter().any(|k| k == input.intent));
                 if other.is_some() || LEAVING_INTENTS.contains(&input.intent) {
                     tracing::info!(flow = %flow.spec.name, step = %state.step, intent = input.intent, "flow left");
                     state.done = true;
@@ -94,7 +96,7 @@ impl FlowRunner {
             flow: flow.spec.name.clone(),
             ..FlowState::default()
         };
-        fill_slots(flow, state, input, &[]);
+        let _ = fill_slots(flow, state, input, &[]);
         tracing::info!(flow = %flow.spec.name, intent = input.intent, "flow started");
         self.run(flow, state, input, flow.spec.start.clone())
     }
@@ -226,7 +228,8 @@ impl FlowRunner {
         at: &str,
         step: &StepSpec,
     ) -> Option<Directive> {
-        if let Some(key) = &step.say {
+        if let Some(first) = &step.say {
+            let mut key = first;
             if !step.wait_for.is_empty() {
                 let asked = state.asks.entry(at.to_owned()).or_insert(0);
                 *asked += 1;
@@ -237,6 +240,9 @@ impl FlowRunner {
                         input,
                         "the customer was asked too many times",
                     ));
+                }
+                if *asked > 1 {
+                    key = step.ask_again.as_ref().unwrap_or(first);
                 }
             }
             if let Err(missing) = say(flow, state, input.lang, key) {
@@ -354,7 +360,7 @@ fn fill_slots(
     state: &mut FlowState,
     input: &TurnInput<'_>,
     required: &[String],
-) -> bool {
+) -> (bool, bool) {
     let mut given = Vec::new();
     for (name, spec) in &flow.spec.slots {
         let value = spec
@@ -367,7 +373,10 @@ fn fill_slots(
             given.push(name.clone());
         }
     }
-    required.iter().all(|r| given.contains(r))
+    (
+        required.iter().all(|r| given.contains(r)),
+        !given.is_empty(),
+    )
 }
 
 fn next_step(flow: &Flow, state: &FlowState, at: &str, step: &StepSpec) -> Option<String> {

@@ -165,6 +165,10 @@ pub struct StepSpec {
     pub args: BTreeMap<String, String>,
     /// Message key to say (a reply template step, else the flow's `messages`).
     pub say: Option<String>,
+    /// Message key said instead of `say` when a waiting step asks again (the customer's answer
+    /// did not fill its slots, or was a question of its own): the question alone, without what
+    /// led to it.
+    pub ask_again: Option<String>,
     /// Slots the step waits for: it says its message and ends the turn; the next turn resumes
     /// here once every slot is filled (or asks again).
     pub wait_for: Vec<String>,

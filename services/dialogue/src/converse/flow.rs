@@ -77,8 +77,13 @@ impl DialogueService {
             caller_phone: state.caller_phone.as_deref(),
             turn_index: o.index,
         };
+        let waiting_in = (state.flow.active() && state.flow.waiting)
+            .then(|| (state.flow.flow.clone(), state.flow.step.clone()));
         let reply = flows.turn(&mut state.flow, &input, who).await;
         o.flow_state = Some(state.flow.to_pb());
+        if let Some((flow, step)) = waiting_in {
+            answered_in_flow(&flows.runner, state, o, &flow, &step);
+        }
         let Some(reply) = reply else {
             return;
         };
@@ -108,6 +113,35 @@ impl DialogueService {
             turn: Some(final_.clone()),
             ..base
         });
+    }
+}
+
+/// A turn the waiting flow kept is part of what the customer is doing in it: "the trail shoes
+/// from order Q24617" or "too narrow" while a return asks "exchange or refund?" is the return,
+/// whatever the words alone suggest. A question the flow keeps (a product's price in the middle
+/// of a return) stays what it is while the flow still waits at the same step.
+fn answered_in_flow(
+    runner: &parla_flows::FlowRunner,
+    state: &ConversationState,
+    o: &mut TurnOutcome,
+    flow: &str,
+    step: &str,
+) {
+    let kept = state.flow.flow == flow && state.flow.outcome != "abandoned";
+    let Some(spec) = runner.flows().get(flow).map(|f| &f.spec).filter(|_| kept) else {
+        return;
+    };
+    let said = o.analysis.intent.as_str();
+    if spec.triggers.iter().any(|t| t == said) {
+        return;
+    }
+    let still_waiting = state.flow.waiting && state.flow.step == step;
+    if still_waiting && spec.keeps.iter().any(|k| k == said) {
+        return;
+    }
+    if let Some(intent) = spec.triggers.first().and_then(|t| crate::Intent::parse(t)) {
+        o.analysis.runner_up = o.analysis.intent;
+        o.analysis.intent = intent;
     }
 }
 
