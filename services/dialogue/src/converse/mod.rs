@@ -9,6 +9,7 @@ mod catalogue;
 mod convert;
 pub(crate) mod facts;
 mod flow;
+mod price;
 mod resume;
 mod turn;
 
@@ -250,7 +251,20 @@ impl DialogueService {
                         }
                     }
                     let s = state.insert(s);
-                    self.run_flow(&engine, s, &text, &mut outcome).await;
+                    let waiting = s.flow.active() && s.flow.waiting;
+                    let priced = self
+                        .answer_price(&engine, s, &text, &mut outcome)
+                        .await
+                        .then(|| outcome.reply.clone());
+                    if priced.is_none() || waiting {
+                        self.run_flow(&engine, s, &text, &mut outcome).await;
+                    }
+                    if let Some(price) = priced.filter(|p| *p != outcome.reply) {
+                        price::before_flow_reply(&price, &mut outcome);
+                    }
+                    if let Some(last) = s.transcript.last_mut() {
+                        *last = format!("parla: {}", outcome.reply);
+                    }
                     s.answered = (!s.flow.waiting
                         && !matches!(
                             outcome.step,
