@@ -198,14 +198,12 @@ impl Network {
         }
         let features = layer_norm(&Tensor::cat(&features, 1)?, &self.ln, self.eps)?;
 
-        // Token sums per sentence as one product with a 0/1 membership matrix.
-        let mut member = vec![0f32; lens.len() * n];
+        let mut sums = Vec::with_capacity(lens.len());
         let mut first = 0;
-        for (s, &len) in lens.iter().enumerate() {
-            member[s * n + first..s * n + first + len].fill(1.0);
+        for &len in lens {
+            sums.push(features.narrow(0, first, len)?.sum_keepdim(0)?);
             first += len;
         }
-        let member = Tensor::from_vec(member, (lens.len(), n), dev)?;
         let len = Tensor::from_vec(
             lens.iter().map(|&l| l as f32).collect::<Vec<_>>(),
             (lens.len(), 1),
@@ -214,7 +212,7 @@ impl Network {
         // (sum of tokens @ W + len * b) / sqrt(len): the projection commutes with the sum.
         let sentence = self
             .cnn_w
-            .apply(&member.matmul(&features)?)?
+            .apply(&Tensor::cat(&sums, 0)?)?
             .broadcast_add(&len.broadcast_mul(&self.cnn_b)?)?
             .broadcast_div(&len.sqrt()?)?;
 
