@@ -1,17 +1,20 @@
 //! `dialogue-bench`: per-turn latency of the dialogue manager, printed as a table.
 //!
-//! Usage: `dialogue-bench --server URL [--turns N]` against a running `parla serve` with crm,
-//! handoff and dialogue, its CRM seeded with the demo data (`parla crm seed`). It measures, per
-//! turn: understanding (in this process, the same code the server runs), the CRM lookup
-//! (`IdentifyCustomer` + `GetCustomerContext` over gRPC), the first reply text and the full
-//! reply of `Dialogue.Converse` (time from sending the turn to the first delta and to the final
-//! event). Record `uptime` with the figures: the machine is shared. A server with
+//! Usage: `dialogue-bench [--server URL] [--turns N]`. In this process it measures the
+//! understanding of a turn and the sentence encoder (its load time and the resident memory it
+//! adds; each built-in English and Italian example encoded alone, then in batches of 32). With
+//! `--server`, against a running `parla serve` with crm, handoff and dialogue, its CRM seeded
+//! with the demo data (`parla crm seed`), it also measures, per turn: understanding (in this
+//! process, the same code the server runs), the CRM lookup (`IdentifyCustomer` +
+//! `GetCustomerContext` over gRPC), the first reply text and the full reply of
+//! `Dialogue.Converse` (time from sending the turn to the first delta and to the final event). Record `uptime` with the figures: the machine is shared. A server with
 //! `security.service_token` needs the same token in `PARLA_SECURITY__SERVICE_TOKEN` (or a file
 //! in `PARLA_SECURITY__SERVICE_TOKEN_FILE`).
 
 use std::time::{Duration, Instant};
 
-use parla_dialogue::{Language, Understanding};
+use parla_dialogue::encoder::Encoder;
+use parla_dialogue::{intent, Language, Understanding};
 use parla_proto::v1 as pb;
 use pb::converse_request::Request as In;
 use pb::customer_hint::Hint;
@@ -56,7 +59,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             .and_then(|i| args.get(i + 1))
             .cloned()
     };
-    let server = flag("--server").ok_or("--server URL is required")?;
+    let server = flag("--server");
     let rounds: usize = flag("--turns")
         .map(|t| t.parse())
         .transpose()?
@@ -71,6 +74,13 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         std::hint::black_box(nlu.analyze(text, lang));
         understanding.push(t.elapsed().as_secs_f64() * 1e3);
     }
+    encoder(&cache)?;
+    let Some(server) = server else {
+        println!("| step | n | p50 ms | p95 ms | max ms |");
+        println!("|---|---|---|---|---|");
+        stats("understanding (in process)", &mut understanding);
+        return Ok(());
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -82,6 +92,55 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     stats("first reply text (Converse)", &mut first);
     stats("full reply (Converse final event)", &mut full);
     Ok(())
+}
+
+/// The sentence encoder: load time and the resident memory it adds, then the time to encode one
+/// sentence (each built-in example in turn, after a warm-up) and, per sentence, a batch of 32.
+fn encoder(cache: &parla_models::ModelCache) -> Result<(), Box<dyn std::error::Error>> {
+    let before = resident_kib()?;
+    let t = Instant::now();
+    let encoder = Encoder::load(cache)?;
+    let load = t.elapsed();
+    let added = resident_kib()?.saturating_sub(before);
+    let mut examples = intent::builtin_examples(Language::En);
+    examples.extend(intent::builtin_examples(Language::It));
+    let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
+    for text in texts.iter().take(32) {
+        std::hint::black_box(encoder.embed(text)?);
+    }
+    let mut one = Vec::with_capacity(texts.len());
+    for text in &texts {
+        let t = Instant::now();
+        std::hint::black_box(encoder.embed(text)?);
+        one.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    let mut batched = Vec::new();
+    for batch in texts.chunks_exact(32) {
+        let t = Instant::now();
+        std::hint::black_box(encoder.embed_batch(batch)?);
+        batched.push(t.elapsed().as_secs_f64() * 1e6 / batch.len() as f64);
+    }
+    println!(
+        "sentence encoder: loaded in {:.2} s, resident memory +{:.1} MiB",
+        load.as_secs_f64(),
+        added as f64 / 1024.0
+    );
+    println!("| sentence encoder | n | p50 µs | p95 µs | max µs |");
+    println!("|---|---|---|---|---|");
+    stats("one sentence (embed)", &mut one);
+    stats("per sentence in a batch of 32 (embed_batch)", &mut batched);
+    println!();
+    Ok(())
+}
+
+/// This process's resident set (VmRSS), in KiB.
+fn resident_kib() -> Result<u64, Box<dyn std::error::Error>> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .ok_or("no VmRSS in /proc/self/status")?;
+    Ok(line.trim().trim_end_matches("kB").trim().parse()?)
 }
 
 type Timings = (Vec<f64>, Vec<f64>, Vec<f64>);
