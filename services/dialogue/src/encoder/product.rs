@@ -1,9 +1,9 @@
 //! The encoder's matrix products, `x · W`, on the calling thread through gemm (the crate candle
 //! itself multiplies with). Candle's `matmul` splits every product over all the cores of the
 //! machine; products this small (a dozen tokens) gain little from that and lose a lot when the
-//! other core is busy: on this project's 2-core machine, one sentence took 1.7–2.7 ms that way
-//! against 1.1 ms on one thread. Calling gemm directly also lets each weight be stored the way it
-//! is read fastest.
+//! other core is busy: on this project's 2-core machine, one sentence took 2.0–2.7 ms that way
+//! against 1.0 ms on one thread (p50). Calling gemm directly also lets each weight be stored the
+//! way it is read fastest.
 
 use candle_core::{Device, Tensor};
 use gemm::{gemm, Parallelism};
