@@ -41,6 +41,9 @@ pub struct DialogueConfig {
     pub prompts_dir: String,
     /// Decay of older turns in the sentiment trend, in (0, 1].
     pub trend_decay: f32,
+    /// How much of the conversation's mood a turn that says little on its own takes on, in
+    /// [0, 1] ("fine." after two complaints is not neutral); 0 reads every turn alone.
+    pub sentiment_context: f32,
     /// Milliseconds a spoken turn waits, from its arrival, before its actions (a return, a
     /// case, a tool call, a hand-off) run, so that a caller who goes on speaking can retract
     /// it (`Retract`) and no action is taken on half a sentence. The understanding runs in
@@ -63,6 +66,7 @@ impl Default for DialogueConfig {
             phrasing_budget_ms: 4_000,
             prompts_dir: String::new(),
             trend_decay: 0.7,
+            sentiment_context: 0.3,
             voice_commit_ms: 300,
             tone: TonePolicy::default(),
             handoff: HandoffPolicy::default(),
@@ -87,6 +91,13 @@ impl DialogueConfig {
             problem: format!("is {value}; allowed: {allowed}"),
         };
         let h = &self.handoff;
+        if !(0.0..=1.0).contains(&self.sentiment_context) {
+            return Err(bad(
+                "sentiment_context",
+                self.sentiment_context,
+                "a number in [0, 1]",
+            ));
+        }
         if !(self.trend_decay > 0.0 && self.trend_decay <= 1.0) {
             return Err(bad("trend_decay", self.trend_decay, "a number in (0, 1]"));
         }

@@ -27,6 +27,7 @@ pub mod intent;
 mod language;
 mod llm;
 pub mod phrasing;
+pub mod products;
 mod redact;
 mod sensitive;
 pub mod sentiment;

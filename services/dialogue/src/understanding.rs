@@ -170,6 +170,11 @@ impl Understanding {
         self
     }
 
+    /// How lexicon and model sentiment are blended and cut into labels.
+    pub fn blend(&self) -> SentimentBlend {
+        self.blend
+    }
+
     /// Replaces how lexicon and model sentiment are blended.
     pub fn with_blend(mut self, blend: SentimentBlend) -> Self {
         self.blend = blend;

@@ -153,7 +153,14 @@ pub fn run_turn(
         .or_else(|| Language::detect(text))
         .unwrap_or(Language::En);
     state.language.get_or_insert(lang);
-    let analysis = nlu.analyze(text, lang);
+    let mut analysis = nlu.analyze(text, lang);
+    if !state.mood.scores().is_empty() {
+        analysis.sentiment = nlu.blend().in_context(
+            analysis.sentiment,
+            state.mood.trend().level,
+            config.sentiment_context,
+        );
+    }
     let asr = if asr_confidence > 0.0 {
         asr_confidence.min(1.0)
     } else {

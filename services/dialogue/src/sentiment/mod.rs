@@ -77,22 +77,66 @@ impl Default for SentimentBlend {
 }
 
 impl SentimentBlend {
-    /// Combines both scores into a [`Sentiment`].
-    pub fn combine(&self, lexicon_score: f32, model_score: f32) -> Sentiment {
-        let w = self.lexicon_weight.clamp(0.0, 1.0);
-        let score = (w * lexicon_score + (1.0 - w) * model_score).clamp(-1.0, 1.0);
-        let label = if score <= -self.threshold {
+    /// The turn read with the conversation so far: a turn that says little on its own ("fine.",
+    /// "ok then") after unhappy ones takes on part of that mood (`before`, the trend's level),
+    /// the less the more it says itself. Only unhappiness carries over: earlier good humour
+    /// never softens a complaint. `weight` 0 reads the turn alone.
+    pub fn in_context(&self, turn: Sentiment, before: f32, weight: f32) -> Sentiment {
+        let pull = weight.clamp(0.0, 1.0) * before.clamp(-1.0, 0.0) * (1.0 - turn.score.abs());
+        let score = (turn.score + pull).clamp(-1.0, 1.0);
+        Sentiment {
+            score,
+            label: self.label(score),
+            ..turn
+        }
+    }
+
+    fn label(&self, score: f32) -> SentimentLabel {
+        if score <= -self.threshold {
             SentimentLabel::Negative
         } else if score >= self.threshold {
             SentimentLabel::Positive
         } else {
             SentimentLabel::Neutral
-        };
+        }
+    }
+
+    /// Combines both scores into a [`Sentiment`].
+    pub fn combine(&self, lexicon_score: f32, model_score: f32) -> Sentiment {
+        let w = self.lexicon_weight.clamp(0.0, 1.0);
+        let score = (w * lexicon_score + (1.0 - w) * model_score).clamp(-1.0, 1.0);
+        let label = self.label(score);
         Sentiment {
             score,
             label,
             lexicon_score,
             model_score,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_curt_turn_after_complaints_is_read_with_them() {
+        let blend = SentimentBlend::default();
+        let fine = blend.combine(0.0, 0.05);
+        assert_eq!(fine.label, SentimentLabel::Neutral);
+        let after_anger = blend.in_context(fine, -0.9, 0.5);
+        assert_eq!(
+            after_anger.label,
+            SentimentLabel::Negative,
+            "{after_anger:?}"
+        );
+        // A turn that speaks for itself keeps its own reading.
+        let glad = blend.combine(0.9, 0.9);
+        assert_eq!(
+            blend.in_context(glad, -0.6, 0.5).label,
+            SentimentLabel::Positive
+        );
+        // Weight 0 reads the turn alone.
+        assert_eq!(blend.in_context(fine, -0.6, 0.0), fine);
     }
 }
