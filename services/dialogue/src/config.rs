@@ -39,6 +39,9 @@ pub struct DialogueConfig {
     /// Directory of reply and prompt templates (`replies/<lang>.yaml` inside);
     /// empty for the templates shipped in `prompts/`, built into the binary.
     pub prompts_dir: String,
+    /// Put the multilingual sentence encoder (`use-multilingual`) under the intent and
+    /// sentiment classifiers; false: n-grams only (faster to start, less accurate).
+    pub sentence_encoder: bool,
     /// Decay of older turns in the sentiment trend, in (0, 1].
     pub trend_decay: f32,
     /// How much of the conversation's mood a turn that says little on its own takes on, in
@@ -65,6 +68,7 @@ impl Default for DialogueConfig {
             phrasing: Phrasing::Auto,
             phrasing_budget_ms: 4_000,
             prompts_dir: String::new(),
+            sentence_encoder: true,
             trend_decay: 0.7,
             sentiment_context: 0.3,
             voice_commit_ms: 300,

@@ -11,7 +11,7 @@ use crate::{DialogueConfig, DialogueError, DialogueModel, Engine, Templates, Und
 impl Engine {
     /// Loads everything the configuration names; an error names the setting or the fetch command.
     pub fn load(config: &DialogueConfig, cache: &ModelCache) -> Result<Engine, DialogueError> {
-        let nlu = Understanding::load(cache)?;
+        let nlu = Understanding::load_with(cache, config.sentence_encoder)?;
         let templates = if config.prompts_dir.is_empty() {
             Templates::shipped()?
         } else {

@@ -4,11 +4,13 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use parla_models::ModelCache;
 use serde::{Deserialize, Serialize};
 
-use crate::intent::{self, Example, FeatureHasher, LinearModel, TrainOptions};
+use crate::encoder::Encoder;
+use crate::intent::{self, Example, FeatureHasher, LinearModel, SparseVec, TrainOptions};
 use crate::sentiment::{Lexicon, LexiconScorer, Sentiment, SentimentBlend};
 use crate::slots::{self, Slot};
 use crate::{sensitive, text, DialogueError, Intent, Language, SensitiveTopic};
@@ -69,6 +71,35 @@ pub struct Understanding {
     sensitive: sensitive::SensitiveModel,
     blend: SentimentBlend,
     temperature: f32,
+    /// The sentence encoder whose vectors sit beside the n-grams, when loaded.
+    encoder: Option<Arc<Encoder>>,
+}
+
+/// Weight of the sentence encoder's unit vector beside the unit-length n-gram vector, for intent
+/// and for sentiment.
+pub const DENSE_WEIGHT: [f32; 2] = [2.0, SENTIMENT_DENSE];
+const SENTIMENT_DENSE: f32 = 0.5;
+
+/// The features of one text: its n-grams, then (with an encoder) its sentence vector.
+fn features(hasher: &FeatureHasher, text: &str, dense: Option<&[f32]>) -> [SparseVec; 2] {
+    let words = hasher.transform(text);
+    DENSE_WEIGHT.map(|weight| {
+        let mut x = words.clone();
+        if let Some(v) = dense {
+            let base = hasher.dim() as u32;
+            x.extend(
+                v.iter()
+                    .enumerate()
+                    .map(|(i, e)| (base + i as u32, weight * e)),
+            );
+        }
+        x
+    })
+}
+
+/// Feature dimensions for a hasher, with or without the encoder's vector.
+fn dims(hasher: &FeatureHasher, dense: bool) -> usize {
+    hasher.dim() + if dense { crate::encoder::DIMENSIONS } else { 0 }
 }
 
 /// Softmax temperature of intent probabilities, fitted by 5-fold cross-validation on the
@@ -105,6 +136,23 @@ impl Understanding {
         Self::from_paths(&vader, &pattern)
     }
 
+    /// Like [`load`](Self::load), with the sentence encoder under the classifiers when
+    /// `encoder` (`parla models fetch use-multilingual`).
+    pub fn load_with(cache: &ModelCache, encoder: bool) -> Result<Self, DialogueError> {
+        if !encoder {
+            return Self::load(cache);
+        }
+        let en = Lexicon::load_vader(&cache.require(VADER_MODEL)?)?;
+        let it = Lexicon::load_pattern_xml(&cache.require(PATTERN_IT_MODEL)?)?;
+        let encoder = Encoder::load(cache).map_err(|e| DialogueError::Resource {
+            path: crate::encoder::USE_MODEL.into(),
+            reason: e.to_string(),
+        })?;
+        let mut examples = intent::builtin_examples(Language::En);
+        examples.extend(intent::builtin_examples(Language::It));
+        Ok(Self::train_with(en, it, &examples, Some(Arc::new(encoder))))
+    }
+
     /// Like [`load`](Self::load) with explicit lexicon files.
     pub fn from_paths(vader: &Path, pattern_it: &Path) -> Result<Self, DialogueError> {
         let en = Lexicon::load_vader(vader)?;
@@ -116,26 +164,51 @@ impl Understanding {
 
     /// Trains on `examples` (e.g. a fold of the built-in ones, for held-out measurement).
     pub fn train(en: Lexicon, it: Lexicon, examples: &[Example]) -> Self {
+        Self::train_with(en, it, examples, None)
+    }
+
+    /// Trains on `examples`, with the sentence encoder's vectors beside the n-grams when given.
+    pub fn train_with(
+        en: Lexicon,
+        it: Lexicon,
+        examples: &[Example],
+        encoder: Option<Arc<Encoder>>,
+    ) -> Self {
+        let embed = |texts: &[&str]| -> Option<Vec<Vec<f32>>> {
+            let encoder = encoder.as_ref()?;
+            match encoder.embed_examples(texts) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    tracing::warn!(error = %e, "sentence encoder failed on the examples; n-grams only");
+                    None
+                }
+            }
+        };
         let mut langs = HashMap::new();
+        let mut dense_ok = encoder.is_some();
         for (lang, lexicon) in [(Language::En, en), (Language::It, it)] {
             let own: Vec<&Example> = examples.iter().filter(|e| e.lang == lang).collect();
             let hasher = FeatureHasher::fit(FEATURE_BITS, own.iter().map(|e| e.text.as_str()));
-            let vectors: Vec<_> = own.iter().map(|e| hasher.transform(&e.text)).collect();
-            let intents: Vec<_> = vectors
+            let texts: Vec<&str> = own.iter().map(|e| e.text.as_str()).collect();
+            let dense = if dense_ok { embed(&texts) } else { None };
+            dense_ok &= dense.is_some();
+            let vectors: Vec<_> = own
                 .iter()
-                .cloned()
-                .zip(own.iter().map(|e| e.intent.index()))
+                .enumerate()
+                .map(|(i, e)| features(&hasher, &e.text, dense.as_ref().map(|d| d[i].as_slice())))
                 .collect();
-            let moods: Vec<_> = vectors
+            let dim = dims(&hasher, dense.is_some());
+            let (intents, moods): (Vec<_>, Vec<_>) = vectors
                 .into_iter()
-                .zip(own.iter().map(|e| (e.sentiment + 1) as usize))
-                .collect();
+                .zip(own.iter())
+                .map(|([xi, xs], e)| ((xi, e.intent.index()), (xs, (e.sentiment + 1) as usize)))
+                .unzip();
             let opts = TrainOptions::default();
             langs.insert(
                 lang,
                 LanguageModels {
-                    intent: LinearModel::train(Intent::ALL.len(), hasher.dim(), &intents, opts),
-                    sentiment: LinearModel::train(3, hasher.dim(), &moods, opts),
+                    intent: LinearModel::train(Intent::ALL.len(), dim, &intents, opts),
+                    sentiment: LinearModel::train(3, dim, &moods, opts),
                     scorer: LexiconScorer::new(lang, lexicon),
                     hasher,
                 },
@@ -146,6 +219,7 @@ impl Understanding {
             sensitive: sensitive::SensitiveModel::builtin(examples),
             blend: SentimentBlend::default(),
             temperature: INTENT_TEMPERATURE,
+            encoder: encoder.filter(|_| dense_ok),
         };
         // Compile every lazily built pattern now, not on the first customer's turn.
         for lang in [Language::En, Language::It] {
@@ -186,8 +260,26 @@ impl Understanding {
     pub fn intent_probabilities(&self, text: &str, lang: Language) -> Vec<f32> {
         let text: String = text.chars().take(MAX_CHARS).collect();
         let models = &self.langs[&lang];
-        let probs = models.intent.probabilities(&models.hasher.transform(&text));
-        temper(&probs, self.temperature)
+        let [x, _] = features(&models.hasher, &text, self.embed(&text).as_deref());
+        temper(&models.intent.probabilities(&x), self.temperature)
+    }
+
+    /// The sentence vector of a turn, when the encoder is loaded (`None` also when it fails:
+    /// the n-grams still carry the turn).
+    fn embed(&self, text: &str) -> Option<Vec<f32>> {
+        let encoder = self.encoder.as_ref()?;
+        match encoder.embed(text) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::warn!(error = %e, "sentence encoder failed on a turn; n-grams only");
+                None
+            }
+        }
+    }
+
+    /// Whether the sentence encoder sits under the classifiers.
+    pub fn has_encoder(&self) -> bool {
+        self.encoder.is_some()
     }
 
     /// Replaces the softmax temperature of intent probabilities (> 1 flattens, < 1 sharpens).
@@ -201,7 +293,7 @@ impl Understanding {
         let text: String = text.chars().take(MAX_CHARS).collect();
         let folded = text::fold(&text);
         let models = &self.langs[&lang];
-        let x = models.hasher.transform(&text);
+        let [x, xs] = features(&models.hasher, &text, self.embed(&text).as_deref());
         let probs = temper(&models.intent.probabilities(&x), self.temperature);
         let mut order: Vec<usize> = (0..probs.len()).collect();
         order.sort_by(|a, b| probs[*b].total_cmp(&probs[*a]));
@@ -252,7 +344,7 @@ impl Understanding {
         }
 
         let lexicon_score = models.scorer.score(&text);
-        let ps = models.sentiment.probabilities(&x);
+        let ps = models.sentiment.probabilities(&xs);
         let sentiment = self.blend.combine(lexicon_score, ps[2] - ps[0]);
 
         Analysis {

@@ -155,7 +155,8 @@ fn growing_anger_leads_to_handoff_but_one_curt_turn_does_not() {
                 sensitive: a.sensitive_topic,
                 channel: Channel::Chat,
             });
-            let d = policy.decide(&mood.signals(&a, 0, "standard"));
+            let d =
+                policy.decide(&mood.signals(&a, parla_dialogue::Progress::default(), "standard"));
             out.push((a.sentiment.label, chosen, d.reason));
         }
         out

@@ -20,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+mod memo;
 mod network;
 mod normalizer;
 mod npz;
@@ -90,6 +91,8 @@ pub enum EncoderError {
 pub struct Encoder {
     tokenizer: Tokenizer,
     network: Network,
+    /// The weights' directory and size: where example vectors are kept ([`Encoder::embed_examples`]).
+    home: Option<(PathBuf, u64)>,
 }
 
 impl fmt::Debug for Encoder {
@@ -143,7 +146,15 @@ impl Encoder {
                 sp_model.display()
             )));
         }
-        Ok(Encoder { tokenizer, network })
+        let home = weights
+            .parent()
+            .zip(std::fs::metadata(weights).ok())
+            .map(|(dir, m)| (dir.to_path_buf(), m.len()));
+        Ok(Encoder {
+            tokenizer,
+            network,
+            home,
+        })
     }
 
     /// The unit-length vector of one text.

@@ -6,7 +6,7 @@ mod features;
 mod model;
 mod rules;
 
-pub use features::FeatureHasher;
+pub use features::{FeatureHasher, SparseVec};
 pub use model::{LinearModel, Prediction, TrainOptions};
 pub use rules::{asks_for_human, is_injection, mentions_person, says_late};
 

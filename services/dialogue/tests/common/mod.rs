@@ -1,19 +1,20 @@
-//! Shared helpers: the understanding loaded once from the model cache (lexicons provisioned by
+//! Shared helpers: the understanding as the service runs it, loaded once from the model cache
+//! (lexicons and the sentence encoder provisioned by `parla models fetch`, as
+//! `scripts/prepare.sh` does), and the labelled case files.
 #![allow(dead_code)]
-//! `parla models fetch`, as `scripts/prepare.sh` does), and the labelled case files.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use parla_dialogue::{Language, Understanding};
 
-/// The understanding, loaded once per test binary.
+/// The understanding with the sentence encoder, loaded once per test binary.
 pub fn nlu() -> &'static Understanding {
     static NLU: OnceLock<Understanding> = OnceLock::new();
     NLU.get_or_init(|| {
         let cache = parla_models::ModelCache::from_env().expect("model cache");
-        Understanding::load(&cache).expect(
-            "lexicons provisioned: run `parla models fetch vader-lexicon pattern-it-sentiment`",
+        Understanding::load_with(&cache, true).expect(
+            "models provisioned: run `parla models fetch vader-lexicon pattern-it-sentiment use-multilingual`",
         )
     })
 }

@@ -45,6 +45,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let show_all = args.iter().any(|a| a == "--all");
     let show_errors = show_all || args.iter().any(|a| a == "--errors");
     let fetch = args.iter().any(|a| a == "--fetch");
+    let use_encoder = args.iter().any(|a| a == "--encoder");
     let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/eval");
     let mut path = args
         .iter()
@@ -72,10 +73,16 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             .cloned()
     };
     if let Some(dir) = flag("--turns") {
-        return turns::turns(&Understanding::load(&cache)?, Path::new(&dir));
+        return turns::turns(
+            &Understanding::load_with(&cache, use_encoder)?,
+            Path::new(&dir),
+        );
     }
     if let Some(file) = flag("--lines") {
-        return turns::lines(&Understanding::load(&cache)?, Path::new(&file));
+        return turns::lines(
+            &Understanding::load_with(&cache, use_encoder)?,
+            Path::new(&file),
+        );
     }
     let tiebreak: Option<f32> = flag("--tiebreak").map(|m| m.parse()).transpose()?;
     let llm = match tiebreak {
@@ -90,7 +97,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut broken = (0usize, 0usize, 0usize); // (asked, right before, right after)
     let t0 = Instant::now();
-    let nlu = Understanding::load(&cache)?;
+    let nlu = Understanding::load_with(&cache, use_encoder)?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
 
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
