@@ -105,9 +105,18 @@ impl EvalSet {
     /// whose file name contains one of its strings (all when empty).
     pub fn load(dir: &Path, limit: Option<usize>, only: &[String]) -> anyhow::Result<Self> {
         let path = dir.join("utterances.jsonl");
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            anyhow::anyhow!("{}: {e} (give the directory with --data)", path.display())
-        })?;
+        // A set of conversations alone (no labelled lines) is a set too.
+        let text = match std::fs::read_to_string(&path) {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && dir.join("conversations").is_dir() =>
+            {
+                String::new()
+            }
+            r => r.map_err(|e| {
+                anyhow::anyhow!("{}: {e} (give the directory with --data)", path.display())
+            })?,
+        };
         let mut utterances = Vec::new();
         let mut per_lang = std::collections::HashMap::<String, usize>::new();
         for (n, line) in text

@@ -12,6 +12,15 @@ use parla_proto::v1::{HandoffReason, ReplyFinal, SentimentLabel, Tone};
 
 use super::data::{Scenario, ScenarioTurn, Utterance};
 
+/// Targets of `parla eval --check` (issue 16's table): every one must hold on `../shared/eval`
+/// and on `tests/eval-sealed`.
+const INTENT_TARGET: f64 = 92.0;
+const SENTIMENT_TARGET: f64 = 85.0;
+const PRECISION_TARGET: f64 = 90.0;
+const TONE_TARGET: f64 = 95.0;
+const SCENARIO_TARGET: f64 = 90.0;
+const ECE_TARGET: f64 = 0.05;
+
 /// Per-language accuracy tallies.
 #[derive(Debug, Clone, Default)]
 struct Accuracy {
@@ -268,14 +277,14 @@ impl Report {
             out.push(Target {
                 name: format!("intent accuracy ({lang})"),
                 value: pct(acc.intent),
-                met: pct(acc.intent) >= 90.0,
+                met: pct(acc.intent) >= INTENT_TARGET,
             });
         }
         for (lang, acc) in &self.accuracy {
             out.push(Target {
                 name: format!("sentiment accuracy ({lang})"),
                 value: pct(acc.sentiment),
-                met: pct(acc.sentiment) >= 80.0,
+                met: pct(acc.sentiment) >= SENTIMENT_TARGET,
             });
         }
         let (tp, fp, fneg) = self.handoff;
@@ -289,7 +298,7 @@ impl Report {
         out.push(Target {
             name: "hand-off precision".into(),
             value: precision,
-            met: precision >= 85.0,
+            met: precision >= PRECISION_TARGET,
         });
         let v = self.delivered_violations.len() as f64;
         out.push(Target {
@@ -297,6 +306,31 @@ impl Report {
             value: v,
             met: v == 0.0,
         });
+        if self.tone.0 > 0 {
+            let tone = pct(self.tone);
+            out.push(Target {
+                name: "tone appropriateness".into(),
+                value: tone,
+                met: tone >= TONE_TARGET,
+            });
+        }
+        if !self.scenarios.is_empty() {
+            let passed = self.scenarios.iter().filter(|(_, e)| e.is_empty()).count();
+            let share = pct((self.scenarios.len(), passed));
+            out.push(Target {
+                name: "scenarios passed".into(),
+                value: share,
+                met: share >= SCENARIO_TARGET,
+            });
+        }
+        if !self.calibration.is_empty() {
+            let (_, ece) = confidence::reliability(&self.calibration, 5);
+            out.push(Target {
+                name: "confidence calibration error (ECE, 5 bins)".into(),
+                value: f64::from(ece),
+                met: f64::from(ece) <= ECE_TARGET,
+            });
+        }
         out
     }
 
@@ -325,14 +359,14 @@ impl fmt::Display for Report {
                     let lang = &x[x.len() - 3..x.len() - 1];
                     (
                         format!("{:.1} % ({})", t.value, n(self.accuracy[lang].intent)),
-                        "≥ 90 %",
+                        "≥ 92 %",
                     )
                 }
                 x if x.starts_with("sentiment") => {
                     let lang = &x[x.len() - 3..x.len() - 1];
                     (
                         format!("{:.1} % ({})", t.value, n(self.accuracy[lang].sentiment)),
-                        "≥ 80 %",
+                        "≥ 85 %",
                     )
                 }
                 "hand-off recall" => (
@@ -349,8 +383,22 @@ impl fmt::Display for Report {
                         t.value,
                         n((self.handoff.0 + self.handoff.1, self.handoff.0))
                     ),
-                    "≥ 85 %",
+                    "≥ 90 %",
                 ),
+                "tone appropriateness" => {
+                    (format!("{:.1} % ({})", t.value, n(self.tone)), "≥ 95 %")
+                }
+                "scenarios passed" => (
+                    format!(
+                        "{}/{}",
+                        self.scenarios.iter().filter(|(_, e)| e.is_empty()).count(),
+                        self.scenarios.len()
+                    ),
+                    "≥ 90 %",
+                ),
+                x if x.starts_with("confidence calibration") => {
+                    (format!("{:.3}", t.value), "≤ 0.05")
+                }
                 _ => (format!("{}", t.value), "0"),
             };
             writeln!(
@@ -365,22 +413,10 @@ impl fmt::Display for Report {
             "| replies worded by the language model | {} | — | |",
             n(self.model_phrased)
         )?;
-        let tone = 100.0 * self.tone.1 as f64 / self.tone.0.max(1) as f64;
         writeln!(
             f,
             "| grounding: drafts rejected by the server | {} | — | |",
             self.rejected_drafts
-        )?;
-        writeln!(
-            f,
-            "| tone appropriateness | {tone:.1} % ({}) | — | |",
-            n(self.tone)
-        )?;
-        let passed = self.scenarios.iter().filter(|(_, e)| e.is_empty()).count();
-        writeln!(
-            f,
-            "| scenarios passed | {passed}/{} | — | |",
-            self.scenarios.len()
         )?;
         writeln!(
             f,
@@ -394,11 +430,7 @@ impl fmt::Display for Report {
             percentile(&self.firsts_ms, 0.5),
             percentile(&self.firsts_ms, 0.95)
         )?;
-        let (bins, ece) = confidence::reliability(&self.calibration, 5);
-        writeln!(
-            f,
-            "| confidence calibration error (ECE, 5 bins) | {ece:.3} | — | |"
-        )?;
+        let (bins, _) = confidence::reliability(&self.calibration, 5);
         writeln!(f, "\n| confidence | n | predicted | observed accuracy |")?;
         writeln!(f, "|---|---|---|---|")?;
         for b in bins.iter().filter(|b| b.count > 0) {

@@ -72,12 +72,23 @@ impl Talk {
 
     /// One turn; `tool` answers each call the runner asks for.
     fn say(&mut self, text: &str, intent: &str, lang: Lang, tool: &ToolFn) -> Option<FlowReply> {
-        let slots = BTreeMap::new();
+        self.say_with(text, intent, &BTreeMap::new(), lang, tool)
+    }
+
+    /// One turn with the slots the understanding found in it.
+    fn say_with(
+        &mut self,
+        text: &str,
+        intent: &str,
+        slots: &BTreeMap<String, String>,
+        lang: Lang,
+        tool: &ToolFn,
+    ) -> Option<FlowReply> {
         let input = TurnInput {
             text,
             intent,
             confidence: 0.9,
-            slots: &slots,
+            slots,
             lang,
             context: Some(&self.ctx),
             today: parse_day("2026-11-25").expect("today"),
@@ -201,6 +212,54 @@ fn italian_exchange_and_weather_down_never_mentions_a_temperature() {
     assert_eq!(a[0].call.args["resolution"], "exchange");
     assert_eq!(a[0].call.args["exchange_sku"], "PRK-ALPINE-M");
     assert!(r.text().contains("RMA-7"), "{}", r.text());
+}
+
+#[test]
+fn an_answer_out_of_order_stays_in_the_return_and_the_question_is_asked_again_alone() {
+    let mut t = Talk::new(context("2026-11-15"));
+    let first = t
+        .say(
+            "I'd like to send something back",
+            "return",
+            Lang::En,
+            &services,
+        )
+        .expect("reply");
+    assert!(
+        first.text().contains("exchange or a refund"),
+        "{}",
+        first.text()
+    );
+    // Asked "exchange or refund?", the customer gives the order number first: an order
+    // question by its words, but it fills the return's own slot.
+    let order = facts(&[("order_id", "A1042")]);
+    let again = t
+        .say_with(
+            "the order is A1042",
+            "order_status",
+            &order,
+            Lang::En,
+            &services,
+        )
+        .expect("the return keeps the turn");
+    assert_eq!(t.state.flow, "return_exchange");
+    assert!(t.state.waiting && !t.state.done, "{:?}", t.state);
+    assert!(
+        again.text().contains("exchange, or a refund"),
+        "{}",
+        again.text()
+    );
+    assert!(
+        !again.text().contains("return window"),
+        "the second ask is the question alone: {}",
+        again.text()
+    );
+    let done = t
+        .say("a refund please", "return", Lang::En, &services)
+        .expect("reply");
+    assert!(done.text().contains("RMA-7"), "{}", done.text());
+    let creates = t.calls.iter().filter(|(n, _)| n == "return.create").count();
+    assert_eq!(creates, 1);
 }
 
 #[test]
