@@ -1,6 +1,7 @@
-//! `parla eval` end to end on a small subset of the shared evaluation set: it starts its own
-//! server (crm, handoff, dialogue with the real default models, CRM seeded with the scenarios),
-//! and the printed table must parse, name every figure, and meet the issue's targets.
+//! `parla eval` end to end: it starts its own server (crm, handoff, dialogue with the real
+//! default models, CRM seeded with the scenarios). On the shared evaluation set every target
+//! must hold; the sealed sets (`tests/eval-sealed`, `tests/handoff-heldout`) are measured and
+//! their tables kept for the suite to print (`target/tmp/figures/`), whatever they show.
 
 mod common;
 
@@ -64,34 +65,38 @@ fn shared_eval() -> anyhow::Result<std::path::PathBuf> {
         })
 }
 
+/// Keeps a set's table where `scripts/test.sh` prints it after the suite.
+fn keep_figures(name: &str, table: &str) -> anyhow::Result<()> {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("figures");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join(format!("{name}.md")), table)?;
+    Ok(())
+}
+
+/// Every figure of the table, by name.
+const FIGURES: [&str; 11] = [
+    "intent accuracy (en)",
+    "intent accuracy (it)",
+    "sentiment accuracy (en)",
+    "sentiment accuracy (it)",
+    "hand-off recall",
+    "hand-off precision",
+    "ungrounded facts delivered",
+    "tone appropriateness",
+    "scenarios passed",
+    "confidence calibration error (ECE, 5 bins)",
+    "latency per turn p50 / p95 (final event)",
+];
+
 #[test]
-fn eval_on_a_subset_prints_a_table_that_meets_the_targets() -> anyhow::Result<()> {
+fn the_shared_set_meets_every_target() -> anyhow::Result<()> {
     let data = shared_eval()?;
     let data = data.to_string_lossy();
-    let data = data.as_ref();
-    let stdout = eval(&[
-        "--data",
-        data,
-        "--limit",
-        "12",
-        "--scenarios",
-        "04-human,07-injection,08-bereavement",
-        "--check",
-    ])?;
+    let stdout = eval(&["--data", data.as_ref(), "--check"])?;
+    keep_figures("eval-shared", &stdout)?;
     let rows = rows(&stdout);
     let names: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
-    for want in [
-        "intent accuracy (en)",
-        "intent accuracy (it)",
-        "sentiment accuracy (en)",
-        "sentiment accuracy (it)",
-        "hand-off recall",
-        "hand-off precision",
-        "ungrounded facts delivered",
-        "tone appropriateness",
-        "latency per turn p50 / p95 (final event)",
-        "confidence calibration error (ECE, 5 bins)",
-    ] {
+    for want in FIGURES {
         assert!(names.contains(&want), "no row {want:?} in:\n{stdout}");
     }
     for (name, value, target, met) in &rows {
@@ -99,15 +104,39 @@ fn eval_on_a_subset_prints_a_table_that_meets_the_targets() -> anyhow::Result<()
             assert_eq!(met, "yes", "{name} = {value} misses {target}:\n{stdout}");
         }
     }
-    let recall = rows
-        .iter()
-        .find(|r| r.0 == "hand-off recall")
-        .map(|r| r.1.clone());
-    assert!(
-        recall.as_deref().is_some_and(|v| v.starts_with("100.0 %")),
-        "{recall:?}"
-    );
     assert!(stdout.contains("\ntargets: met"), "{stdout}");
+    Ok(())
+}
+
+/// The sets written by authors who saw neither the code nor the training data: measured on
+/// every run and printed by the suite. Their targets are issue 16's; the table says which hold.
+#[test]
+fn the_sealed_sets_are_measured_and_printed() -> anyhow::Result<()> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    for (name, dir, figures) in [
+        ("eval-sealed", root.join("eval-sealed"), &FIGURES[..]),
+        // Conversations only: no labelled lines, no tone expectations.
+        (
+            "handoff-heldout",
+            root.join("handoff-heldout"),
+            &FIGURES[4..7],
+        ),
+    ] {
+        let dir = dir.to_string_lossy();
+        let stdout = eval(&["--data", dir.as_ref()])?;
+        keep_figures(name, &stdout)?;
+        let rows = rows(&stdout);
+        for want in figures {
+            assert!(
+                rows.iter().any(|r| r.0 == *want),
+                "{name}: no row {want:?} in:\n{stdout}"
+            );
+        }
+        assert!(
+            stdout.contains("\ntargets: "),
+            "{name}: no verdict in:\n{stdout}"
+        );
+    }
     Ok(())
 }
 
