@@ -13,7 +13,6 @@
 //! # Ok(()) }
 //! ```
 
-mod bargein;
 pub mod confidence;
 mod config;
 mod conversation;
@@ -37,6 +36,7 @@ mod templates;
 pub mod text;
 pub mod tiebreak;
 mod tone;
+pub mod turn;
 mod understanding;
 
 pub use config::{DialogueConfig, InvalidSetting, Phrasing};

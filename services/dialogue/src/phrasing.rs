@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use parla_llm::{ChatMessage, GenerationParams, GenerationRequest, LlmError, StopReason};
 
-use crate::converse::facts::{format_date, Vars};
-use crate::converse::{ConversationState, TurnOutcome};
 use crate::grounding::{self, Facts};
+use crate::turn::facts::{format_date, Vars};
+use crate::turn::{ConversationState, TurnOutcome};
 use crate::{
     confidence, Channel, DialogueConfig, Engine, HandoffDecision, HandoffReason, Language,
     RenderRequest, Tone,
@@ -163,7 +163,7 @@ async fn generate(
     let mut messages = vec![ChatMessage::system(system)];
     messages.push(ChatMessage::user(format!(
         "Customer: {}\nDraft reply: {draft}",
-        crate::converse::model_input(customer_text)
+        crate::turn::model_input(customer_text)
     )));
     let request = GenerationRequest {
         params: GenerationParams {

@@ -5,13 +5,12 @@
 //! final event is sent. A CRM or queue that is down costs the customer nothing but an honest
 //! short answer and a hand-off attempt.
 
+mod bargein;
 mod catalogue;
 mod convert;
-pub(crate) mod facts;
 mod flow;
 mod price;
 mod resume;
-mod turn;
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -31,10 +30,10 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
+pub use crate::turn::{model_input, run_turn, sentences, ConversationState, TurnOutcome};
 use convert::{
     channel_from_pb, channel_to_pb, decision_to_pb, intent_to_pb, sentiment_to_pb, tone_to_pb,
 };
-pub use turn::{model_input, run_turn, sentences, ConversationState, TurnOutcome};
 
 use crate::{Channel, DialogueConfig, Language, Templates, Understanding, MAX_CHARS};
 
@@ -304,7 +303,7 @@ impl DialogueService {
         if let Some(s) = state {
             s.heard.push((turn_index, heard_chars));
             tracing::info!(conversation = %s.id, turn = turn_index, heard_chars, "barge-in");
-            crate::bargein::record(self.crm.clone(), s, turn_index, heard_chars).await;
+            bargein::record(self.crm.clone(), s, turn_index, heard_chars).await;
         }
     }
 
@@ -589,11 +588,10 @@ fn summary(s: &ConversationState, o: &TurnOutcome) -> String {
         o.trend.slope,
         o.trend.turns
     );
-    let order = o
-        .facts
-        .get("order_id")
-        .cloned()
-        .or_else(|| facts::order_for(s.context.as_ref(), None).map(|x| x.id.clone()));
+    let order =
+        o.facts.get("order_id").cloned().or_else(|| {
+            crate::turn::facts::order_for(s.context.as_ref(), None).map(|x| x.id.clone())
+        });
     if let Some(id) = order {
         line.push_str(&format!("; order {id}"));
     }

@@ -2,8 +2,8 @@
 //! the catalogue, in the middle of a flow too — the price comes first, then the flow's pending
 //! question again — so a return is not abandoned for a recommendation nobody asked for.
 
-use super::facts::Vars;
 use super::{ConversationState, DialogueService, TurnOutcome};
+use crate::turn::facts::Vars;
 use crate::{products, Channel, Engine, Intent, RenderRequest};
 
 impl DialogueService {

@@ -7,7 +7,7 @@
 
 use parla_proto::v1 as pb;
 
-use super::turn::ConversationState;
+use crate::turn::ConversationState;
 
 /// What was restored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -4,11 +4,13 @@
 
 use parla_proto::v1 as pb;
 
-use super::facts::{self, Vars};
+pub mod facts;
+
 use crate::{
     Analysis, Channel, ConversationMood, DialogueConfig, HandoffDecision, HandoffReason, Intent,
     Language, RenderRequest, SlotKind, Templates, Tone, ToneInput, TrendSummary, Understanding,
 };
+use facts::Vars;
 
 /// What a conversation remembers between turns.
 #[derive(Debug, Clone)]
