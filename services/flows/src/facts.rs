@@ -85,11 +85,46 @@ pub fn order_lookup(
     f
 }
 
-/// `return.eligibility`: `eligibility` = `eligible`, `final_sale`, `out_of_window` or
-/// `not_delivered`, with `days` (the window), `deadline` and `days_since_delivery`.
-pub fn return_eligibility(policy: &Policy, facts: &Facts, today: i64, lang: Lang) -> Facts {
+/// A return of the customer's already open for this order line (`order_id`, `line_id` facts):
+/// its RMA id and status. Closed ones (refunded, rejected, cancelled, completed) do not count.
+pub fn open_return_for(
+    context: Option<&pb::CustomerContext>,
+    facts: &Facts,
+) -> Option<(String, String)> {
+    let order = facts.get("order_id")?;
+    let line = facts.get("line_id");
+    context?
+        .open_returns
+        .iter()
+        .filter(|r| &r.order_id == order)
+        .filter(|r| line.is_none_or(|l| r.line_ids.is_empty() || r.line_ids.contains(l)))
+        .find(|r| {
+            !matches!(
+                r.status.as_str(),
+                "refunded" | "rejected" | "cancelled" | "canceled" | "completed" | "closed"
+            )
+        })
+        .map(|r| (r.rma_id.clone(), r.status.clone()))
+}
+
+/// `return.eligibility`: `eligibility` = `eligible`, `already_open` (a return of this line is
+/// open: `open_rma`, `open_status`), `final_sale`, `out_of_window` or `not_delivered`, with
+/// `days` (the window), `deadline` and `days_since_delivery`.
+pub fn return_eligibility(
+    policy: &Policy,
+    facts: &Facts,
+    context: Option<&pb::CustomerContext>,
+    today: i64,
+    lang: Lang,
+) -> Facts {
     let mut f = Facts::new();
     f.insert("days".into(), policy.return_window_days.to_string());
+    if let Some((rma, status)) = open_return_for(context, facts) {
+        f.insert("open_rma".into(), rma);
+        f.insert("open_status".into(), status);
+        f.insert("eligibility".into(), "already_open".into());
+        return f;
+    }
     let delivered = facts
         .get("delivered_at")
         .and_then(|s| s.parse::<i64>().ok());
@@ -251,7 +286,7 @@ mod tests {
         let check = |o: pb::Order| {
             let c = ctx(o);
             let f = order_lookup(Some(&c), "", "", Lang::En);
-            return_eligibility(&policy, &f, today, Lang::En)["eligibility"].clone()
+            return_eligibility(&policy, &f, None, today, Lang::En)["eligibility"].clone()
         };
         assert_eq!(
             check(order("A1", Some("2026-11-15"), None, false)),

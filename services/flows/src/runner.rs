@@ -428,9 +428,13 @@ fn pure_tool(
             let product = input.slots.get("product").map(String::as_str).unwrap_or("");
             facts::order_lookup(input.context, arg("order_id"), product, input.lang)
         }
-        "return.eligibility" => {
-            facts::return_eligibility(p, &view(flow, state), input.today, input.lang)
-        }
+        "return.eligibility" => facts::return_eligibility(
+            p,
+            &view(flow, state),
+            input.context,
+            input.today,
+            input.lang,
+        ),
         "delivery.check" => facts::delivery_check(p, &view(flow, state), input.today),
         _ => return None,
     })

@@ -263,6 +263,53 @@ fn an_answer_out_of_order_stays_in_the_return_and_the_question_is_asked_again_al
 }
 
 #[test]
+fn an_item_already_in_an_open_return_is_said_so_and_never_returned_twice() {
+    let mut ctx = context("2026-11-15");
+    ctx.open_returns.push(pb::Return {
+        rma_id: "RMA-OPEN1".into(),
+        order_id: "A1042".into(),
+        line_ids: vec!["A1042-1".into()],
+        status: "requested".into(),
+        ..Default::default()
+    });
+    let mut t = Talk::new(ctx);
+    let r = t
+        .say(
+            "I want to exchange my jacket",
+            "return",
+            Lang::En,
+            &services,
+        )
+        .expect("reply");
+    assert!(r.text().contains("already a return open"), "{}", r.text());
+    assert!(r.text().contains("RMA-OPEN1"), "{}", r.text());
+    let r = t
+        .say("yes please", "return", Lang::En, &services)
+        .expect("reply");
+    assert!(r.handoff, "a colleague changes the open return: {r:?}");
+    assert!(
+        t.calls.iter().all(|(n, _)| n != "return.create"),
+        "{:?}",
+        t.calls
+    );
+
+    // A closed return of the same line does not stand in the way.
+    let mut ctx = context("2026-11-15");
+    ctx.open_returns.push(pb::Return {
+        rma_id: "RMA-OLD".into(),
+        order_id: "A1042".into(),
+        line_ids: vec!["A1042-1".into()],
+        status: "refunded".into(),
+        ..Default::default()
+    });
+    let mut t = Talk::new(ctx);
+    let r = t
+        .say("I want to return my jacket", "return", Lang::En, &services)
+        .expect("reply");
+    assert!(!r.text().contains("already a return open"), "{}", r.text());
+}
+
+#[test]
 fn out_of_window_is_declined_with_the_alternative() {
     let mut t = Talk::new(context("2026-08-05"));
     let r = t
