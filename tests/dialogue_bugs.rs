@@ -49,11 +49,12 @@ async fn yes_goodbye_and_one_ticket_per_late_delivery() -> anyhow::Result<()> {
         assert_ne!(intent(&f), "human", "{text}: {f:?}");
     }
 
-    // A misheard line that the understanding only guesses is a goodbye is not answered with
-    // one: Parla asks again.
+    // A misheard line ("my parcel still hasn't arrived" heard as nonsense) is never taken for
+    // a goodbye: Parla asks (a guessed goodbye gets a question, `turn::choose_step`) or says
+    // what it can do, with a question either way.
     let mut t = Talk::open(channel.clone(), "guess-en", "+39 02 5551 2345", "en").await?;
     let f = t.say("That's my power solar I've yet.").await?;
-    assert!(f.confidence < 0.4, "{f:?}");
+    assert_ne!(intent(&f), "goodbye", "{f:?}");
     assert!(
         f.text.contains('?') && !f.text.contains("Take care") && !f.text.contains("Goodbye"),
         "{}",

@@ -14,6 +14,8 @@ pub struct Progress {
     pub off_topic: u32,
     /// Consecutive turns asking again what was just answered.
     pub repeats: u32,
+    /// The turn answers a question a flow is waiting on.
+    pub answering: bool,
 }
 
 /// What the understanding remembers across the turns of one conversation.
@@ -91,6 +93,7 @@ impl ConversationMood {
             failed_attempts: progress.failed_attempts,
             off_topic: progress.off_topic,
             repeats: progress.repeats,
+            answering: progress.answering,
             tier,
         }
     }

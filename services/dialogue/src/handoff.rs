@@ -91,7 +91,7 @@ impl Default for HandoffPolicy {
             max_off_topic: 3,
             max_repeats: 2,
             vip_tiers: vec!["gold".into(), "platinum".into(), "vip".into()],
-            vip_unhappy_below: -0.1,
+            vip_unhappy_below: -0.25,
         }
     }
 }
@@ -115,6 +115,8 @@ pub struct HandoffSignals<'a> {
     pub off_topic: u32,
     /// Consecutive times the customer asked again what was just answered, this turn included.
     pub repeats: u32,
+    /// The turn answers a flow's question (the customer is getting somewhere).
+    pub answering: bool,
     /// The customer's tier.
     pub tier: &'a str,
 }
@@ -165,20 +167,6 @@ impl HandoffPolicy {
             );
         }
         let last = s.sentiment.last().copied().unwrap_or(0.0);
-        if self
-            .vip_tiers
-            .iter()
-            .any(|t| t.eq_ignore_ascii_case(s.tier.trim()))
-            && last < self.vip_unhappy_below
-        {
-            return HandoffDecision::yes(
-                HandoffReason::VipUnhappy,
-                format!(
-                    "{} customer is unhappy (sentiment {last:.2})",
-                    s.tier.trim()
-                ),
-            );
-        }
         let low = s
             .sentiment
             .iter()
@@ -213,6 +201,26 @@ impl HandoffPolicy {
             return HandoffDecision::yes(
                 HandoffReason::Sentiment,
                 format!("sentiment fell from {:.2} to {last:.2}", s.trend.peak),
+            );
+        }
+        // A high-tier customer let down by what Parla said or did (after the sentiment rules: an
+        // angry one is handed off for the anger): not the problem they came with (the first
+        // turn, which Parla has not answered yet), nor an answer to a flow's question (they are
+        // getting somewhere).
+        if self
+            .vip_tiers
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(s.tier.trim()))
+            && s.sentiment.len() >= 2
+            && !s.answering
+            && last < self.vip_unhappy_below
+        {
+            return HandoffDecision::yes(
+                HandoffReason::VipUnhappy,
+                format!(
+                    "{} customer is unhappy (sentiment {last:.2})",
+                    s.tier.trim()
+                ),
             );
         }
         let unsure = s
@@ -274,6 +282,7 @@ mod tests {
             failed_attempts: 0,
             off_topic: 0,
             repeats: 0,
+            answering: false,
             tier,
         }
     }
@@ -322,9 +331,11 @@ mod tests {
             Some(HandoffReason::Confidence)
         );
         assert_eq!(
-            p.decide(&signals(&[0.9], &[-0.4], "VIP")).reason,
+            p.decide(&signals(&[0.9; 2], &[0.1, -0.4], "VIP")).reason,
             Some(HandoffReason::VipUnhappy)
         );
+        // The problem a VIP comes with is Parla's to answer first.
+        assert!(!p.decide(&signals(&[0.9], &[-0.4], "VIP")).handoff);
 
         let mut stuck = calm.clone();
         stuck.failed_attempts = 3;
@@ -347,10 +358,17 @@ mod tests {
 
         // A gold customer mildly let down gets a person; a standard one does not.
         assert_eq!(
-            p.decide(&signals(&[0.9], &[-0.15], "gold")).reason,
+            p.decide(&signals(&[0.9; 2], &[0.3, -0.3], "gold")).reason,
             Some(HandoffReason::VipUnhappy)
         );
-        assert!(!p.decide(&signals(&[0.9], &[-0.15], "standard")).handoff);
-        assert!(!p.decide(&signals(&[0.9], &[0.0], "gold")).handoff);
+        assert!(
+            !p.decide(&signals(&[0.9; 2], &[0.3, -0.3], "standard"))
+                .handoff
+        );
+        assert!(!p.decide(&signals(&[0.9; 2], &[0.3, -0.15], "gold")).handoff);
+        assert!(!p.decide(&signals(&[0.9; 2], &[0.3, 0.0], "gold")).handoff);
+        let mut answering = signals(&[0.9; 2], &[0.3, -0.3], "gold");
+        answering.answering = true;
+        assert!(!p.decide(&answering).handoff);
     }
 }

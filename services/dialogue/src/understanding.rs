@@ -127,6 +127,9 @@ const FEATURE_BITS: u32 = 16;
 /// except a manipulation that already scored 0.62 (at the former threshold of 0.6).
 const HUMAN_LIKELY: f32 = 0.2;
 
+/// Words around a person's mention read on their own for an indirect request.
+const PERSON_WINDOW: usize = 14;
+
 impl Understanding {
     /// Loads the lexicons from the model cache (`parla models fetch vader-lexicon
     /// pattern-it-sentiment`) and trains on the built-in examples.
@@ -216,7 +219,11 @@ impl Understanding {
         }
         let nlu = Understanding {
             langs,
-            sensitive: sensitive::SensitiveModel::builtin(examples),
+            sensitive: sensitive::SensitiveModel::train_with(
+                &sensitive::builtin_lines(),
+                examples,
+                encoder.clone().filter(|_| dense_ok),
+            ),
             blend: SentimentBlend::default(),
             temperature: INTENT_TEMPERATURE,
             encoder: encoder.filter(|_| dense_ok),
@@ -277,6 +284,38 @@ impl Understanding {
         }
     }
 
+    /// A request for a person said indirectly: the text names a person and P(`human`) is at
+    /// least [`HUMAN_LIKELY`], for the whole turn (`whole`) or for the words around a person's
+    /// mention — a request at the end of a long complaint ("…so it's a bit of a faff. Is there
+    /// someone who could sort that out?") is diluted in the whole.
+    fn wants_person(&self, folded: &str, lang: Language, whole: f32) -> bool {
+        let mentions = intent::person_mentions(folded);
+        if mentions.is_empty() {
+            return false;
+        }
+        if whole >= HUMAN_LIKELY {
+            return true;
+        }
+        let words: Vec<(usize, &str)> = folded
+            .split_whitespace()
+            .map(|w| (w.as_ptr() as usize - folded.as_ptr() as usize, w))
+            .collect();
+        if words.len() <= PERSON_WINDOW {
+            return false;
+        }
+        mentions.iter().take(3).any(|m| {
+            let at = words
+                .iter()
+                .rposition(|(start, _)| *start <= m.start)
+                .unwrap_or(0);
+            let from = at.saturating_sub(PERSON_WINDOW / 2);
+            let to = (from + PERSON_WINDOW).min(words.len());
+            let window: Vec<&str> = words[from..to].iter().map(|(_, w)| *w).collect();
+            let p = self.intent_probabilities(&window.join(" "), lang)[Intent::Human.index()];
+            p >= HUMAN_LIKELY
+        })
+    }
+
     /// Whether the sentence encoder sits under the classifiers.
     pub fn has_encoder(&self) -> bool {
         self.encoder.is_some()
@@ -305,8 +344,7 @@ impl Understanding {
         let injection = intent::is_injection(&folded);
         let asked_for_human = !injection
             && (intent::asks_for_human(&folded)
-                || (probs[Intent::Human.index()] >= HUMAN_LIKELY
-                    && intent::mentions_person(&folded)));
+                || self.wants_person(&folded, lang, probs[Intent::Human.index()]));
         if intent == Intent::Human && !asked_for_human && !intent::mentions_person(&folded) {
             // "Yes please." scores as `human` (the examples are full of "please"): with no
             // person named, it is not a request for one; the runner-up stands, unsure.

@@ -8,7 +8,7 @@ mod rules;
 
 pub use features::{FeatureHasher, SparseVec};
 pub use model::{LinearModel, Prediction, TrainOptions};
-pub use rules::{asks_for_human, is_injection, mentions_person, says_late};
+pub use rules::{asks_for_human, is_injection, mentions_person, person_mentions, says_late};
 
 use serde::{Deserialize, Serialize};
 

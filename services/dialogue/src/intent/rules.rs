@@ -59,6 +59,11 @@ pub fn asks_for_human(folded: &str) -> bool {
 /// counts as a request only with such a word: "Yes please." or "thank you" alone never asks
 /// for a person, however the model scores them.
 pub fn mentions_person(folded: &str) -> bool {
+    !person_mentions(folded).is_empty()
+}
+
+/// Byte ranges of the words that name a person (or refuse the machine), in order.
+pub fn person_mentions(folded: &str) -> Vec<std::ops::Range<usize>> {
     static MENTION_RE: OnceLock<Regex> = OnceLock::new();
     re(
         &MENTION_RE,
@@ -66,7 +71,9 @@ pub fn mentions_person(folded: &str) -> bool {
             r"\b(?:{PERSON}|agents?|someone|somebody|anyone|anybody|persons?|people|humans?|staff|bot|robot|machine|computer|automated|qualcuno|persona|persone|umani|macchina|automatico|automatica|call me|richiam\w*|operator\w*)\b"
         ),
     )
-    .is_match(folded)
+    .find_iter(folded)
+    .map(|m| m.range())
+    .collect()
 }
 
 /// The customer says an order is late ("it was supposed to be here on the 6th", "doveva

@@ -7,7 +7,7 @@
 
 mod model;
 
-pub use model::{SensitiveExample, SensitiveModel};
+pub use model::{builtin as builtin_lines, SensitiveExample, SensitiveModel};
 
 use std::sync::OnceLock;
 

@@ -4,9 +4,11 @@
 //! order and product questions, shop questions, small talk) as more `none`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::SensitiveTopic;
-use crate::intent::{Example, FeatureHasher, LinearModel, TrainOptions};
+use crate::encoder::{Encoder, DIMENSIONS};
+use crate::intent::{Example, FeatureHasher, LinearModel, SparseVec, TrainOptions};
 use crate::{Intent, Language};
 
 /// One topic-labelled line (`None`: not sensitive).
@@ -70,22 +72,50 @@ const ORDINARY: [Intent; 6] = [
 
 const BITS: u32 = 15;
 
-/// Probability of "sensitive" above which the classifier names a topic: on the development set
-/// (`tests/eval-dev`, 116 turns) all 8 turns that need a person for a sensitive reason score 0.62
-/// or more,
-/// and 3 of the other 108 turns do (a snapped tent pole, a complaint, a company name change).
-pub const DEFAULT_THRESHOLD: f32 = 0.6;
+/// Probability of "sensitive" above which the classifier names a topic. On the development set
+/// (`tests/eval-dev`, 116 turns), with the sentence encoder, all 8 turns that need a person for a
+/// sensitive reason score 0.83 or more and 2 of the other 108 do (a snapped tent pole, a
+/// complaint that is handed off for its anger anyway); n-grams alone gave 0.62 and 0.59–0.77.
+pub const DEFAULT_THRESHOLD: f32 = 0.8;
+
+/// Weight of the sentence encoder's vector beside the n-grams, when there is an encoder.
+const DENSE_WEIGHT: f32 = 1.0;
 
 /// Topic classifiers for English and Italian.
 #[derive(Debug, Clone)]
 pub struct SensitiveModel {
     langs: HashMap<Language, (FeatureHasher, LinearModel)>,
     threshold: f32,
+    encoder: Option<Arc<Encoder>>,
+}
+
+fn features(hasher: &FeatureHasher, text: &str, dense: Option<&[f32]>) -> SparseVec {
+    let mut x = hasher.transform(text);
+    if let Some(v) = dense {
+        let base = hasher.dim() as u32;
+        x.extend(
+            v.iter()
+                .enumerate()
+                .map(|(i, e)| (base + i as u32, DENSE_WEIGHT * e)),
+        );
+    }
+    x
 }
 
 impl SensitiveModel {
     /// Trains on topic lines and the ordinary intent examples.
     pub fn train(lines: &[SensitiveExample], intents: &[Example]) -> Self {
+        Self::train_with(lines, intents, None)
+    }
+
+    /// Trains on topic lines and the ordinary intent examples, with the sentence encoder's
+    /// vectors beside the n-grams when given.
+    pub fn train_with(
+        lines: &[SensitiveExample],
+        intents: &[Example],
+        encoder: Option<Arc<Encoder>>,
+    ) -> Self {
+        let mut encoder = encoder;
         let mut langs = HashMap::new();
         for lang in [Language::En, Language::It] {
             let mut data: Vec<(&str, usize)> = lines
@@ -101,13 +131,29 @@ impl SensitiveModel {
                     .map(|e| (e.text.as_str(), 0)),
             );
             let hasher = FeatureHasher::fit(BITS, data.iter().map(|(t, _)| *t));
+            let texts: Vec<&str> = data.iter().map(|(t, _)| *t).collect();
+            let dense = encoder.as_ref().and_then(|e| match e.embed_examples(&texts) {
+                Ok(v) => Some(v),
+                Err(err) => {
+                    tracing::warn!(error = %err, "sentence encoder failed on the topic lines; n-grams only");
+                    None
+                }
+            });
+            if dense.is_none() {
+                encoder = None;
+            }
             let vectors: Vec<_> = data
                 .iter()
-                .map(|(t, c)| (hasher.transform(t), *c))
+                .enumerate()
+                .map(|(i, (t, c))| {
+                    let d = dense.as_ref().map(|d| d[i].as_slice());
+                    (features(&hasher, t, d), *c)
+                })
                 .collect();
+            let dim = hasher.dim() + if dense.is_some() { DIMENSIONS } else { 0 };
             let model = LinearModel::train(
                 SensitiveTopic::ALL.len() + 1,
-                hasher.dim(),
+                dim,
                 &vectors,
                 TrainOptions::default(),
             );
@@ -116,6 +162,7 @@ impl SensitiveModel {
         SensitiveModel {
             langs,
             threshold: DEFAULT_THRESHOLD,
+            encoder,
         }
     }
 
@@ -137,7 +184,8 @@ impl SensitiveModel {
         let Some((hasher, model)) = self.langs.get(&lang) else {
             return (None, 0.0);
         };
-        let probs = model.probabilities(&hasher.transform(text));
+        let dense = self.encoder.as_ref().and_then(|e| e.embed(text).ok());
+        let probs = model.probabilities(&features(hasher, text, dense.as_deref()));
         let sensitive = 1.0 - probs.first().copied().unwrap_or(1.0);
         let topic = probs
             .iter()

@@ -71,7 +71,7 @@ impl Default for SentimentBlend {
     fn default() -> Self {
         SentimentBlend {
             lexicon_weight: 0.5,
-            threshold: 0.2,
+            threshold: 0.25,
         }
     }
 }

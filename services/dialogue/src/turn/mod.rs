@@ -205,6 +205,7 @@ pub fn run_turn(
         failed_attempts: state.failed_attempts,
         off_topic: state.off_topic,
         repeats: state.repeats,
+        answering: state.flow.active() && state.flow.waiting,
     };
     let mut decision =
         config
