@@ -86,12 +86,7 @@ fn features(hasher: &FeatureHasher, text: &str, dense: Option<&[f32]>) -> [Spars
     DENSE_WEIGHT.map(|weight| {
         let mut x = words.clone();
         if let Some(v) = dense {
-            let base = hasher.dim() as u32;
-            x.extend(
-                v.iter()
-                    .enumerate()
-                    .map(|(i, e)| (base + i as u32, weight * e)),
-            );
+            hasher.append_dense(&mut x, v, weight);
         }
         x
     })

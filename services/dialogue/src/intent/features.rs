@@ -64,6 +64,18 @@ impl FeatureHasher {
         }
         out
     }
+
+    /// Appends a dense vector (a sentence encoder's) after the hashed features, scaled by
+    /// `weight`: `x` keeps its n-grams in `0..dim()` and gets the vector from `dim()` on.
+    pub fn append_dense(&self, x: &mut SparseVec, dense: &[f32], weight: f32) {
+        let base = self.dim;
+        x.extend(
+            dense
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (base + i as u32, weight * e)),
+        );
+    }
 }
 
 fn raw_features(text: &str, dim: u32) -> Vec<u32> {

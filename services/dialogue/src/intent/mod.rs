@@ -101,33 +101,43 @@ pub struct Example {
     pub text: String,
 }
 
+/// The three `|`-separated fields of each line of a data file, with its 1-based number
+/// (`#` comments and blank lines skipped); `shape` names the fields for the error.
+pub fn data_lines<'a>(
+    data: &'a str,
+    shape: &'a str,
+) -> impl Iterator<Item = Result<(usize, [&'a str; 3]), String>> + 'a {
+    data.lines()
+        .enumerate()
+        .map(|(n, line)| (n + 1, line.trim()))
+        .filter(|(_, line)| !line.is_empty() && !line.starts_with('#'))
+        .map(move |(n, line)| {
+            let mut parts = line.splitn(3, '|');
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some(a), Some(b), Some(c)) => Ok((n, [a.trim(), b.trim(), c.trim()])),
+                _ => Err(format!("line {n}: expected {shape}")),
+            }
+        })
+}
+
 /// Parses `intent|sentiment|text` lines (`#` comments and blank lines skipped).
 pub fn parse_examples(lang: Language, data: &str) -> Result<Vec<Example>, String> {
     let mut out = Vec::new();
-    for (n, line) in data.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let mut parts = line.splitn(3, '|');
-        let (Some(intent), Some(sentiment), Some(text)) =
-            (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(format!("line {}: expected intent|sentiment|text", n + 1));
-        };
-        let intent = Intent::parse(intent.trim())
-            .ok_or_else(|| format!("line {}: unknown intent `{intent}`", n + 1))?;
-        let sentiment = match sentiment.trim() {
+    for line in data_lines(data, "intent|sentiment|text") {
+        let (n, [intent, sentiment, text]) = line?;
+        let intent =
+            Intent::parse(intent).ok_or_else(|| format!("line {n}: unknown intent `{intent}`"))?;
+        let sentiment = match sentiment {
             "neg" => -1,
             "neu" => 0,
             "pos" => 1,
-            other => return Err(format!("line {}: unknown sentiment `{other}`", n + 1)),
+            other => return Err(format!("line {n}: unknown sentiment `{other}`")),
         };
         out.push(Example {
             lang,
             intent,
             sentiment,
-            text: text.trim().to_owned(),
+            text: text.to_owned(),
         });
     }
     Ok(out)

@@ -25,29 +25,20 @@ pub struct SensitiveExample {
 /// Parses `lang|topic|text` lines (`#` comments and blank lines skipped).
 pub fn parse(data: &str) -> Result<Vec<SensitiveExample>, String> {
     let mut out = Vec::new();
-    for (n, line) in data.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let mut parts = line.splitn(3, '|');
-        let (Some(lang), Some(topic), Some(text)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(format!("line {}: expected lang|topic|text", n + 1));
-        };
-        let lang = Language::parse(lang.trim())
-            .ok_or_else(|| format!("line {}: unknown language `{lang}`", n + 1))?;
-        let topic = match topic.trim() {
+    for line in crate::intent::data_lines(data, "lang|topic|text") {
+        let (n, [lang, topic, text]) = line?;
+        let lang =
+            Language::parse(lang).ok_or_else(|| format!("line {n}: unknown language `{lang}`"))?;
+        let topic = match topic {
             "none" => None,
             t => Some(
-                SensitiveTopic::parse(t)
-                    .ok_or_else(|| format!("line {}: unknown topic `{t}`", n + 1))?,
+                SensitiveTopic::parse(t).ok_or_else(|| format!("line {n}: unknown topic `{t}`"))?,
             ),
         };
         out.push(SensitiveExample {
             lang,
             topic,
-            text: text.trim().to_owned(),
+            text: text.to_owned(),
         });
     }
     Ok(out)
@@ -92,12 +83,7 @@ pub struct SensitiveModel {
 fn features(hasher: &FeatureHasher, text: &str, dense: Option<&[f32]>) -> SparseVec {
     let mut x = hasher.transform(text);
     if let Some(v) = dense {
-        let base = hasher.dim() as u32;
-        x.extend(
-            v.iter()
-                .enumerate()
-                .map(|(i, e)| (base + i as u32, DENSE_WEIGHT * e)),
-        );
+        hasher.append_dense(&mut x, v, DENSE_WEIGHT);
     }
     x
 }
