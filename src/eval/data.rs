@@ -98,6 +98,8 @@ pub struct EvalSet {
     /// Scenarios (maybe filtered).
     pub scenarios: Vec<Scenario>,
     templates: Templates,
+    /// The shop's flows, whose wording and policy values a reply may state.
+    flows: Option<parla_flows::FlowSet>,
 }
 
 impl EvalSet {
@@ -171,6 +173,7 @@ impl EvalSet {
             utterances,
             scenarios,
             templates: Templates::shipped()?,
+            flows: parla_flows::FlowSet::shipped().ok(),
         })
     }
 
@@ -189,7 +192,7 @@ impl EvalSet {
         }
         // The shop's own flows are facts too: their messages' wording and the policy values
         // the messages fill in ("within our {days}-day return window" with the configured 30).
-        if let Ok(flows) = parla_flows::FlowSet::shipped() {
+        if let Some(flows) = &self.flows {
             for flow in flows.flows() {
                 for message in flow.spec.messages.values() {
                     facts.allow_text(match lang {

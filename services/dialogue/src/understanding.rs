@@ -327,7 +327,9 @@ impl Understanding {
         let text: String = text.chars().take(MAX_CHARS).collect();
         let folded = text::fold(&text);
         let models = &self.langs[&lang];
-        let [x, xs] = features(&models.hasher, &text, self.embed(&text).as_deref());
+        // Encoded once for every model that reads the sentence vector.
+        let dense = self.embed(&text);
+        let [x, xs] = features(&models.hasher, &text, dense.as_deref());
         let probs = temper(&models.intent.probabilities(&x), self.temperature);
         let mut order: Vec<usize> = (0..probs.len()).collect();
         order.sort_by(|a, b| probs[*b].total_cmp(&probs[*a]));
@@ -389,7 +391,7 @@ impl Understanding {
             sentiment,
             injection,
             sensitive_topic: sensitive::detect(&folded)
-                .or_else(|| self.sensitive.topic(&text, lang)),
+                .or_else(|| self.sensitive.topic_embedded(&text, lang, dense.as_deref())),
             asked_for_human,
         }
     }

@@ -167,11 +167,23 @@ impl SensitiveModel {
     /// the probability of `none`): the topics share the evidence ("a payment I never made" is
     /// both fraud and a bank matter), so their sum, not the best one alone, is compared.
     pub fn classify(&self, text: &str, lang: Language) -> (Option<SensitiveTopic>, f32) {
+        let dense = self.encoder.as_ref().and_then(|e| e.embed(text).ok());
+        self.classify_embedded(text, lang, dense.as_deref())
+    }
+
+    /// [`classify`](Self::classify) with the text's sentence vector already computed (the
+    /// understanding encodes each turn once for all its models).
+    pub fn classify_embedded(
+        &self,
+        text: &str,
+        lang: Language,
+        dense: Option<&[f32]>,
+    ) -> (Option<SensitiveTopic>, f32) {
         let Some((hasher, model)) = self.langs.get(&lang) else {
             return (None, 0.0);
         };
-        let dense = self.encoder.as_ref().and_then(|e| e.embed(text).ok());
-        let probs = model.probabilities(&features(hasher, text, dense.as_deref()));
+        let dense = dense.filter(|_| self.encoder.is_some());
+        let probs = model.probabilities(&features(hasher, text, dense));
         let sensitive = 1.0 - probs.first().copied().unwrap_or(1.0);
         let topic = probs
             .iter()
@@ -184,7 +196,18 @@ impl SensitiveModel {
 
     /// The topic when the classifier is sure enough of it.
     pub fn topic(&self, text: &str, lang: Language) -> Option<SensitiveTopic> {
-        match self.classify(text, lang) {
+        let dense = self.encoder.as_ref().and_then(|e| e.embed(text).ok());
+        self.topic_embedded(text, lang, dense.as_deref())
+    }
+
+    /// [`topic`](Self::topic) with the text's sentence vector already computed.
+    pub fn topic_embedded(
+        &self,
+        text: &str,
+        lang: Language,
+        dense: Option<&[f32]>,
+    ) -> Option<SensitiveTopic> {
+        match self.classify_embedded(text, lang, dense) {
             (Some(t), p) if p >= self.threshold => Some(t),
             _ => None,
         }
