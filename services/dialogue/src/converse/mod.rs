@@ -256,8 +256,9 @@ impl DialogueService {
                     if priced.is_none() || waiting {
                         self.run_flow(&engine, s, &text, &mut outcome).await;
                     }
+                    // A flow that kept the turn asks its question again after the price.
                     if let Some(price) = priced.filter(|p| *p != outcome.reply) {
-                        price::before_flow_reply(&price, &mut outcome);
+                        outcome.reply = format!("{price} {}", outcome.reply);
                     }
                     if let Some(last) = s.transcript.last_mut() {
                         *last = format!("parla: {}", outcome.reply);

@@ -56,8 +56,3 @@ impl DialogueService {
         true
     }
 }
-
-/// Puts a price answer before the reply of a flow that kept the turn (its question again).
-pub(super) fn before_flow_reply(price: &str, o: &mut TurnOutcome) {
-    o.reply = format!("{price} {}", o.reply);
-}
