@@ -203,6 +203,7 @@ mod tests {
             "/parla.v1.Dialogue/Converse",
             "/parla.v1.Handoff/Escalate",
             "/parla.v1.Handoff/CustomerMessage",
+            "/parla.v1.Handoff/RequestCallback",
             "/parla.v1.Handoff/ForgetCustomer",
             "/parla.v1.Chat/ForgetCustomer",
             "/parla.v1.Asr/Recognize",

@@ -216,6 +216,49 @@ impl HandoffQueue {
         .await
     }
 
+    /// Notes on a waiting or claimed ticket that a person should call the
+    /// customer back (a phone transfer did not connect), with the number
+    /// and why, and announces it like any message of the thread.
+    pub async fn callback_request(
+        &self,
+        ticket_id: String,
+        phone: String,
+        reason: String,
+    ) -> Result<TicketMessage, QueueError> {
+        let phone = phone.trim().to_owned();
+        if phone.len() > 32
+            || !phone
+                .chars()
+                .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')'))
+        {
+            return Err(QueueError::InvalidArgument(
+                "phone must be a phone number (digits, +, spaces, dashes; at most 32 characters) or empty when withheld".into(),
+            ));
+        }
+        let reason = reason.trim();
+        let text = match (phone.is_empty(), reason.is_empty()) {
+            (false, false) => format!("Please call the customer back on {phone}: {reason}."),
+            (false, true) => format!("Please call the customer back on {phone}."),
+            (true, false) => format!("Please call the customer back (number withheld): {reason}."),
+            (true, true) => "Please call the customer back (number withheld).".to_owned(),
+        };
+        check_text(&text)?;
+        self.post(move |s| {
+            let ticket = s
+                .get(&ticket_id)?
+                .ok_or_else(|| QueueError::NotFound(ticket_id.clone()))?;
+            if !matches!(ticket.state, TicketState::Waiting | TicketState::Claimed) {
+                return Err(QueueError::Conflict(format!(
+                    "ticket {ticket_id} is {:?}; a call-back is asked for on an open ticket",
+                    ticket.state
+                )));
+            }
+            let m = s.add_message(&ticket_id, "parla", ("", ""), &text)?;
+            Ok((ticket, m))
+        })
+        .await
+    }
+
     /// A ticket and its thread.
     pub async fn detail(
         &self,

@@ -14,7 +14,7 @@ use parla_proto::v1::crm_client::CrmClient;
 use parla_proto::v1::handoff_server::{Handoff, HandoffServer};
 use parla_proto::v1::{
     self as pb, AgentLoginRequest, AgentReplyRequest, AgentReplyResponse, AgentSession,
-    ClaimRequest, CustomerMessageRequest, EscalateRequest, ForgetCustomerRequest,
+    CallbackRequest, ClaimRequest, CustomerMessageRequest, EscalateRequest, ForgetCustomerRequest,
     ForgetCustomerResponse, GetTicketRequest, ListAgentsRequest, ListAgentsResponse,
     ListTicketsRequest, ListTicketsResponse, QueueEvent, ReleaseRequest, SetPresenceRequest,
     TakeOverRequest, TicketDetail, TransferRequest, WatchQueueRequest,
@@ -439,6 +439,27 @@ impl Handoff for HandoffService {
         let m = self
             .queue()?
             .customer_message(r.ticket_id, r.text)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(message_to_pb(
+            m,
+            &ticket.context.conversation_id,
+        )))
+    }
+
+    async fn request_callback(
+        &self,
+        request: Request<CallbackRequest>,
+    ) -> Result<Response<pb::TicketMessage>, Status> {
+        let r = request.into_inner();
+        let m = self
+            .queue()?
+            .callback_request(r.ticket_id, r.phone, r.reason)
+            .await
+            .map_err(status)?;
+        let (ticket, _) = self
+            .queue()?
+            .detail(m.ticket_id.clone())
             .await
             .map_err(status)?;
         Ok(Response::new(message_to_pb(

@@ -72,7 +72,7 @@ pub struct TicketMessage {
     pub id: String,
     /// Ticket id.
     pub ticket_id: String,
-    /// "customer" or "agent".
+    /// "customer", "agent", or "parla" (a call-back note).
     pub speaker: String,
     /// Agent id, for agent messages.
     pub agent_id: String,

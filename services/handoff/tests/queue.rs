@@ -8,8 +8,9 @@ use parla_handoff::{HandoffQueue, HandoffService, SqliteTicketStore};
 use parla_proto::v1::handoff_client::HandoffClient;
 use parla_proto::v1::handoff_server::HandoffServer;
 use parla_proto::v1::{
-    AgentReplyRequest, ClaimRequest, ContextPackage, EscalateRequest, HandoffDecision,
-    HandoffReason, ListTicketsRequest, ReleaseRequest, TicketState, WatchQueueRequest,
+    AgentReplyRequest, CallbackRequest, ClaimRequest, ContextPackage, EscalateRequest,
+    GetTicketRequest, HandoffDecision, HandoffReason, ListTicketsRequest, ReleaseRequest,
+    TicketState, WatchQueueRequest,
 };
 use tonic::transport::Channel;
 
@@ -211,6 +212,93 @@ async fn bad_requests_get_clear_statuses() -> anyhow::Result<()> {
         .await
         .expect_err("oversized message");
     assert_eq!(too_long.code(), tonic::Code::InvalidArgument);
+    server.abort();
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_call_back_is_noted_on_an_open_ticket_and_refused_on_a_returned_one() -> anyhow::Result<()>
+{
+    let dir = tempfile::tempdir()?;
+    let (mut client, server) = start(&dir.path().join("handoff.db")).await?;
+    let ticket = client
+        .escalate(EscalateRequest {
+            context: Some(context("conv-phone", "en")),
+            skill: String::new(),
+        })
+        .await?
+        .into_inner();
+    let note = client
+        .request_callback(CallbackRequest {
+            ticket_id: ticket.id.clone(),
+            phone: "+39 333 123 4567".to_owned(),
+            reason: "the transfer got 486 Busy Here".to_owned(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(note.speaker, "parla");
+    assert_eq!(note.conversation_id, "conv-phone");
+    assert!(note.text.contains("+39 333 123 4567"), "{}", note.text);
+    assert!(note.text.contains("486 Busy Here"), "{}", note.text);
+    let detail = client
+        .get_ticket(GetTicketRequest {
+            ticket_id: ticket.id.clone(),
+        })
+        .await?
+        .into_inner();
+    assert!(
+        detail.messages.iter().any(|m| m.id == note.id),
+        "the note is on the ticket's thread: {:?}",
+        detail.messages
+    );
+    // The ticket stays in the queue for a person to pick up.
+    assert_eq!(
+        detail.ticket.map(|t| t.state),
+        Some(TicketState::Waiting as i32)
+    );
+
+    let not_a_number = client
+        .request_callback(CallbackRequest {
+            ticket_id: ticket.id.clone(),
+            phone: "'; DROP TABLE tickets; --".to_owned(),
+            reason: String::new(),
+        })
+        .await
+        .expect_err("not a phone number");
+    assert_eq!(not_a_number.code(), tonic::Code::InvalidArgument);
+    let unknown = client
+        .request_callback(CallbackRequest {
+            ticket_id: "T999999".to_owned(),
+            phone: String::new(),
+            reason: String::new(),
+        })
+        .await
+        .expect_err("unknown ticket");
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+
+    client
+        .claim(ClaimRequest {
+            ticket_id: ticket.id.clone(),
+            agent_id: "anna".to_owned(),
+        })
+        .await?;
+    client
+        .release(ReleaseRequest {
+            ticket_id: ticket.id.clone(),
+            agent_id: "anna".to_owned(),
+            return_to_bot: true,
+            ..ReleaseRequest::default()
+        })
+        .await?;
+    let returned = client
+        .request_callback(CallbackRequest {
+            ticket_id: ticket.id,
+            phone: "+39 333 123 4567".to_owned(),
+            reason: String::new(),
+        })
+        .await
+        .expect_err("the conversation is back with Parla");
+    assert_eq!(returned.code(), tonic::Code::FailedPrecondition);
     server.abort();
     Ok(())
 }

@@ -8,6 +8,7 @@ import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { Handoff, TicketState, AgentRole, type Ticket, type TicketMessage, type Agent } from "../../gen/parla/v1/handoff_pb";
 import { renderTicket } from "./ticket";
+import { messageLine } from "./thread";
 
 let token = sessionStorage.getItem("parla-agent-token") || "";
 let me: Agent | undefined;
@@ -100,11 +101,7 @@ function appendMessage(m: TicketMessage) {
   const thread = document.getElementById("thread");
   if (!thread || m.ticketId !== selected) return;
   if (thread.querySelector(`[data-id="${CSS.escape(m.id)}"]`)) return;
-  const line = document.createElement("div");
-  line.className = m.speaker;
-  line.dataset.id = m.id;
-  line.textContent = `${m.speaker === "agent" ? m.agentName : "customer"}: ${m.text}`;
-  thread.append(line);
+  thread.append(messageLine(m));
   thread.scrollTop = thread.scrollHeight;
 }
 

@@ -2,6 +2,7 @@
 import { TicketState, type Ticket, type TicketMessage, type Agent } from "../../gen/parla/v1/handoff_pb";
 import { HandoffReason } from "../../gen/parla/v1/common_pb";
 import { api, isSupervisor, myId, open, refresh } from "./main";
+import { messageLine } from "./thread";
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, text = "", attrs: Record<string, string> = {}) {
   const e = document.createElement(tag);
@@ -82,7 +83,7 @@ export function renderTicket(root: HTMLElement, t: Ticket, messages: TicketMessa
   const threadBox = el("section", "", { "aria-label": "Conversation with the customer" });
   threadBox.append(el("h3", "Since the hand-off"));
   const thread = el("div", "", { class: "thread", id: "thread", "aria-live": "polite" });
-  for (const m of messages) thread.append(el("div", `${m.speaker === "agent" ? m.agentName : "customer"}: ${m.text}`, { class: m.speaker, "data-id": m.id }));
+  for (const m of messages) thread.append(messageLine(m));
   threadBox.append(thread);
 
   const actions = el("div");
