@@ -73,7 +73,6 @@ async fn english_phrases_within_10_percent_wer() {
 /// male, then `lp`, female) and heard through an 8 kHz mu-law line, as
 /// the natural-speech tests hear Italian callers.
 #[tokio::test]
-#[ignore = "not yet measured on Festival speech through the phone line (services/asr/README.md, Italian); run with --ignored"]
 async fn italian_phrases_within_25_percent_wer() {
     let spoken: Vec<_> = phrases::ITALIAN
         .iter()
