@@ -432,12 +432,18 @@ fn call_parts(config: &Config) -> anyhow::Result<(Load, Register)> {
     let service =
         parla_gateway::call::CallService::new(backends, calls.clone(), Arc::clone(&metrics));
     let sip = config.gateway.sip.clone();
+    if !sip.listen.is_empty() {
+        check_sip_port(&sip.listen)?;
+    }
     let phone = service.clone();
+    // A failed transfer asks the queue for a call-back; without one the
+    // caller is still told and kept.
+    let handoff = lazy_channel(config, ServiceKind::Handoff)?;
     Ok((
         Box::new(move || {
             if !sip.listen.is_empty() {
                 let bound = tokio::runtime::Handle::current()
-                    .block_on(parla_gateway::sip::start(sip, phone))
+                    .block_on(parla_gateway::sip::start(sip, phone, handoff.clone()))
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
                 tracing::info!(address = %bound, "SIP calls at sip:parla@{bound}");
             }
@@ -453,6 +459,22 @@ fn call_parts(config: &Config) -> anyhow::Result<(Load, Register)> {
             routes.add_service(service.into_server());
         }),
     ))
+}
+
+/// Refuses to start when the SIP address is not one or its UDP port is
+/// taken: a phone line that cannot ring must not pass for a running server.
+fn check_sip_port(listen: &str) -> anyhow::Result<()> {
+    let addr: std::net::SocketAddr = listen.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "`gateway.sip.listen` is {listen:?}: give an address such as 127.0.0.1:5070"
+        )
+    })?;
+    std::net::UdpSocket::bind(addr).map_err(|e| {
+        anyhow::anyhow!(
+            "`gateway.sip.listen` {addr}: {e}; another process answers on that port: stop it or choose a free port"
+        )
+    })?;
+    Ok(())
 }
 
 /// The URL at which this process reaches `kind`: its own address when it

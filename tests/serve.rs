@@ -203,6 +203,46 @@ async fn sigterm_reports_not_serving_and_exits_cleanly() -> anyhow::Result<()> {
 }
 
 #[test]
+fn a_taken_sip_port_stops_the_server_from_starting() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    let listen = taken.local_addr()?.to_string();
+    let mut child = common::parla(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--only", "gateway"])
+        .env("PARLA_GATEWAY__SIP__LISTEN", &listen)
+        .env("PARLA_REMOTE__ASR", "http://127.0.0.1:9")
+        .env("PARLA_REMOTE__TTS", "http://127.0.0.1:9")
+        .env("PARLA_REMOTE__DIALOGUE", "http://127.0.0.1:9")
+        .env("PARLA_REMOTE__CRM", "http://127.0.0.1:9")
+        .env("PARLA_REMOTE__HANDOFF", "http://127.0.0.1:9")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("the server kept running with its SIP port taken");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        std::io::Read::read_to_string(&mut e, &mut stderr)?;
+    }
+    assert!(!status.success(), "started on a taken port: {stderr}");
+    assert!(
+        stderr.contains("gateway.sip.listen") && stderr.contains(&listen),
+        "{stderr}"
+    );
+    drop(taken);
+    Ok(())
+}
+
+#[test]
 fn a_missing_model_names_the_command_that_fetches_it() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let output = common::parla(dir.path())

@@ -35,7 +35,7 @@ async fn start(tcp: bool) -> anyhow::Result<SocketAddr> {
         tcp,
         ..SipConfig::default()
     };
-    Ok(sip::start(config, calls()).await?)
+    Ok(sip::start(config, calls(), None).await?)
 }
 
 fn request(method: &str, transport: &str, local: SocketAddr, to: SocketAddr, n: u32) -> String {

@@ -189,6 +189,7 @@ fn setup() -> anyhow::Result<CallSetup> {
         conversation_id: String::new(),
         transfer_to: String::new(),
         edge: "grpc",
+        opening: Default::default(),
     })
 }
 

@@ -113,6 +113,19 @@ pub struct CallSetup {
     pub transfer_to: String,
     /// "grpc" or "sip", for logs.
     pub edge: &'static str,
+    /// What Parla says first.
+    pub opening: Opening,
+}
+
+/// What Parla says when a call's pipeline starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Opening {
+    /// The greeting (when `gateway.call.greet` is on).
+    #[default]
+    Greeting,
+    /// The same conversation goes on after a transfer to a person did not
+    /// connect: Parla says so, says a colleague will call back, and stays.
+    TransferFailed,
 }
 
 impl CallSetup {
@@ -141,6 +154,7 @@ impl CallSetup {
             conversation_id: start.conversation_id.trim().to_owned(),
             transfer_to: String::new(),
             edge: "grpc",
+            opening: Opening::Greeting,
         })
     }
 }

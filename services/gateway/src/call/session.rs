@@ -20,7 +20,7 @@ use super::metrics::{CallMetrics, Stage};
 use super::playout::Playout;
 use super::speech::{line_text, strip_tags, Kind, Line, SpeechEvent, Synthesis, Utterance};
 use super::turns::{Rules, TurnTaking};
-use super::{Backchannels, CallConfig, CallError, CallInput, CallSetup, Format};
+use super::{Backchannels, CallConfig, CallError, CallInput, CallSetup, Format, Opening};
 
 mod flow;
 mod pump;
@@ -200,9 +200,16 @@ impl Session {
         {
             return Ok(End::Gone);
         }
-        if self.cfg.greet {
-            let text = line_text(Line::Greeting, &self.language);
-            self.say(Kind::Prompt, text);
+        match self.setup.opening {
+            Opening::Greeting if self.cfg.greet => {
+                let text = line_text(Line::Greeting, &self.language);
+                self.say(Kind::Prompt, text);
+            }
+            Opening::Greeting => {}
+            Opening::TransferFailed => {
+                let text = line_text(Line::TransferFailed, &self.language);
+                self.say(Kind::Prompt, text);
+            }
         }
         let idle = Duration::from_secs(u64::from(self.cfg.idle_timeout_secs));
         let mut last_input = Instant::now();

@@ -254,6 +254,8 @@ pub enum Line {
     MaxDurationGoodbye,
     /// Asks the caller to repeat what a failed upstream stream lost.
     Repeat,
+    /// Back with the caller after a transfer to a person did not connect.
+    TransferFailed,
 }
 
 /// The wording of `line` in `language` (Italian for "it", else English).
@@ -275,6 +277,12 @@ pub fn line_text(line: Line, language: &str) -> &'static str {
         }
         (Line::Repeat, false) => "Sorry, I missed that. Could you say it again?",
         (Line::Repeat, true) => "Mi scusi, non ho sentito bene. Può ripetere?",
+        (Line::TransferFailed, false) => {
+            "I'm sorry, I couldn't reach a colleague just now. I've asked for one to call you back at this number as soon as someone is free. I'm still here: is there anything I can help with meanwhile?"
+        }
+        (Line::TransferFailed, true) => {
+            "Mi dispiace, in questo momento non riesco a raggiungere un collega. Ho chiesto che la richiami a questo numero appena qualcuno è libero. Resto in linea: posso aiutarla con qualcos'altro nel frattempo?"
+        }
         (Line::MaxDurationGoodbye, true) => {
             "Abbiamo raggiunto la durata massima della chiamata, devo chiuderla. Richiami se ha bisogno d'altro. Arrivederci."
         }

@@ -35,6 +35,8 @@ pub enum MediaControl {
 pub struct MediaEnd {
     /// `CallEnded` of the pipeline, if it ended the call.
     pub ended: Option<pb::CallEnded>,
+    /// The conversation the pipeline ran, once it said.
+    pub conversation_id: String,
 }
 
 /// Media settings of one call.
@@ -51,14 +53,57 @@ pub struct Media {
     pub jitter_frames: usize,
     /// Started on hold.
     pub hold: bool,
+    /// The agent's RTP stream, one for the whole call: after a failed
+    /// transfer the next pipeline goes on with the same SSRC, sequence
+    /// numbers and clock.
+    outbound: AgentAudio,
+    /// Caller audio fed to the pipelines so far, in ms, plus the time
+    /// between them: where the next pipeline's stream starts.
+    position_ms: u64,
+    /// When the last pipeline stopped.
+    paused_at: Option<std::time::Instant>,
+}
+
+impl Media {
+    /// The media of a call answered on `socket`.
+    pub fn new(
+        socket: UdpSocket,
+        remote: SocketAddr,
+        codec: Codec,
+        dtmf: Option<u8>,
+        jitter_frames: usize,
+        hold: bool,
+    ) -> Self {
+        let ssrc = (u32::from(rand_u16()) << 16) | u32::from(rand_u16());
+        let outbound = AgentAudio::new(
+            codec,
+            OutboundStream::new(
+                codec.payload_type(),
+                ssrc,
+                rand_u16(),
+                u32::from(rand_u16()) << 8,
+            ),
+        );
+        Self {
+            socket,
+            remote,
+            codec,
+            dtmf,
+            jitter_frames,
+            hold,
+            outbound,
+            position_ms: 0,
+            paused_at: None,
+        }
+    }
 }
 
 /// Runs the media of a call until the pipeline or the caller ends it.
 pub async fn run(
-    mut media: Media,
+    media: &mut Media,
     mut call: CallHandle,
-    mut control: mpsc::Receiver<MediaControl>,
-    conversation: String,
+    control: &mut mpsc::Receiver<MediaControl>,
+    conversation: &str,
 ) -> MediaEnd {
     let format = Format {
         encoding: match media.codec {
@@ -73,17 +118,19 @@ pub async fn run(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut buf = vec![0u8; 2048];
     let mut seq_in = 0u64;
-    let ssrc = (u32::from(rand_u16()) << 16) | u32::from(rand_u16());
-    let mut outbound = AgentAudio::new(
-        media.codec,
-        OutboundStream::new(
-            media.codec.payload_type(),
-            ssrc,
-            rand_u16(),
-            u32::from(rand_u16()) << 8,
-        ),
-    );
+    if let Some(paused) = media.paused_at.take() {
+        media.position_ms += paused.elapsed().as_millis() as u64;
+    }
+    let base_ms = media.position_ms;
     let mut foreign_logged = false;
+    let mut conversation_id = String::new();
+    let end = |media: &mut Media, ended, conversation_id| {
+        media.paused_at = Some(std::time::Instant::now());
+        MediaEnd {
+            ended,
+            conversation_id,
+        }
+    };
     loop {
         tokio::select! {
             _ = tick.tick() => {
@@ -97,8 +144,9 @@ pub async fn run(
                     offset_ms: seq_in * 20,
                 };
                 seq_in += 1;
+                media.position_ms += 20;
                 if call.input.send(CallInput::Audio(chunk)).await.is_err() {
-                    return MediaEnd { ended: None };
+                    return end(media, None, conversation_id);
                 }
             }
             received = media.socket.recv_from(&mut buf) => {
@@ -125,12 +173,13 @@ pub async fn run(
                     if media.hold {
                         continue;
                     }
-                    let packet = outbound.packet(chunk);
+                    let packet = media.outbound.packet(base_ms, chunk);
                     let _ = media.socket.send_to(&packet, media.remote).await;
                 }
-                Some(pb::CallEvent { event: Some(Out::Ended(e)) }) => return MediaEnd { ended: Some(e) },
+                Some(pb::CallEvent { event: Some(Out::Ended(e)) }) => return end(media, Some(e), conversation_id),
+                Some(pb::CallEvent { event: Some(Out::ConversationId(id)) }) => conversation_id = id,
                 Some(_) => {}
-                None => return MediaEnd { ended: None },
+                None => return end(media, None, conversation_id),
             },
             ctl = control.recv() => match ctl {
                 Some(MediaControl::Update { remote, hold }) => {
@@ -143,10 +192,10 @@ pub async fn run(
                     // Let the pipeline close; its events are no longer played.
                     while let Some(event) = call.events.recv().await {
                         if let Some(Out::Ended(e)) = event.event {
-                            return MediaEnd { ended: Some(e) };
+                            return end(media, Some(e), conversation_id);
                         }
                     }
-                    return MediaEnd { ended: None };
+                    return end(media, None, conversation_id);
                 }
             },
         }
@@ -168,14 +217,15 @@ impl AgentAudio {
     }
 
     /// The RTP packet of one agent frame. Its `offset_ms` is where it plays
-    /// in the call's stream, which the 20 ms caller ticks advance: a pause
-    /// of the agent (or a hold) is a jump of the RTP timestamp.
-    fn packet(&mut self, chunk: pb::AudioChunk) -> Vec<u8> {
+    /// in its pipeline's stream, which the 20 ms caller ticks advance and
+    /// which starts `base_ms` into the call: a pause of the agent (or a
+    /// hold, or a transfer attempt) is a jump of the RTP timestamp.
+    fn packet(&mut self, base_ms: u64, chunk: pb::AudioChunk) -> Vec<u8> {
         let mut data = chunk.data;
         self.limiter.apply(&mut data);
         // G.711 at 8 kHz: one byte per sample, 8 samples per millisecond.
         self.stream
-            .packet(chunk.offset_ms * 8, data.len() as u64, &data)
+            .packet((base_ms + chunk.offset_ms) * 8, data.len() as u64, &data)
     }
 }
 
@@ -210,7 +260,7 @@ mod tests {
         let mut heads = Vec::new();
         let mut samples = Vec::new();
         for f in frames {
-            let bytes = out.packet(f);
+            let bytes = out.packet(0, f);
             let p = rtp::parse(&bytes).expect("rtp");
             heads.push((p.sequence, p.timestamp, p.marker));
             samples.extend(parla_audio::mulaw_decode(p.payload));

@@ -4,12 +4,14 @@
 //! (`sdp.rs`, `rtp.rs`), and so is the peak limiter of the agent's voice
 //! (`limiter.rs`). Each answered call drives the same pipeline as
 //! `Conversation.Call` (`crate::call`); a hand-off transfers the caller to
-//! the configured agent URI with REFER, then hangs up.
+//! the configured agent URI (`transfer.rs`): Parla hangs up once the agent
+//! has answered, and stays with the caller when the transfer fails.
 
 mod limiter;
 mod media;
 pub mod rtp;
 pub mod sdp;
+pub mod transfer;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -17,6 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use rsipstack::dialog::dialog::{Dialog, DialogState, DialogStateReceiver, DialogStateSender};
 use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{Header, Method, StatusCode};
 use rsipstack::transport::tcp_listener::TcpListenerConnection;
@@ -26,8 +29,12 @@ use rsipstack::EndpointBuilder;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::call::{CallService, CallSetup, Format};
+use crate::call::{CallService, CallSetup, Format, Opening};
 use media::{Media, MediaControl};
+use parla_proto::v1::handoff_client::HandoffClient;
+use parla_proto::v1::CallbackRequest;
+use parla_proto::PeerChannel;
+use std::time::Duration;
 
 /// SIP settings (`[gateway.sip]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,6 +52,9 @@ pub struct SipConfig {
     pub transfer_uri: String,
     /// Jitter buffer delay, in 20 ms frames.
     pub jitter_frames: usize,
+    /// How long a transfer may take until the agent answers; then Parla
+    /// takes the caller back and asks for a call-back.
+    pub transfer_timeout_secs: u32,
 }
 
 impl Default for SipConfig {
@@ -55,6 +65,7 @@ impl Default for SipConfig {
             language: "en".into(),
             transfer_uri: String::new(),
             jitter_frames: 3,
+            transfer_timeout_secs: 20,
         }
     }
 }
@@ -72,6 +83,10 @@ pub enum SipError {
 
 struct Shared {
     calls: CallService,
+    /// The hand-off queue, for call-back requests after a failed transfer.
+    handoff: Option<PeerChannel>,
+    /// Parla's own SIP URI (Referred-By of its transfers).
+    uri: String,
     config: SipConfig,
     layer: Arc<DialogLayer>,
     state_tx: DialogStateSender,
@@ -81,10 +96,17 @@ struct Shared {
     offers: Mutex<HashMap<String, sdp::Offer>>,
     /// RTP ports of answered calls.
     ports: Mutex<HashMap<String, u16>>,
+    /// Transfers under way: where the progress their NOTIFYs report goes.
+    transfers: Mutex<HashMap<String, mpsc::Sender<transfer::Progress>>>,
 }
 
 /// Starts answering SIP calls on `config.listen`; returns the bound address.
-pub async fn start(config: SipConfig, calls: CallService) -> Result<SocketAddr, SipError> {
+/// `handoff` is the hand-off queue, told when a transfer fails.
+pub async fn start(
+    config: SipConfig,
+    calls: CallService,
+    handoff: Option<PeerChannel>,
+) -> Result<SocketAddr, SipError> {
     let addr: SocketAddr = config
         .listen
         .parse()
@@ -126,6 +148,8 @@ pub async fn start(config: SipConfig, calls: CallService) -> Result<SocketAddr, 
     let (state_tx, state_rx) = layer.new_dialog_state_channel();
     let shared = Arc::new(Shared {
         calls,
+        handoff,
+        uri: format!("sip:parla@{bound}"),
         config,
         layer,
         state_tx,
@@ -133,6 +157,7 @@ pub async fn start(config: SipConfig, calls: CallService) -> Result<SocketAddr, 
         controls: Mutex::new(HashMap::new()),
         offers: Mutex::new(HashMap::new()),
         ports: Mutex::new(HashMap::new()),
+        transfers: Mutex::new(HashMap::new()),
     });
     let inner = endpoint.inner.clone();
     tokio::spawn(async move {
@@ -266,9 +291,22 @@ async fn states(shared: Arc<Shared>, mut states: DialogStateReceiver) {
                     }
                 }
             }
+            DialogState::Notify(id, request, handle) => {
+                let _ = handle.reply(StatusCode::OK).await;
+                let body = String::from_utf8_lossy(&request.body);
+                let progress = transfer::sipfrag(&body);
+                let waiting = shared
+                    .transfers
+                    .lock()
+                    .ok()
+                    .and_then(|t| t.get(&id.to_string()).cloned());
+                if let (Some(progress), Some(waiting)) = (progress, waiting) {
+                    tracing::info!(dialog = %id, ?progress, "transfer progress");
+                    let _ = waiting.send(progress).await;
+                }
+            }
             DialogState::Info(_, _, handle)
             | DialogState::Options(_, _, handle)
-            | DialogState::Notify(_, _, handle)
             | DialogState::Message(_, _, handle) => {
                 let _ = handle.reply(StatusCode::OK).await;
             }
@@ -281,6 +319,9 @@ async fn states(shared: Arc<Shared>, mut states: DialogStateReceiver) {
                 }
                 if let Ok(mut offers) = shared.offers.lock() {
                     offers.remove(&key);
+                }
+                if let Ok(mut transfers) = shared.transfers.lock() {
+                    transfers.remove(&key);
                 }
                 shared.layer.remove_dialog(&id);
             }
@@ -343,8 +384,9 @@ async fn answer(shared: Arc<Shared>, key: String) {
         conversation_id: String::new(),
         transfer_to: shared.config.transfer_uri.clone(),
         edge: "sip",
+        opening: Opening::Greeting,
     };
-    let call = match shared.calls.start_call(setup).await {
+    let call = match shared.calls.start_call(setup.clone()).await {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(error = %e, "sip call refused: pipeline did not start");
@@ -364,7 +406,7 @@ async fn answer(shared: Arc<Shared>, key: String) {
         tracing::warn!(error = %e, "sip accept failed");
         return;
     }
-    let (control_tx, control_rx) = mpsc::channel(8);
+    let (control_tx, mut control_rx) = mpsc::channel(8);
     if let Ok(mut c) = shared.controls.lock() {
         c.insert(key.clone(), control_tx);
     }
@@ -372,15 +414,64 @@ async fn answer(shared: Arc<Shared>, key: String) {
         p.insert(key.clone(), port);
     }
     tracing::info!(dialog = %key, codec = ?codec, rtp_port = port, "sip call answered");
-    let media = Media {
+    let mut media = Media::new(
         socket,
-        remote: SocketAddr::new(offer.addr, offer.port),
+        SocketAddr::new(offer.addr, offer.port),
         codec,
-        dtmf: offer.dtmf,
-        jitter_frames: shared.config.jitter_frames,
-        hold: offer.on_hold(),
+        offer.dtmf,
+        shared.config.jitter_frames,
+        offer.on_hold(),
+    );
+    let mut call = call;
+    let mut setup = setup;
+    let end = loop {
+        let end = media::run(&mut media, call, &mut control_rx, &key).await;
+        let transfer = end
+            .ended
+            .as_ref()
+            .filter(|e| e.reason == "transferred" && !e.transfer_to.is_empty())
+            .map(|e| {
+                (
+                    e.transfer_to.clone(),
+                    e.ticket_id.clone(),
+                    end.conversation_id.clone(),
+                )
+            });
+        let Some((target, ticket, conversation)) = transfer else {
+            break end;
+        };
+        let failed = match shared
+            .transfer(&dialog, &key, &target, &ticket, &mut control_rx)
+            .await
+        {
+            transfer::Outcome::Connected => {
+                tracing::info!(dialog = %key, "transfer connected; leaving the call");
+                break end;
+            }
+            transfer::Outcome::HungUp => {
+                tracing::info!(dialog = %key, "the caller hung up during the transfer");
+                break end;
+            }
+            transfer::Outcome::Failed(why) => why,
+        };
+        tracing::warn!(dialog = %key, reason = %failed, "transfer failed; the caller stays with parla");
+        shared
+            .ask_callback(&ticket, &setup.caller_id, &failed)
+            .await;
+        // The same conversation goes on; a second hand-off ends the call
+        // after its reply (the call-back is already asked for).
+        setup.conversation_id = conversation;
+        setup.transfer_to = String::new();
+        setup.opening = Opening::TransferFailed;
+        call = match shared.calls.start_call(setup.clone()).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "the call could not go on after the failed transfer");
+                break end;
+            }
+        };
     };
-    let end = media::run(media, call, control_rx, key.clone()).await;
+    let _ = end;
     if let Ok(mut p) = shared.ports.lock() {
         p.remove(&key);
     }
@@ -393,18 +484,60 @@ async fn answer(shared: Arc<Shared>, key: String) {
     if !still_open {
         return; // the caller hung up
     }
-    let transfer = end
-        .ended
-        .as_ref()
-        .filter(|e| e.reason == "transferred" && !e.transfer_to.is_empty())
-        .map(|e| e.transfer_to.clone());
-    if let Some(target) = transfer {
-        tracing::info!(dialog = %key, "transferring the caller (REFER)");
-        if let Err(e) = dialog.refer(target.as_str(), None, None).await {
-            tracing::warn!(error = %e, "REFER failed; hanging up");
-        }
-    }
     if let Err(e) = dialog.bye().await {
         tracing::debug!(error = %e, "BYE failed");
+    }
+}
+
+impl Shared {
+    /// Transfers the caller of dialog `key` to `target` (see `transfer.rs`).
+    async fn transfer(
+        &self,
+        dialog: &InviteDialog,
+        key: &str,
+        target: &str,
+        ticket: &str,
+        control: &mut mpsc::Receiver<MediaControl>,
+    ) -> transfer::Outcome {
+        let (tx, mut rx) = mpsc::channel(8);
+        if let Ok(mut t) = self.transfers.lock() {
+            t.insert(key.to_owned(), tx);
+        }
+        tracing::info!(dialog = %key, ticket, "transferring the caller (REFER)");
+        let timeout = Duration::from_secs(u64::from(self.config.transfer_timeout_secs.max(1)));
+        let outcome =
+            transfer::attended(dialog, target, ticket, &self.uri, &mut rx, control, timeout).await;
+        if let Ok(mut t) = self.transfers.lock() {
+            t.remove(key);
+        }
+        outcome
+    }
+
+    /// Asks the hand-off queue for a person to call the caller back.
+    async fn ask_callback(&self, ticket: &str, phone: &str, reason: &str) {
+        let Some(channel) = self.handoff.clone() else {
+            tracing::warn!(ticket, "no hand-off queue to ask for a call-back");
+            return;
+        };
+        if ticket.is_empty() {
+            tracing::warn!("a failed transfer without a ticket; no call-back asked for");
+            return;
+        }
+        let phone: String = phone
+            .chars()
+            .filter(|c| c.is_ascii_digit() || *c == '+')
+            .take(32)
+            .collect();
+        let asked = HandoffClient::new(channel)
+            .request_callback(CallbackRequest {
+                ticket_id: ticket.to_owned(),
+                phone,
+                reason: reason.to_owned(),
+            })
+            .await;
+        match asked {
+            Ok(_) => tracing::info!(ticket, "call-back asked for"),
+            Err(s) => tracing::warn!(ticket, error = %s.message(), "call-back request failed"),
+        }
     }
 }
