@@ -444,6 +444,50 @@ pub fn expand_currency(text: &str, lang: Lang) -> String {
     out.join(" ")
 }
 
+/// Temperatures as they are said: "-3 °C" / "5°C" → "-3 degrees" / "5
+/// degrees" ("gradi" in Italian), and Fahrenheit named; an engine left to
+/// itself reads "°C" as "degrees C".
+pub fn expand_units(text: &str, lang: Lang) -> String {
+    let (celsius, fahrenheit) = match lang {
+        Lang::It => ("gradi", "gradi Fahrenheit"),
+        _ => ("degrees", "degrees Fahrenheit"),
+    };
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut rest = text;
+    while let Some(at) = rest.find('°') {
+        let after = &rest[at + '°'.len_utf8()..];
+        let (words, skip) = match after.chars().next() {
+            Some('C') => (celsius, 1),
+            Some('F') => (fahrenheit, 1),
+            _ => (celsius, 0),
+        };
+        // Only a unit if no letter follows ("°Celsius" is left alone).
+        let unit_end = after[skip..]
+            .chars()
+            .next()
+            .is_none_or(|c| !c.is_alphabetic());
+        let before = rest[..at].trim_end();
+        let after_number = before.ends_with(|c: char| c.is_ascii_digit());
+        if unit_end && after_number {
+            out.push_str(before);
+            out.push(' ');
+            out.push_str(words);
+            rest = &after[skip..];
+        } else {
+            out.push_str(&rest[..at + '°'.len_utf8()]);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// What the engines are given for plain text: amounts of money and units
+/// in words ([`expand_currency`], [`expand_units`]).
+pub fn expand_for_speech(text: &str, lang: Lang) -> String {
+    expand_units(&expand_currency(text, lang), lang)
+}
+
 const EN_ORDINALS: [&str; 13] = [
     "", "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
     "tenth", "eleventh", "twelfth",
@@ -495,5 +539,25 @@ mod tests {
         assert_eq!(word_value("oh", Lang::En), None);
         assert_eq!(word_value("hundred", Lang::En), None);
         assert_eq!(cardinal_word("twelfth", Lang::En), None);
+    }
+
+    #[test]
+    fn temperatures_are_said_in_degrees() {
+        assert_eq!(
+            expand_units("between -3 and 4 °C, rated to -10°C.", Lang::En),
+            "between -3 and 4 degrees, rated to -10 degrees."
+        );
+        assert_eq!(expand_units("da 2 a 9 °C", Lang::It), "da 2 a 9 gradi");
+        assert_eq!(
+            expand_units("about 40 °F", Lang::En),
+            "about 40 degrees Fahrenheit"
+        );
+        // Not a temperature: left as written.
+        assert_eq!(expand_units("angle ° here", Lang::En), "angle ° here");
+        assert_eq!(expand_units("5 °Celsius", Lang::En), "5 °Celsius");
+        assert_eq!(
+            expand_for_speech("It's 12 °C and costs €49.90.", Lang::En),
+            "It's 12 degrees and costs forty-nine euros ninety."
+        );
     }
 }

@@ -39,7 +39,7 @@ pub fn plan(text: &str, ssml: bool, lang: Lang) -> Result<Vec<Piece>, TtsError> 
         ssml::parse(text, lang)?
     } else {
         vec![Piece::Text {
-            text: numbers::expand_currency(text, lang),
+            text: numbers::expand_for_speech(text, lang),
             rate: 1.0,
             pitch: 1.0,
             volume: 1.0,

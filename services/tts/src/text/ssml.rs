@@ -77,7 +77,7 @@ impl Parser<'_> {
             if text_end > self.pos {
                 let raw = &self.src[self.pos..text_end];
                 let text = self.unescape(raw, self.pos)?;
-                push_text(out, &numbers::expand_currency(&text, self.lang), scale);
+                push_text(out, &numbers::expand_for_speech(&text, self.lang), scale);
                 self.pos = text_end;
             }
             if self.pos >= self.src.len() {
