@@ -41,6 +41,7 @@ impl FlowRunner {
     /// Starts or continues a flow for a customer turn.
     pub fn turn(&self, state: &mut FlowState, input: &TurnInput<'_>) -> Directive {
         state.steps_in_turn = 0;
+        state.calls_in_turn.clear();
         state.reply = FlowReply::default();
         state.pending = None;
         if let Some(flow) = self.flows.get(&state.flow).filter(|_| state.active()) {
@@ -89,10 +90,8 @@ impl FlowRunner {
             return Directive::Pass;
         };
         let conversation_id = std::mem::take(&mut state.conversation_id);
-        let completed = std::mem::take(&mut state.completed);
         *state = FlowState {
             conversation_id,
-            completed,
             flow: flow.spec.name.clone(),
             ..FlowState::default()
         };
@@ -114,11 +113,6 @@ impl FlowRunner {
         let ok = result.outcome.is_ok();
         if let Ok(f) = &result.outcome {
             state.facts.extend(f.clone());
-            if call.action {
-                state
-                    .completed
-                    .insert(call.idempotency_key.clone(), f.clone());
-            }
         }
         let step_name = call.step.clone();
         state.reply.calls.push(CallRecord { call, result });
@@ -186,27 +180,26 @@ impl FlowRunner {
                 } else {
                     let action = BUILTIN_ACTIONS.contains(&tool.as_str())
                         || flow.spec.tools.get(tool).is_some_and(|t| t.action);
+                    let run = state.calls_in_turn.entry(at.clone()).or_insert(0);
+                    *run += 1;
+                    let request = ToolRequest {
+                        conversation: &state.conversation_id,
+                        turn: input.turn,
+                        flow: &flow.spec.name,
+                        step: &at,
+                        tool,
+                        run: *run,
+                    };
                     let call = ToolCall {
-                        idempotency_key: idempotency_key(
-                            &state.conversation_id,
-                            &flow.spec.name,
-                            &at,
-                            tool,
-                            &args,
-                        ),
+                        idempotency_key: request.idempotency_key(),
                         tool: tool.clone(),
                         args,
                         action,
                         flow: flow.spec.name.clone(),
                         step: at.clone(),
                     };
-                    if let Some(done) = state.completed.get(&call.idempotency_key).cloned() {
-                        // Already done in this conversation: reuse, never act twice.
-                        state.facts.extend(done);
-                    } else {
-                        state.pending = Some(call.clone());
-                        return Directive::Call(call);
-                    }
+                    state.pending = Some(call.clone());
+                    return Directive::Call(call);
                 }
             }
             if let Some(d) = self.after_call(flow, state, input, &at, &step) {
@@ -488,24 +481,36 @@ fn fill_lenient(template: &str, facts: &Facts) -> String {
     out
 }
 
-/// sha256 of conversation, flow, step, tool and sorted arguments (hex, 32 chars).
-pub fn idempotency_key(
-    conversation: &str,
-    flow: &str,
-    step: &str,
-    tool: &str,
-    args: &Facts,
-) -> String {
-    let mut h = Sha256::new();
-    for part in [conversation, flow, step, tool] {
-        h.update(part.as_bytes());
-        h.update([0]);
+/// One request a flow step makes of a tool: what its idempotency key names. The arguments are
+/// not part of it: "the office", "home", then "the office" again are three requests, and the
+/// third must reach the backend like the first did.
+#[derive(Debug, Clone, Copy)]
+pub struct ToolRequest<'a> {
+    /// Conversation id.
+    pub conversation: &'a str,
+    /// Turn index in the conversation (increasing, also across restarts).
+    pub turn: u32,
+    /// Flow name.
+    pub flow: &'a str,
+    /// Step name.
+    pub step: &'a str,
+    /// Tool name.
+    pub tool: &'a str,
+    /// The step's run in this turn, from 1 (a step a turn loops back to calls again).
+    pub run: u32,
+}
+
+impl ToolRequest<'_> {
+    /// sha256 of the request's parts (hex, 32 chars): the same for every attempt of this
+    /// request, different for any other request.
+    pub fn idempotency_key(&self) -> String {
+        let mut h = Sha256::new();
+        for part in [self.conversation, self.flow, self.step, self.tool] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        h.update(self.turn.to_be_bytes());
+        h.update(self.run.to_be_bytes());
+        hex::encode(&h.finalize()[..16])
     }
-    for (k, v) in args {
-        h.update(k.as_bytes());
-        h.update([1]);
-        h.update(v.as_bytes());
-        h.update([0]);
-    }
-    hex::encode(&h.finalize()[..16])
 }

@@ -25,6 +25,9 @@ pub struct TurnInput<'a> {
     pub context: Option<&'a pb::CustomerContext>,
     /// Today, as Unix seconds.
     pub today: i64,
+    /// The turn's index in the conversation (it keeps increasing across restarts): with the
+    /// conversation and the step it names each request a tool receives (its idempotency key).
+    pub turn: u32,
 }
 
 /// A flow's progress in one conversation.
@@ -49,8 +52,8 @@ pub struct FlowState {
     pub(crate) steps_in_flow: u32,
     pub(crate) steps_in_turn: u32,
     pub(crate) asks: BTreeMap<String, u32>,
-    /// Results of actions already taken, by idempotency key (an action runs once).
-    pub(crate) completed: BTreeMap<String, Facts>,
+    /// Calls of each step in this turn (a step run twice in one turn makes two requests).
+    pub(crate) calls_in_turn: BTreeMap<String, u32>,
     pub(crate) pending: Option<ToolCall>,
     pub(crate) reply: FlowReply,
 }
@@ -94,7 +97,9 @@ pub struct ToolCall {
     pub tool: String,
     /// Arguments.
     pub args: Facts,
-    /// Stable key: same conversation, flow, step and arguments → same key.
+    /// Names this request: its conversation, turn, flow, step and tool (and the step's run in
+    /// the turn). Every attempt of the request carries it; a new request, even with the same
+    /// arguments, has a new one.
     pub idempotency_key: String,
     /// The tool changes something (recorded as an action).
     pub action: bool,

@@ -58,6 +58,7 @@ struct Talk {
     state: FlowState,
     ctx: pb::CustomerContext,
     calls: Vec<(String, BTreeMap<String, String>)>,
+    turns: u32,
 }
 
 impl Talk {
@@ -67,6 +68,7 @@ impl Talk {
             state: FlowState::new("conv-1"),
             ctx,
             calls: Vec::new(),
+            turns: 0,
         }
     }
 
@@ -84,6 +86,7 @@ impl Talk {
         lang: Lang,
         tool: &ToolFn,
     ) -> Option<FlowReply> {
+        self.turns += 1;
         let input = TurnInput {
             text,
             intent,
@@ -92,6 +95,7 @@ impl Talk {
             lang,
             context: Some(&self.ctx),
             today: parse_day("2026-11-25").expect("today"),
+            turn: self.turns,
         };
         let mut d = self.runner.turn(&mut self.state, &input);
         loop {
@@ -379,6 +383,7 @@ fn a_looping_flow_is_stopped() {
         lang: Lang::En,
         context: None,
         today: 0,
+        turn: 1,
     };
     match runner.turn(&mut state, &input) {
         Directive::Reply(r) => {

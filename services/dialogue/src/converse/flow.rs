@@ -70,6 +70,7 @@ impl DialogueService {
             lang,
             context: state.context.as_ref(),
             today: flows.today(),
+            turn: o.index,
         };
         let who = Who {
             conversation_id: &state.id,
