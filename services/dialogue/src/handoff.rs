@@ -24,6 +24,9 @@ pub enum HandoffReason {
     Sensitive,
     /// A high-tier customer is unhappy.
     VipUnhappy,
+    /// A flow's action may or may not have been carried out (its tool gave no usable answer
+    /// after the request was sent): a person checks it.
+    ActionUnconfirmed,
 }
 
 impl HandoffReason {
@@ -36,6 +39,7 @@ impl HandoffReason {
             HandoffReason::NoProgress => "no_progress",
             HandoffReason::Sensitive => "sensitive",
             HandoffReason::VipUnhappy => "vip_unhappy",
+            HandoffReason::ActionUnconfirmed => "action_unconfirmed",
         }
     }
 }

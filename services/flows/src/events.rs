@@ -1,5 +1,7 @@
 //! Conversation events for developers: the dialogue publishes turns, actions, tool calls,
-//! hand-offs and flow outcomes on an [`EventBus`]; `parla.v1.Events.Subscribe` streams them,
+//! hand-offs and flow outcomes on an [`EventBus`]; an action is an ACTION only when its tool
+//! answered usably, ACTION_UNCONFIRMED when it may or may not have been carried out, and only a
+//! TOOL_CALL when it failed (nothing was done); `parla.v1.Events.Subscribe` streams them,
 //! filtered by type and conversation. A subscriber that falls more than the bus capacity behind
 //! gets DATA_LOSS (and can subscribe again) rather than slowing conversations down.
 
@@ -13,7 +15,7 @@ use tokio::sync::broadcast;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-use crate::runner::{CallRecord, FlowReply};
+use crate::runner::{CallRecord, FlowReply, ToolOutcome};
 
 /// Events waiting for slow subscribers before they lose some.
 pub const CAPACITY: usize = 1024;
@@ -82,9 +84,16 @@ impl EventBus {
             });
         }
         for c in reply.actions() {
+            let (kind, call) = match c.result.outcome {
+                ToolOutcome::Succeeded(_) => (pb::EventType::Action, None),
+                ToolOutcome::Unknown(_) => (pb::EventType::ActionUnconfirmed, Some(call_record(c))),
+                // Nothing was done: its TOOL_CALL says so.
+                ToolOutcome::Failed(_) => continue,
+            };
             self.publish(pb::ConversationEvent {
-                r#type: pb::EventType::Action as i32,
+                r#type: kind as i32,
                 action: Some(action(c)),
+                tool_call: call,
                 ..base()
             });
         }
@@ -106,22 +115,30 @@ pub fn call_record(c: &CallRecord) -> pb::ToolCallRecord {
     pb::ToolCallRecord {
         name: c.call.tool.clone(),
         arguments: c.call.args.clone().into_iter().collect(),
-        ok: c.result.outcome.is_ok(),
+        ok: c.result.outcome.succeeded(),
         result: c
             .result
             .outcome
-            .as_ref()
+            .facts()
             .map(|f| f.clone().into_iter().collect())
             .unwrap_or_default(),
-        error: c.result.outcome.as_ref().err().cloned().unwrap_or_default(),
+        error: c.result.outcome.error().unwrap_or_default().to_owned(),
         attempts: c.result.attempts,
         step: c.call.step.clone(),
+        outcome: match c.result.outcome {
+            ToolOutcome::Succeeded(_) => pb::ToolOutcome::Succeeded,
+            ToolOutcome::Failed(_) => pb::ToolOutcome::Failed,
+            ToolOutcome::Unknown(_) => pb::ToolOutcome::Unknown,
+        } as i32,
+        idempotency_key: c.call.idempotency_key.clone(),
     }
 }
 
-/// The proto action of a call that changed something: `create_exchange` (a return whose
+/// The proto action of a call that changes something: `create_exchange` (a return whose
 /// resolution is an exchange), `create_return` (any other return), `open_case`, or the
-/// developer tool's name.
+/// developer tool's name. Its `result` is what came back (the RMA or case id); for an action
+/// that did not succeed it says which way, for the colleague and the timeline: "not done: …"
+/// or "outcome unknown, idempotency key …: …".
 pub fn action(c: &CallRecord) -> pb::Action {
     let exchange = c
         .call
@@ -135,17 +152,21 @@ pub fn action(c: &CallRecord) -> pb::Action {
         other => other,
     };
     let result = match &c.result.outcome {
-        Ok(f) => f
+        ToolOutcome::Succeeded(f) => f
             .get("rma_id")
             .or_else(|| f.get("case_id"))
             .cloned()
             .unwrap_or_else(|| serde_json::to_string(f).unwrap_or_default()),
-        Err(e) => e.clone(),
+        ToolOutcome::Failed(e) => format!("not done: {e}"),
+        ToolOutcome::Unknown(e) => format!(
+            "outcome unknown, idempotency key {}: {e}",
+            c.call.idempotency_key
+        ),
     };
     pb::Action {
         name: name.to_owned(),
         arguments: c.call.args.clone().into_iter().collect(),
-        ok: c.result.outcome.is_ok(),
+        ok: c.result.outcome.succeeded(),
         result,
     }
 }
@@ -186,7 +207,7 @@ impl Events for EventsService {
         {
             tracing::info!(event_type = bad, "subscribe: bad event type");
             return Err(Status::invalid_argument(format!(
-                "types has {bad}, which is not an EventType (1 turn, 2 action, 3 tool call, 4 hand-off, 5 outcome)"
+                "types has {bad}, which is not an EventType (1 turn, 2 action, 3 tool call, 4 hand-off, 5 outcome, 6 action unconfirmed)"
             )));
         }
         tracing::info!(types = ?r.types, conversation = %r.conversation_id, "events subscriber");

@@ -31,7 +31,8 @@ pub use engine::{weather_provider, FlowEngine, Who};
 pub use events::{EventBus, EventsService};
 pub use loader::{Flow, FlowSet, BUILTIN_ACTIONS, BUILTIN_TOOLS, SHIPPED};
 pub use runner::{
-    CallRecord, Directive, FlowReply, FlowRunner, FlowState, Said, ToolCall, ToolResult, TurnInput,
+    CallRecord, Directive, FlowReply, FlowRunner, FlowState, Said, ToolCall, ToolOutcome,
+    ToolResult, TurnInput,
 };
 pub use tools::{ToolError, Toolbox};
 

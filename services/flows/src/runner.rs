@@ -14,7 +14,7 @@ use crate::facts::{self, Facts};
 use crate::loader::{Flow, FlowSet, BUILTIN_ACTIONS};
 use crate::spec::{StepSpec, ToolErrorPolicy};
 pub use crate::state::{
-    CallRecord, Directive, FlowReply, FlowState, Said, ToolCall, ToolResult, TurnInput,
+    CallRecord, Directive, FlowReply, FlowState, Said, ToolCall, ToolOutcome, ToolResult, TurnInput,
 };
 use crate::Lang;
 
@@ -110,12 +110,21 @@ impl FlowRunner {
         let (Some(flow), Some(call)) = (self.flows.get(&state.flow), state.pending.take()) else {
             return Directive::Pass;
         };
-        let ok = result.outcome.is_ok();
-        if let Ok(f) = &result.outcome {
+        let step_name = call.step.clone();
+        if let Some(f) = result.outcome.facts() {
             state.facts.extend(f.clone());
         }
-        let step_name = call.step.clone();
-        state.reply.calls.push(CallRecord { call, result });
+        let record = CallRecord { call, result };
+        // A tool that changes nothing changed nothing, whatever became of the call; an action
+        // whose outcome is unknown may have been carried out.
+        let unconfirmed =
+            record.call.action && matches!(record.result.outcome, ToolOutcome::Unknown(_));
+        let ok = record.result.outcome.succeeded();
+        let reason = unconfirmed.then(|| unconfirmed_reason(&record));
+        state.reply.calls.push(record);
+        if let Some(reason) = reason {
+            return self.tool_unconfirmed(flow, state, input, &step_name, reason);
+        }
         if !ok {
             return self.tool_failed(flow, state, input, &step_name);
         }
@@ -173,7 +182,7 @@ impl FlowRunner {
                             step: at.clone(),
                         },
                         result: ToolResult {
-                            outcome: Ok(f),
+                            outcome: ToolOutcome::Succeeded(f),
                             attempts: 1,
                         },
                     });
@@ -282,6 +291,8 @@ impl FlowRunner {
         Directive::Reply(std::mem::take(&mut state.reply))
     }
 
+    /// A tool that did nothing (it refused, or was never reached): said so, then a hand-off
+    /// or, with `on_tool_error: retry`, another try on the customer's next turn.
     fn tool_failed(
         &self,
         flow: &Flow,
@@ -298,14 +309,14 @@ impl FlowRunner {
                 .lang
                 .pick(
                     if retry {
-                        "I'm sorry, I couldn't complete that just now because one of our systems didn't answer, and nothing has been changed. Could you say that again in a moment?"
+                        "I'm sorry, I couldn't complete that just now, and nothing has been changed. Could you say that again in a moment?"
                     } else {
-                        "I'm sorry, I couldn't complete that just now because one of our systems didn't answer, and nothing has been changed. I'm passing you to a colleague who can finish it."
+                        "I'm sorry, I couldn't complete that just now, and nothing has been changed. I'm passing you to a colleague who can finish it."
                     },
                     if retry {
-                        "Mi dispiace, non sono riuscita a completare l'operazione perché uno dei nostri sistemi non ha risposto, e non è stato modificato nulla. Può ripetere tra un momento?"
+                        "Mi dispiace, non sono riuscita a completare l'operazione in questo momento, e non è stato modificato nulla. Può ripetere tra un momento?"
                     } else {
-                        "Mi dispiace, non sono riuscita a completare l'operazione perché uno dei nostri sistemi non ha risposto, e non è stato modificato nulla. La passo a un collega che può concluderla."
+                        "Mi dispiace, non sono riuscita a completare l'operazione in questo momento, e non è stato modificato nulla. La passo a un collega che può concluderla."
                     },
                 )
                 .to_owned(),
@@ -319,6 +330,34 @@ impl FlowRunner {
         state.reply.handoff = true;
         state.reply.handoff_reason = format!("tool failed in flow {} step {at}", flow.spec.name);
         self.finish(flow, state, input.lang, "tool_failed")
+    }
+
+    /// An action that may have been carried out: the customer hears that it could not be
+    /// confirmed and that a colleague will check (never that nothing changed, never "try
+    /// again", which would be a second request); the colleague gets the tool and the key to
+    /// look up. Whatever `on_tool_error` says.
+    fn tool_unconfirmed(
+        &self,
+        flow: &Flow,
+        state: &mut FlowState,
+        input: &TurnInput<'_>,
+        at: &str,
+        reason: String,
+    ) -> Directive {
+        tracing::warn!(flow = %flow.spec.name, step = at, "action outcome unknown; handed off to be checked");
+        state.reply.said.push(Said {
+            key: "tool_unconfirmed".into(),
+            text: input
+                .lang
+                .pick(
+                    "I'm sorry, I couldn't confirm it went through: one of our systems didn't give me a clear answer. A colleague will check it and let you know, so there's no need to ask again. I'm passing you to them now.",
+                    "Mi dispiace, non sono riuscita a confermare che l'operazione sia andata a buon fine: uno dei nostri sistemi non mi ha dato una risposta chiara. Un collega verificherà e le farà sapere, quindi non serve chiederlo di nuovo. La passo a lui adesso.",
+                )
+                .to_owned(),
+        });
+        state.reply.handoff = true;
+        state.reply.handoff_reason = reason;
+        self.finish(flow, state, input.lang, "tool_unconfirmed")
     }
 
     fn stuck(
@@ -345,6 +384,19 @@ impl FlowRunner {
         );
         self.finish(flow, state, input.lang, "handoff")
     }
+}
+
+/// What the colleague must know about an action whose outcome is unknown: which tool, where,
+/// why, and the key to look up in the backend.
+fn unconfirmed_reason(c: &CallRecord) -> String {
+    format!(
+        "outcome unknown: `{}` (flow {}, step {}) may have been carried out ({}); idempotency key {}: check it in the backend before doing it again",
+        c.call.tool,
+        c.call.flow,
+        c.call.step,
+        c.result.outcome.error().unwrap_or(""),
+        c.call.idempotency_key
+    )
 }
 
 /// Fills slots from the turn; true when every slot in `required` was given in this turn.

@@ -109,11 +109,60 @@ pub struct ToolCall {
     pub step: String,
 }
 
-/// What a tool returned.
+/// How a tool call ended. Only the tool knows whether it acted; Parla knows it did when it
+/// answered usably, knows it did not when it refused with an error it declares final or the
+/// request never left, and does not know otherwise.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ToolOutcome {
+    /// It answered usably: these facts.
+    Succeeded(Facts),
+    /// Nothing was done: the tool refused with a final error (HTTP 4xx, a gRPC code such as
+    /// INVALID_ARGUMENT), or the request was never sent (not configured, no connection). Why,
+    /// for the log and the events.
+    Failed(String),
+    /// It may have been done: the request was sent and no readable answer came back (no answer
+    /// in time, the connection cut, a 5xx, an answer that is not a JSON object or lacks a key
+    /// the flow requires). Why, for the log, the events and the colleague who reconciles it.
+    Unknown(String),
+}
+
+impl ToolOutcome {
+    /// The facts, when it succeeded.
+    pub fn facts(&self) -> Option<&Facts> {
+        match self {
+            ToolOutcome::Succeeded(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// It answered usably.
+    pub fn succeeded(&self) -> bool {
+        matches!(self, ToolOutcome::Succeeded(_))
+    }
+
+    /// Why it did not succeed.
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            ToolOutcome::Succeeded(_) => None,
+            ToolOutcome::Failed(e) | ToolOutcome::Unknown(e) => Some(e),
+        }
+    }
+
+    /// `succeeded`, `failed` or `unknown`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ToolOutcome::Succeeded(_) => "succeeded",
+            ToolOutcome::Failed(_) => "failed",
+            ToolOutcome::Unknown(_) => "unknown",
+        }
+    }
+}
+
+/// What a tool call came to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolResult {
-    /// Result facts, or why it failed (said to nobody but the log and the events).
-    pub outcome: Result<Facts, String>,
+    /// Succeeded with facts, failed (nothing done) or unknown (maybe done).
+    pub outcome: ToolOutcome,
     /// Attempts made.
     pub attempts: u32,
 }
@@ -160,6 +209,12 @@ impl FlowReply {
     /// Actions (calls of tools that change something) of this turn.
     pub fn actions(&self) -> impl Iterator<Item = &CallRecord> {
         self.calls.iter().filter(|c| c.call.action)
+    }
+
+    /// Actions of this turn whose outcome is unknown (they may have been carried out).
+    pub fn unconfirmed_actions(&self) -> impl Iterator<Item = &CallRecord> {
+        self.actions()
+            .filter(|c| matches!(c.result.outcome, ToolOutcome::Unknown(_)))
     }
 
     /// The messages joined.

@@ -6,12 +6,16 @@ use std::collections::BTreeMap;
 
 use parla_flows::facts::parse_day;
 use parla_flows::{
-    Directive, FlowReply, FlowRunner, FlowSet, FlowState, Lang, ToolResult, TurnInput,
+    Directive, FlowReply, FlowRunner, FlowSet, FlowState, Lang, ToolOutcome, ToolResult, TurnInput,
 };
 use parla_proto::v1 as pb;
 
 /// A test's stand-in for the tools a flow calls.
 type ToolFn = dyn Fn(&str, &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, String>;
+
+/// A tool error that starts with this may have acted (its outcome is unknown); any other error
+/// did nothing.
+const UNKNOWN: &str = "unknown:";
 
 fn ts(day: &str) -> Option<prost_types::Timestamp> {
     Some(prost_types::Timestamp {
@@ -104,7 +108,11 @@ impl Talk {
                 Directive::Reply(r) => return Some(r),
                 Directive::Call(c) => {
                     self.calls.push((c.tool.clone(), c.args.clone()));
-                    let outcome = tool(&c.tool, &c.args);
+                    let outcome = match tool(&c.tool, &c.args) {
+                        Ok(f) => ToolOutcome::Succeeded(f),
+                        Err(e) if e.starts_with(UNKNOWN) => ToolOutcome::Unknown(e),
+                        Err(e) => ToolOutcome::Failed(e),
+                    };
                     d = self.runner.resume(
                         &mut self.state,
                         &input,
@@ -345,7 +353,53 @@ fn a_failing_tool_hands_off_honestly_without_an_action() {
         "{}",
         r.text()
     );
-    assert!(r.actions().all(|a| a.result.outcome.is_err()));
+    assert!(r
+        .actions()
+        .all(|a| matches!(a.result.outcome, ToolOutcome::Failed(_))));
+}
+
+#[test]
+fn a_return_whose_outcome_is_unknown_is_said_honestly_in_both_languages() {
+    let unknown = |tool: &str, args: &BTreeMap<String, String>| match tool {
+        "return.create" => Err(format!("{UNKNOWN} no answer within 3000 ms")),
+        other => services(other, args),
+    };
+    for (lang, first, then, honest, never) in [
+        (
+            Lang::En,
+            "return my jacket please",
+            "refund",
+            ["couldn't confirm", "colleague will check"],
+            "nothing has been changed",
+        ),
+        (
+            Lang::It,
+            "vorrei restituire la giacca",
+            "rimborso",
+            ["non sono riuscita a confermare", "collega verificherà"],
+            "non è stato modificato nulla",
+        ),
+    ] {
+        let mut t = Talk::new(context("2026-11-15"));
+        t.say(first, "return", lang, &unknown).expect("reply");
+        let r = t.say(then, "return", lang, &unknown).expect("reply");
+        let text = r.text();
+        for part in honest {
+            assert!(text.contains(part), "{lang:?}: {text}");
+        }
+        assert!(!text.contains(never), "{lang:?}: {text}");
+        assert!(r.handoff, "{r:?}");
+        assert_eq!(r.outcome.as_deref(), Some("tool_unconfirmed"));
+        let action = r.actions().next().expect("the return was asked for");
+        assert!(matches!(action.result.outcome, ToolOutcome::Unknown(_)));
+        assert!(
+            r.handoff_reason.contains("outcome unknown")
+                && r.handoff_reason.contains("return.create")
+                && r.handoff_reason.contains(&action.call.idempotency_key),
+            "{}",
+            r.handoff_reason
+        );
+    }
 }
 
 #[test]

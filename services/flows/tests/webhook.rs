@@ -1,18 +1,21 @@
 //! A developer's webhook tool against a local HTTP server that plays the shop's returns system:
 //! the body is signed (HMAC-SHA256, verified by the server), a 503 is retried with the same
-//! idempotency key and body, one return is created; invalid JSON, a missing result key and a
-//! timeout give the customer an honest message and leave no action behind.
+//! idempotency key and body, one return is created. When the shop may have acted but Parla
+//! cannot tell (a timeout after the request was sent, an answer that cannot be read or lacks a
+//! required key), the customer hears that it could not be confirmed — never that nothing was
+//! changed — and the hand-off names the tool and the key; a refusal (4xx) or a shop that cannot
+//! be reached is said as "nothing has been changed". Neither is published as an ACTION.
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::talk::{self, Turn};
 use common::HttpDouble;
-use parla_flows::tools::{signature, CallContext};
-use parla_flows::weather::ClimateNormals;
-use parla_flows::{Directive, FlowReply, FlowRunner, FlowSet, FlowState, Lang, Toolbox, TurnInput};
+use parla_flows::tools::signature;
+use parla_flows::{FlowReply, FlowSet, FlowState, Lang, ToolOutcome};
 use parla_proto::v1 as pb;
 
 const SECRET_ENV: &str = "PARLA_TEST_SHOP_WEBHOOK_SECRET";
@@ -69,43 +72,41 @@ fn context() -> pb::CustomerContext {
     }
 }
 
-/// Runs one turn with real tool calls.
-async fn turn(set: &FlowSet, state: &mut FlowState, index: u32) -> FlowReply {
-    let runner = FlowRunner::new(set.clone());
-    let toolbox = Toolbox::new(set.clone(), None, None, Arc::new(ClimateNormals));
+/// The customer asks for the return (turn 1), with real tool calls.
+async fn turn(set: &FlowSet, lang: Lang) -> (FlowReply, Vec<pb::ConversationEvent>) {
     let ctx = context();
-    let slots = BTreeMap::new();
-    let input = TurnInput {
-        text: "I want to return my jacket",
-        intent: "return",
-        confidence: 0.9,
-        slots: &slots,
-        lang: Lang::En,
-        context: Some(&ctx),
-        today: 0,
-        turn: index,
-    };
-    let mut d = runner.turn(state, &input);
-    loop {
-        match d {
-            Directive::Reply(r) => return r,
-            Directive::Pass => panic!("flow did not start"),
-            Directive::Call(call) => {
-                let known = state.known();
-                let cx = CallContext {
-                    conversation_id: "conv-shop",
-                    customer_id: "C100",
-                    context: Some(&ctx),
-                    caller_phone: None,
-                    lang: Lang::En,
-                    today: 0,
-                    facts: &known,
-                };
-                let result = toolbox.call(&call, &cx).await;
-                d = runner.resume(state, &input, result);
-            }
-        }
-    }
+    let mut state = FlowState::new("conv-shop");
+    talk::turn(
+        set,
+        &mut state,
+        Turn {
+            conversation: "conv-shop",
+            index: 1,
+            text: "I want to return my jacket",
+            intent: "return",
+            lang,
+            context: Some(&ctx),
+        },
+    )
+    .await
+}
+
+fn of_type(events: &[pb::ConversationEvent], t: pb::EventType) -> Vec<&pb::ConversationEvent> {
+    events.iter().filter(|e| e.r#type == t as i32).collect()
+}
+
+/// The shop's returns: one per idempotency key (a retry of a key gets the first return).
+type Returns = Arc<Mutex<HashMap<String, String>>>;
+
+fn create(shop: &Returns, r: &common::Received) -> String {
+    let key = r
+        .headers
+        .get("idempotency-key")
+        .cloned()
+        .unwrap_or_default();
+    let mut shop = shop.lock().expect("lock");
+    let next = format!("SHOP-{}", shop.len() + 1);
+    shop.entry(key).or_insert(next).clone()
 }
 
 #[tokio::test]
@@ -127,14 +128,7 @@ async fn signed_retried_on_503_with_the_same_key_and_one_return_created() -> any
         if n == 1 {
             return (503, "{\"error\":\"busy\"}".into(), Duration::ZERO);
         }
-        let key = r
-            .headers
-            .get("idempotency-key")
-            .cloned()
-            .unwrap_or_default();
-        let mut shop = shop.lock().expect("lock");
-        let next = format!("SHOP-{}", shop.len() + 1);
-        let rma = shop.entry(key).or_insert(next).clone();
+        let rma = create(&shop, r);
         (
             200,
             format!("{{\"rma_id\":\"{rma}\",\"label_url\":\"https://shop.example/l/{rma}\"}}"),
@@ -143,13 +137,16 @@ async fn signed_retried_on_503_with_the_same_key_and_one_return_created() -> any
     })
     .await?;
     let set = flow(&server.url, 1000);
-    let mut state = FlowState::new("conv-shop");
-    let reply = turn(&set, &mut state, 1).await;
+    let (reply, events) = turn(&set, Lang::En).await;
     assert_eq!(reply.text(), "Return SHOP-1 is open.");
+    assert_eq!(of_type(&events, pb::EventType::Action).len(), 1);
     let actions: Vec<_> = reply.actions().collect();
     assert_eq!(actions.len(), 1);
     assert_eq!(actions[0].result.attempts, 2);
-    assert!(actions[0].result.outcome.is_ok());
+    assert!(matches!(
+        actions[0].result.outcome,
+        ToolOutcome::Succeeded(_)
+    ));
     let requests = server.requests();
     assert_eq!(requests.len(), 2);
     assert_eq!(
@@ -167,32 +164,130 @@ async fn signed_retried_on_503_with_the_same_key_and_one_return_created() -> any
     Ok(())
 }
 
-#[tokio::test]
-async fn invalid_answers_and_timeouts_leave_no_action() -> anyhow::Result<()> {
-    std::env::set_var(SECRET_ENV, SECRET);
-    for (answer, delay, attempts) in [
-        ("not json at all", Duration::ZERO, 1),
-        ("{\"label_url\":\"x\"}", Duration::ZERO, 1),
-        ("[\"rma\"]", Duration::ZERO, 1),
-        ("{\"rma_id\":\"late\"}", Duration::from_millis(900), 3),
-    ] {
-        let server = HttpDouble::start(move |_, _| (200, answer.to_owned(), delay)).await?;
-        let set = flow(&server.url, 300);
-        let mut state = FlowState::new("conv-bad");
-        let reply = turn(&set, &mut state, 1).await;
-        assert!(reply.handoff, "{answer}: {reply:?}");
+/// What the customer and the colleague must be told when the shop may have acted: it could not
+/// be confirmed (never "nothing has been changed"), and the hand-off names the tool and the key.
+fn assert_unconfirmed(what: &str, reply: &FlowReply, events: &[pb::ConversationEvent]) {
+    let text = reply.text();
+    assert!(text.contains("couldn't confirm"), "{what}: {text}");
+    assert!(text.contains("colleague"), "{what}: {text}");
+    assert!(!text.contains("nothing has been changed"), "{what}: {text}");
+    assert!(reply.handoff, "{what}: {reply:?}");
+    let calls: Vec<_> = reply.actions().collect();
+    assert_eq!(calls.len(), 1, "{what}");
+    let key = &calls[0].call.idempotency_key;
+    assert!(!key.is_empty(), "{what}");
+    for part in ["outcome unknown", "shop.create_return", key.as_str()] {
         assert!(
-            reply.text().contains("nothing has been changed"),
-            "{}",
-            reply.text()
+            reply.handoff_reason.contains(part),
+            "{what}: hand-off reason lacks {part}: {}",
+            reply.handoff_reason
         );
-        assert!(!reply.text().contains("late"), "{}", reply.text());
-        let a: Vec<_> = reply.actions().collect();
-        assert_eq!(a.len(), 1);
-        assert!(a[0].result.outcome.is_err(), "{answer}");
-        assert_eq!(a[0].result.attempts, attempts, "{answer}");
-        assert_eq!(server.requests().len(), attempts as usize);
     }
+    assert!(
+        matches!(calls[0].result.outcome, ToolOutcome::Unknown(_)),
+        "{what}: {:?}",
+        calls[0].result
+    );
+    assert_eq!(reply.outcome.as_deref(), Some("tool_unconfirmed"), "{what}");
+    assert_eq!(reply.unconfirmed_actions().count(), 1, "{what}");
+    assert!(
+        of_type(events, pb::EventType::Action).is_empty(),
+        "{what}: an unconfirmed action is not an ACTION"
+    );
+    let unconfirmed = of_type(events, pb::EventType::ActionUnconfirmed);
+    assert_eq!(unconfirmed.len(), 1, "{what}");
+    let record = unconfirmed[0].tool_call.clone().unwrap_or_default();
+    assert_eq!(record.idempotency_key, *key, "{what}");
+    assert_eq!(record.outcome, pb::ToolOutcome::Unknown as i32, "{what}");
+    let action = unconfirmed[0].action.clone().unwrap_or_default();
+    assert!(
+        !action.ok && action.result.contains(key.as_str()),
+        "{what}: {action:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_timeout_after_the_shop_acted_is_said_as_unconfirmed() -> anyhow::Result<()> {
+    std::env::set_var(SECRET_ENV, SECRET);
+    let returns: Returns = Arc::default();
+    let shop = Arc::clone(&returns);
+    // The shop creates the return, then answers too late for Parla, every time.
+    let server = HttpDouble::start(move |r, _| {
+        let rma = create(&shop, r);
+        (
+            200,
+            format!("{{\"rma_id\":\"{rma}\"}}"),
+            Duration::from_millis(700),
+        )
+    })
+    .await?;
+    let (reply, events) = turn(&flow(&server.url, 200), Lang::En).await;
+    assert_unconfirmed("timeout", &reply, &events);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3, "retried twice");
+    let keys: Vec<_> = requests
+        .iter()
+        .map(|r| r.headers.get("idempotency-key").cloned())
+        .collect();
+    assert!(keys.iter().all(|k| *k == keys[0]), "{keys:?}");
+    assert_eq!(
+        returns.lock().expect("lock").len(),
+        1,
+        "the shop acted once"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn unreadable_answers_after_the_shop_acted_are_said_as_unconfirmed() -> anyhow::Result<()> {
+    std::env::set_var(SECRET_ENV, SECRET);
+    for answer in [
+        "{\"label_url\":\"https://shop.example/l/1\"}",
+        "not json at all",
+        "[\"rma\"]",
+    ] {
+        let server =
+            HttpDouble::start(move |_, _| (200, answer.to_owned(), Duration::ZERO)).await?;
+        let (reply, events) = turn(&flow(&server.url, 500), Lang::En).await;
+        assert_unconfirmed(answer, &reply, &events);
+        assert_eq!(server.requests().len(), 1, "{answer}: not retried");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_refusal_or_an_unreachable_shop_changed_nothing() -> anyhow::Result<()> {
+    std::env::set_var(SECRET_ENV, SECRET);
+    let refusing =
+        HttpDouble::start(|_, _| (422, "{\"error\":\"not returnable\"}".into(), Duration::ZERO))
+            .await?;
+    // A port nobody listens on: the request never leaves.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+        format!("http://{}", l.local_addr()?)
+    };
+    for (what, url, attempts) in [
+        ("refused", refusing.url.clone(), 1),
+        ("unreachable", closed, 3),
+    ] {
+        let (reply, events) = turn(&flow(&url, 300), Lang::En).await;
+        let text = reply.text();
+        assert!(text.contains("nothing has been changed"), "{what}: {text}");
+        assert!(!text.contains("couldn't confirm"), "{what}: {text}");
+        assert!(reply.handoff, "{what}");
+        let a: Vec<_> = reply.actions().collect();
+        assert_eq!(a.len(), 1, "{what}");
+        assert_eq!(a[0].result.attempts, attempts, "{what}");
+        assert!(
+            matches!(a[0].result.outcome, ToolOutcome::Failed(_)),
+            "{what}: {:?}",
+            a[0].result
+        );
+        assert_eq!(reply.outcome.as_deref(), Some("tool_failed"), "{what}");
+        assert!(of_type(&events, pb::EventType::Action).is_empty(), "{what}");
+        assert_eq!(of_type(&events, pb::EventType::ToolCall).len(), 2, "{what}");
+    }
+    assert_eq!(refusing.requests().len(), 1, "a refusal is not retried");
     Ok(())
 }
 
@@ -205,9 +300,13 @@ async fn a_missing_signing_key_is_not_called() -> anyhow::Result<()> {
         server.url
     );
     let set = FlowSet::from_sources([("t.yaml".to_owned(), text)])?;
-    let mut state = FlowState::new("conv-nokey");
-    let reply = turn(&set, &mut state, 1).await;
+    let (reply, _) = turn(&set, Lang::En).await;
     assert!(reply.handoff);
+    assert!(
+        reply.text().contains("nothing has been changed"),
+        "{}",
+        reply.text()
+    );
     assert!(server.requests().is_empty());
     Ok(())
 }

@@ -68,6 +68,7 @@ pub(super) fn decision_to_pb(d: &crate::HandoffDecision) -> pb::HandoffDecision 
         R::NoProgress => pb::HandoffReason::NoProgress,
         R::Sensitive => pb::HandoffReason::Sensitive,
         R::VipUnhappy => pb::HandoffReason::VipUnhappy,
+        R::ActionUnconfirmed => pb::HandoffReason::ActionUnconfirmed,
     });
     pb::HandoffDecision {
         handoff: d.handoff,

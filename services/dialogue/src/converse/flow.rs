@@ -203,9 +203,16 @@ fn apply(engine: &Engine, state: &mut ConversationState, o: &mut TurnOutcome, re
     o.actions = reply.actions().map(events::action).collect();
     state.failed_attempts = 0;
     if reply.handoff && !o.decision.handoff {
+        // An action that may have been carried out is for a person to check, with the tool and
+        // its idempotency key (in the explanation and in the action's result).
+        let reason = if reply.unconfirmed_actions().next().is_some() {
+            HandoffReason::ActionUnconfirmed
+        } else {
+            HandoffReason::NoProgress
+        };
         o.decision = HandoffDecision {
             handoff: true,
-            reason: Some(HandoffReason::NoProgress),
+            reason: Some(reason),
             explanation: reply.handoff_reason.clone(),
         };
         state.handed_off = true;

@@ -6,7 +6,9 @@
 //! exponential backoff on timeouts, connection errors and 5xx / UNAVAILABLE, with the same
 //! idempotency key and the same body; other failures are not retried. An answer that is not a
 //! JSON object, or lacks a key the flow declares under `returns`, is a failure: the flow acts
-//! on nothing it returned.
+//! on nothing it returned. Which failures may follow work the tool did (a timeout after
+//! sending, a cut connection, a 5xx, an unreadable answer) is [`ToolError::may_have_acted`];
+//! once one attempt ended so, the call's outcome is unknown whatever later attempts give.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -15,7 +17,7 @@ use hmac::{Hmac, Mac};
 use parla_proto::v1 as pb;
 use sha2::Sha256;
 
-use super::{CallContext, ToolError};
+use super::{Attempts, CallContext, ToolError};
 use crate::facts::Facts;
 use crate::runner::ToolCall;
 use crate::spec::ToolSpec;
@@ -73,13 +75,20 @@ pub fn parse_answer(bytes: &[u8]) -> Result<Facts, ToolError> {
         .collect())
 }
 
-/// Calls a webhook: `(result, attempts)`.
-pub async fn webhook(
+/// Remembers the first error after which the tool may have acted.
+fn note(unconfirmed: &mut Option<ToolError>, error: &ToolError) {
+    if unconfirmed.is_none() && error.may_have_acted() {
+        *unconfirmed = Some(error.clone());
+    }
+}
+
+/// Calls a webhook.
+pub(crate) async fn webhook(
     client: &reqwest::Client,
     spec: &ToolSpec,
     call: &ToolCall,
     cx: &CallContext<'_>,
-) -> (Result<Facts, ToolError>, u32) {
+) -> Attempts {
     let body = body(call, cx);
     let secret = spec
         .secret_env
@@ -87,17 +96,19 @@ pub async fn webhook(
         .and_then(|k| std::env::var(k).ok())
         .unwrap_or_default();
     if spec.secret_env.is_some() && secret.is_empty() {
-        return (
-            Err(ToolError::NotConfigured(format!(
+        return Attempts {
+            result: Err(ToolError::NotConfigured(format!(
                 "tool `{}`: environment variable {} (its signing key) is not set",
                 call.tool,
                 spec.secret_env.as_deref().unwrap_or("")
             ))),
-            0,
-        );
+            count: 0,
+            unconfirmed: None,
+        };
     }
     let sig = signature(secret.as_bytes(), &body);
     let mut attempts = 0;
+    let mut unconfirmed = None;
     loop {
         attempts += 1;
         let sent = client
@@ -110,46 +121,53 @@ pub async fn webhook(
             .body(body.clone())
             .send()
             .await;
-        let outcome: Result<(), (ToolError, bool)> = match sent {
+        let (error, retryable) = match sent {
             Ok(r) if r.status().is_success() => match r.bytes().await {
                 Ok(b) => {
-                    return (
-                        parse_answer(&b).and_then(|f| check_returns(spec, f)),
-                        attempts,
-                    )
+                    return Attempts {
+                        result: parse_answer(&b).and_then(|f| check_returns(spec, f)),
+                        count: attempts,
+                        unconfirmed,
+                    }
                 }
-                Err(e) => Err((ToolError::Transport(e.to_string()), true)),
+                Err(e) if e.is_timeout() => (ToolError::Timeout(spec.timeout_ms), true),
+                Err(e) => (ToolError::Transport(e.to_string()), true),
             },
-            Ok(r) => {
-                let code = r.status().as_u16();
-                Err((ToolError::Status(code), r.status().is_server_error()))
-            }
-            Err(e) if e.is_timeout() => Err((ToolError::Timeout(spec.timeout_ms), true)),
-            Err(e) => Err((ToolError::Transport(e.to_string()), true)),
-        };
-        let Err((error, retryable)) = outcome else {
-            continue;
+            Ok(r) => (
+                ToolError::Status(r.status().as_u16()),
+                r.status().is_server_error(),
+            ),
+            Err(e) if e.is_connect() => (ToolError::Unreachable(e.to_string()), true),
+            Err(e) if e.is_timeout() => (ToolError::Timeout(spec.timeout_ms), true),
+            Err(e) => (ToolError::Transport(e.to_string()), true),
         };
         tracing::warn!(tool = %call.tool, attempt = attempts, error = %error, retryable, "webhook attempt failed");
         if !retryable || attempts > spec.retries {
-            return (Err(error), attempts);
+            return Attempts {
+                result: Err(error),
+                count: attempts,
+                unconfirmed,
+            };
         }
+        note(&mut unconfirmed, &error);
         let backoff = spec.backoff_ms.saturating_mul(1 << (attempts - 1).min(10));
         tokio::time::sleep(Duration::from_millis(backoff)).await;
     }
 }
 
-/// Calls a `parla.v1.ToolService`: `(result, attempts)`.
-pub async fn grpc(
-    spec: &ToolSpec,
-    call: &ToolCall,
-    cx: &CallContext<'_>,
-) -> (Result<Facts, ToolError>, u32) {
+/// Calls a `parla.v1.ToolService`.
+pub(crate) async fn grpc(spec: &ToolSpec, call: &ToolCall, cx: &CallContext<'_>) -> Attempts {
     let endpoint = match tonic::transport::Endpoint::from_shared(spec.url.clone()) {
         Ok(e) => e
             .timeout(Duration::from_millis(spec.timeout_ms))
             .connect_timeout(Duration::from_millis(spec.timeout_ms)),
-        Err(e) => return (Err(ToolError::NotConfigured(e.to_string())), 0),
+        Err(e) => {
+            return Attempts {
+                result: Err(ToolError::NotConfigured(e.to_string())),
+                count: 0,
+                unconfirmed: None,
+            }
+        }
     };
     let mut client = pb::tool_service_client::ToolServiceClient::new(endpoint.connect_lazy());
     let request = pb::ToolCallRequest {
@@ -162,27 +180,41 @@ pub async fn grpc(
         step: call.step.clone(),
     };
     let mut attempts = 0;
+    let mut unconfirmed = None;
     loop {
         attempts += 1;
-        match client.call(request.clone()).await {
+        let error = match client.call(request.clone()).await {
             Ok(r) => {
                 let result: BTreeMap<String, String> = r.into_inner().result.into_iter().collect();
-                return (check_returns(spec, result), attempts);
+                return Attempts {
+                    result: check_returns(spec, result),
+                    count: attempts,
+                    unconfirmed,
+                };
             }
-            Err(s) => {
-                let retryable = matches!(
-                    s.code(),
+            Err(s) => ToolError::from_status(&s, Some(spec.timeout_ms), |code, message| {
+                ToolError::Grpc { code, message }
+            }),
+        };
+        let retryable = match &error {
+            ToolError::Unreachable(_) | ToolError::Timeout(_) => true,
+            ToolError::Grpc { code, .. } => {
+                matches!(
+                    code,
                     tonic::Code::Unavailable | tonic::Code::DeadlineExceeded
-                );
-                tracing::warn!(tool = %call.tool, attempt = attempts, code = ?s.code(), error = %s.message(), "grpc tool attempt failed");
-                if !retryable || attempts > spec.retries {
-                    return (
-                        Err(ToolError::Grpc(format!("{:?}: {}", s.code(), s.message()))),
-                        attempts,
-                    );
-                }
+                )
             }
+            _ => false,
+        };
+        tracing::warn!(tool = %call.tool, attempt = attempts, error = %error, retryable, "grpc tool attempt failed");
+        if !retryable || attempts > spec.retries {
+            return Attempts {
+                result: Err(error),
+                count: attempts,
+                unconfirmed,
+            };
         }
+        note(&mut unconfirmed, &error);
         let backoff = spec.backoff_ms.saturating_mul(1 << (attempts - 1).min(10));
         tokio::time::sleep(Duration::from_millis(backoff)).await;
     }

@@ -1,7 +1,8 @@
 //! Running the tools a flow step calls: the built-ins that reach other services
 //! (`weather.outlook`, `products.recommend`, `return.create` through the CRM, `case.open`
 //! through the hand-off queue) and the developer's webhooks and gRPC tools. Every call comes
-//! back as a [`ToolResult`] with facts or an error; the runner decides what the customer hears.
+//! back as a [`ToolResult`]: succeeded with facts, failed (nothing was done) or unknown (the
+//! tool may have acted, Parla cannot tell); the runner decides what the customer hears.
 
 mod developer;
 pub mod recommend;
@@ -18,21 +19,25 @@ pub use developer::{body as webhook_body, parse_answer, signature};
 
 use crate::facts::Facts;
 use crate::places;
-use crate::runner::{ToolCall, ToolResult};
+use crate::runner::{ToolCall, ToolOutcome, ToolResult};
 use crate::spec::ToolKind;
 use crate::weather::{self, WeatherProvider};
 use crate::{FlowSet, Lang};
 
-/// Why a tool call failed.
+/// Why a tool call failed. [`ToolError::may_have_acted`] tells a failure after which nothing
+/// was done from one after which the tool may have acted.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ToolError {
-    /// No answer within the timeout (ms).
+    /// No answer within the timeout (ms), after the request was sent.
     #[error("no answer within {0} ms")]
     Timeout(u64),
-    /// An HTTP status that is not success.
+    /// An HTTP status that is not success: 4xx is a refusal, 5xx may follow work done.
     #[error("answered HTTP {0}")]
     Status(u16),
-    /// Connection or transfer failed.
+    /// No connection could be made: the request was never sent.
+    #[error("could not connect: {0}")]
+    Unreachable(String),
+    /// The connection or transfer failed after the request was sent.
     #[error("transport error: {0}")]
     Transport(String),
     /// The answer is not JSON.
@@ -41,15 +46,106 @@ pub enum ToolError {
     /// The answer has an unexpected shape.
     #[error("unexpected answer: {0}")]
     Schema(String),
-    /// A gRPC tool failed.
-    #[error("grpc tool failed: {0}")]
-    Grpc(String),
+    /// A gRPC tool answered with an error status.
+    #[error("grpc tool failed: {code:?}: {message}")]
+    Grpc {
+        /// The status code.
+        code: tonic::Code,
+        /// Its message.
+        message: String,
+    },
     /// The CRM or hand-off queue refused or failed.
-    #[error("{0}")]
-    Service(String),
+    #[error("{message}")]
+    Service {
+        /// The status code.
+        code: tonic::Code,
+        /// What was asked and the status message.
+        message: String,
+    },
     /// The tool cannot be called as configured.
     #[error("not configured: {0}")]
     NotConfigured(String),
+}
+
+impl ToolError {
+    /// The request may have reached the tool and been carried out: it was sent and no readable
+    /// answer came back, or the answer was an error that does not say nothing was done (HTTP
+    /// 5xx; gRPC UNKNOWN, INTERNAL, UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED, DATA_LOSS).
+    pub fn may_have_acted(&self) -> bool {
+        match self {
+            ToolError::Timeout(_)
+            | ToolError::Transport(_)
+            | ToolError::InvalidJson(_)
+            | ToolError::Schema(_) => true,
+            ToolError::Status(code) => !(400..500).contains(code),
+            ToolError::Unreachable(_) | ToolError::NotConfigured(_) => false,
+            ToolError::Grpc { code, .. } | ToolError::Service { code, .. } => matches!(
+                code,
+                tonic::Code::Unknown
+                    | tonic::Code::Internal
+                    | tonic::Code::Unavailable
+                    | tonic::Code::DeadlineExceeded
+                    | tonic::Code::Cancelled
+                    | tonic::Code::DataLoss
+            ),
+        }
+    }
+
+    /// The error of a gRPC status: [`ToolError::Unreachable`] when no connection could be made
+    /// (the request never left), [`ToolError::Timeout`] when the client's own deadline of
+    /// `timeout_ms` passed (after sending), else `service` (`Grpc` or `Service`) with the code.
+    pub(crate) fn from_status(
+        status: &tonic::Status,
+        timeout_ms: Option<u64>,
+        service: impl FnOnce(tonic::Code, String) -> ToolError,
+    ) -> ToolError {
+        let mut source = std::error::Error::source(status);
+        while let Some(e) = source {
+            if e.is::<tonic::ConnectError>() {
+                return ToolError::Unreachable(status.message().to_owned());
+            }
+            if let (true, Some(ms)) = (e.is::<tonic::TimeoutExpired>(), timeout_ms) {
+                return ToolError::Timeout(ms);
+            }
+            source = e.source();
+        }
+        service(status.code(), status.message().to_owned())
+    }
+}
+
+/// What the attempts of one call came to.
+#[derive(Debug)]
+pub(crate) struct Attempts {
+    /// The last attempt's result.
+    pub result: Result<Facts, ToolError>,
+    /// Attempts made.
+    pub count: u32,
+    /// An earlier attempt's error after which the tool may have acted: a later attempt that
+    /// could not even connect does not make the call one that did nothing.
+    pub unconfirmed: Option<ToolError>,
+}
+
+impl Attempts {
+    /// A call tried once.
+    fn once(result: Result<Facts, ToolError>) -> Self {
+        Attempts {
+            result,
+            count: 1,
+            unconfirmed: None,
+        }
+    }
+
+    /// Succeeded, failed (nothing done) or unknown (maybe done).
+    fn outcome(self) -> ToolOutcome {
+        match self.result {
+            Ok(f) => ToolOutcome::Succeeded(f),
+            Err(e) if e.may_have_acted() => ToolOutcome::Unknown(e.to_string()),
+            Err(e) => match self.unconfirmed {
+                Some(first) => ToolOutcome::Unknown(format!("{first}; then {e}")),
+                None => ToolOutcome::Failed(e.to_string()),
+            },
+        }
+    }
 }
 
 /// Who is calling, for the tools.
@@ -101,44 +197,43 @@ impl Toolbox {
         }
     }
 
-    /// Runs one call; never fails: an error is in the result.
+    /// Runs one call; never fails: a failure is in the result, as failed (nothing done) or
+    /// unknown (maybe done).
     pub async fn call(&self, call: &ToolCall, cx: &CallContext<'_>) -> ToolResult {
         let started = std::time::Instant::now();
-        let (outcome, attempts) = self.dispatch(call, cx).await;
-        match &outcome {
-            Ok(_) => {
-                tracing::info!(tool = %call.tool, step = %call.step, attempts, ms = started.elapsed().as_millis() as u64, "tool called")
+        let done = self.dispatch(call, cx).await;
+        let attempts = done.count;
+        let outcome = done.outcome();
+        let ms = started.elapsed().as_millis() as u64;
+        match outcome.error() {
+            None => {
+                tracing::info!(tool = %call.tool, step = %call.step, attempts, ms, "tool called")
             }
-            Err(e) => {
-                tracing::warn!(tool = %call.tool, step = %call.step, attempts, error = %e, "tool failed")
+            Some(e) => {
+                tracing::warn!(tool = %call.tool, step = %call.step, attempts, ms, outcome = outcome.as_str(), key = %call.idempotency_key, error = %e, "tool did not succeed")
             }
         }
-        ToolResult {
-            outcome: outcome.map_err(|e| e.to_string()),
-            attempts,
-        }
+        ToolResult { outcome, attempts }
     }
 
-    async fn dispatch(
-        &self,
-        call: &ToolCall,
-        cx: &CallContext<'_>,
-    ) -> (Result<Facts, ToolError>, u32) {
+    async fn dispatch(&self, call: &ToolCall, cx: &CallContext<'_>) -> Attempts {
         match call.tool.as_str() {
-            "weather.outlook" => (Ok(self.weather(cx).await), 1),
-            "products.recommend" => (self.recommend(call, cx).await, 1),
-            "return.create" => (self.create_return(call, cx).await, 1),
-            "case.open" => (self.open_case(call, cx).await, 1),
+            "weather.outlook" => Attempts::once(Ok(self.weather(cx).await)),
+            "products.recommend" => Attempts::once(self.recommend(call, cx).await),
+            "return.create" => Attempts::once(self.create_return(call, cx).await),
+            "case.open" => Attempts::once(self.open_case(call, cx).await),
             name => {
                 let Some(spec) = self
                     .flows
                     .get(&call.flow)
                     .and_then(|f| f.spec.tools.get(name))
                 else {
-                    return (
-                        Err(ToolError::NotConfigured(format!("unknown tool `{name}`"))),
-                        0,
-                    );
+                    return Attempts {
+                        count: 0,
+                        ..Attempts::once(Err(ToolError::NotConfigured(format!(
+                            "unknown tool `{name}`"
+                        ))))
+                    };
                 };
                 match spec.kind {
                     ToolKind::Webhook => developer::webhook(&self.http, spec, call, cx).await,
@@ -188,7 +283,12 @@ impl Toolbox {
                 size: size.clone(),
             })
             .await
-            .map_err(|s| ToolError::Service(format!("crm search: {}", s.message())))?
+            .map_err(|s| {
+                ToolError::from_status(&s, None, |code, m| ToolError::Service {
+                    code,
+                    message: format!("crm search: {m}"),
+                })
+            })?
             .into_inner()
             .products;
         let pick = match want {
@@ -225,7 +325,12 @@ impl Toolbox {
                 conversation_id: cx.conversation_id.to_owned(),
             })
             .await
-            .map_err(|s| ToolError::Service(format!("crm refused the return: {}", s.message())))?
+            .map_err(|s| {
+                ToolError::from_status(&s, None, |code, m| ToolError::Service {
+                    code,
+                    message: format!("crm refused the return: {m}"),
+                })
+            })?
             .into_inner();
         let mut f = Facts::new();
         f.insert("rma_id".into(), r.rma_id);
@@ -274,7 +379,12 @@ impl Toolbox {
                 skill,
             })
             .await
-            .map_err(|s| ToolError::Service(format!("case not opened: {}", s.message())))?
+            .map_err(|s| {
+                ToolError::from_status(&s, None, |code, m| ToolError::Service {
+                    code,
+                    message: format!("case not opened: {m}"),
+                })
+            })?
             .into_inner();
         let mut f = Facts::new();
         f.insert("case_id".into(), ticket.id);

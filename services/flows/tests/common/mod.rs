@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod talk;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
