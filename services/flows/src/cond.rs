@@ -5,6 +5,8 @@
 //! negation; `name OP x` compares with `x`, the literal text, or with the value of fact `n` when
 //! written `{n}`. `<`, `<=`, `>`, `>=` compare numbers (false when either side is
 //! not a number); `==` and `!=` compare text case-insensitively; `a && b` holds when both do.
+//! There is no "or" (`||` would have been read as part of a literal): alternatives are separate
+//! transitions. The loader checks that every name a condition reads is a fact the flow can have.
 
 use std::collections::BTreeMap;
 
@@ -55,6 +57,11 @@ impl Condition {
     /// Parses `text`; the error says what is wrong.
     pub fn parse(text: &str) -> Result<Condition, String> {
         let t = text.trim();
+        if t.contains("||") {
+            return Err(format!(
+                "condition `{t}` uses `||`, which conditions do not have (it would be read as text): write one transition per alternative, each with its own `when` (the first that holds wins)"
+            ));
+        }
         if t.contains("&&") {
             return t
                 .split("&&")
@@ -80,6 +87,14 @@ impl Condition {
                 if right.is_empty() {
                     return Err(format!("condition `{t}`: nothing after `{sym}`"));
                 }
+                if ["==", "!=", "<", ">", "&&", "||"]
+                    .iter()
+                    .any(|o| right.contains(o))
+                {
+                    return Err(format!(
+                        "condition `{t}` compares `{left}` with `{right}`, which holds another comparison: join comparisons with `&&`, and for alternatives write one transition per alternative"
+                    ));
+                }
                 return Ok(Condition::Compare {
                     left: left.to_owned(),
                     op,
@@ -101,6 +116,21 @@ impl Condition {
         } else {
             Condition::Truthy(name.to_owned())
         })
+    }
+
+    /// The fact names it reads: each side's name, and `n` of a `{n}` on the right.
+    pub fn names(&self) -> Vec<&str> {
+        match self {
+            Condition::Truthy(n) | Condition::Falsy(n) => vec![n.as_str()],
+            Condition::All(parts) => parts.iter().flat_map(Condition::names).collect(),
+            Condition::Compare { left, right, .. } => {
+                let mut v = vec![left.as_str()];
+                if let Some(n) = right.strip_prefix('{').and_then(|x| x.strip_suffix('}')) {
+                    v.push(n);
+                }
+                v
+            }
+        }
     }
 
     /// Evaluates against facts.
@@ -173,5 +203,8 @@ mod tests {
         assert!(!c("eligibility == final_sale && found").holds(&f));
         assert!(Condition::parse("a b").is_err());
         assert!(Condition::parse("a ==").is_err());
+        assert!(Condition::parse("a == x || b").is_err(), "no `||`");
+        assert!(Condition::parse("a == x or b == y").is_err());
+        assert_eq!(c("a == x && !b && c >= {d}").names(), ["a", "b", "c", "d"]);
     }
 }

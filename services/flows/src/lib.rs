@@ -19,6 +19,7 @@ mod engine;
 pub mod events;
 pub mod facts;
 mod loader;
+pub mod names;
 pub mod places;
 pub mod runner;
 pub mod spec;

@@ -1,13 +1,16 @@
 //! Loading flows: the shipped ones (built into the binary) or a developer's directory of
-//! `*.yaml` files. Every file is checked before any conversation runs: a syntax error, an unknown
-//! step, tool, slot or message, a missing language, a bad condition or policy value is an error
-//! with the file, the line and the reason.
+//! `*.yaml` files. Every file is checked before any conversation runs: a syntax error, a key
+//! defined twice, an unknown step, tool, slot, message or intent, a fact name no step can set
+//! (in a condition, a message or a tool argument), a condition with `||`, a missing language, a
+//! webhook without a signing key, a bad policy value is an error with the file, the line, the
+//! reason and what to write instead.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use crate::cond::Condition;
-use crate::spec::FlowSpec;
+use crate::names::{self, INTENTS};
+use crate::spec::{FlowSpec, ToolKind};
 use crate::FlowError;
 
 /// Tools every flow may call without declaring them.
@@ -157,7 +160,78 @@ fn line_in(text: &str, parent: &str, key: &str) -> usize {
         .unwrap_or(start)
 }
 
+/// The 1-based line of `key:` as a key (at the start of its line, after the indentation) in the
+/// block that starts at the first line containing `parent` (1 when absent).
+fn key_line(text: &str, parent: &str, key: &str) -> usize {
+    let start = line_of(text, parent);
+    let wanted = format!("{key}:");
+    text.lines()
+        .enumerate()
+        .skip(start)
+        .find(|(_, l)| l.trim_start().starts_with(&wanted))
+        .map(|(i, _)| i + 1)
+        .unwrap_or(start)
+}
+
+/// The YAML as a tree, to find what serde would let through: a key written twice in one block
+/// (a second step `find:` replaced the first without a word). The error names the line of the
+/// second one.
+fn check_duplicates(file: &str, text: &str) -> Result<(), FlowError> {
+    let Err(e) = serde_yaml::from_str::<serde_yaml::Value>(text) else {
+        return Ok(());
+    };
+    let message = e.to_string();
+    let block = e.location().map(|l| l.line()).unwrap_or(0);
+    let (line, reason) = match message.split_once("duplicate entry with key ") {
+        Some((path, rest)) => {
+            let key = rest.split('"').nth(1).unwrap_or(rest);
+            let within = path.trim().trim_end_matches(':');
+            let within = if within.is_empty() {
+                String::new()
+            } else {
+                format!(" under `{within}`")
+            };
+            (
+                second_key_line(text, block, key),
+                format!(
+                    "`{key}` is defined twice{within} (the second would silently replace the first): rename one of them, or remove it"
+                ),
+            )
+        }
+        None => (block, message),
+    };
+    Err(FlowError::Invalid {
+        file: file.to_owned(),
+        line,
+        reason,
+    })
+}
+
+/// The line of the second `key:` of the block whose first key is at line `block` (1-based);
+/// `block` when there is none.
+fn second_key_line(text: &str, block: usize, key: &str) -> usize {
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(first) = lines.get(block.saturating_sub(1)) else {
+        return block;
+    };
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let depth = indent(first);
+    let wanted = format!("{key}:");
+    lines
+        .iter()
+        .enumerate()
+        .skip(block.saturating_sub(1))
+        .take_while(|(_, l)| {
+            let t = l.trim_start();
+            t.is_empty() || t.starts_with('#') || indent(l) >= depth
+        })
+        .filter(|(_, l)| indent(l) == depth && l.trim_start().starts_with(&wanted))
+        .nth(1)
+        .map_or(block, |(i, _)| i + 1)
+}
+
 fn parse(file: &str, text: &str) -> Result<Flow, FlowError> {
+    check_duplicates(file, text)?;
     let spec: FlowSpec = serde_yaml::from_str(text).map_err(|e| FlowError::Invalid {
         file: file.to_owned(),
         line: e.location().map(|l| l.line()).unwrap_or(0),
@@ -167,6 +241,25 @@ fn parse(file: &str, text: &str) -> Result<Flow, FlowError> {
         file: file.to_owned(),
         line,
         reason,
+    };
+    for (field, intents) in [("triggers", &spec.triggers), ("keeps", &spec.keeps)] {
+        if let Some(bad) = intents.iter().find(|i| !INTENTS.contains(&i.as_str())) {
+            return Err(err(
+                line_of(text, &format!("{field}:")),
+                format!(
+                    "{field} names intent `{bad}`, which the understanding never gives: {} (the intents are {})",
+                    names::hint(bad, INTENTS),
+                    INTENTS.join(", ")
+                ),
+            ));
+        }
+    }
+    let known = names::facts_of(&spec);
+    let unknown_fact = |name: &str, place: String| {
+        format!(
+            "{place} reads `{name}`, which no slot, policy value or tool of this flow sets: {} (a key of a developer tool's answer counts once listed under the tool's `returns`)",
+            names::hint(name, known.iter().map(String::as_str))
+        )
     };
     let name_ok = |s: &str| {
         !s.is_empty()
@@ -216,6 +309,19 @@ fn parse(file: &str, text: &str) -> Result<Flow, FlowError> {
                 ),
             ));
         }
+        if tool.kind == ToolKind::Webhook
+            && tool
+                .secret_env
+                .as_deref()
+                .is_none_or(|v| v.trim().is_empty())
+        {
+            return Err(err(
+                key_line(text, "tools:", name),
+                format!(
+                    "webhook `{name}` has no `secret_env`: its bodies would be signed with an empty key, which anyone can forge. Add `secret_env: SHOP_WEBHOOK_SECRET` (the environment variable that holds the key your backend verifies)"
+                ),
+            ));
+        }
         if tool.timeout_ms == 0 || tool.timeout_ms > 60_000 {
             return Err(err(
                 line_in(text, "tools:", "timeout_ms"),
@@ -234,6 +340,18 @@ fn parse(file: &str, text: &str) -> Result<Flow, FlowError> {
                     format!(
                         "step `{step_name}` calls `{tool}`, which is neither built in ({}) nor declared under `tools`",
                         BUILTIN_TOOLS.join(", ")
+                    ),
+                ));
+            }
+        }
+        for (arg, value) in &step.args {
+            let used = names::placeholders(value).map_err(|r| err(at("args"), r))?;
+            if let Some(bad) = used.into_iter().find(|n| !known.contains(*n)) {
+                return Err(err(
+                    at(&format!("{{{bad}}}")),
+                    unknown_fact(
+                        bad,
+                        format!("argument `{arg}` of step `{step_name}` (it would be sent empty)"),
                     ),
                 ));
             }
@@ -294,16 +412,33 @@ fn parse(file: &str, text: &str) -> Result<Flow, FlowError> {
             }
             if let Some(w) = &t.when {
                 let c = Condition::parse(w).map_err(|r| err(at(w.as_str()), r))?;
+                if let Some(bad) = c.names().into_iter().find(|n| !known.contains(*n)) {
+                    return Err(err(
+                        at(w.as_str()),
+                        unknown_fact(bad, format!("the condition `{w}` of step `{step_name}`")),
+                    ));
+                }
                 conditions.insert((step_name.clone(), i), c);
             }
         }
     }
     for (key, m) in &spec.messages {
+        let line = key_line(text, "messages:", key);
         if m.en.trim().is_empty() || m.it.trim().is_empty() {
             return Err(err(
-                line_in(text, "messages:", &format!("{key}:")),
+                line,
                 format!("message `{key}` needs both `en` and `it` text"),
             ));
+        }
+        for (lang, t) in [("en", &m.en), ("it", &m.it)] {
+            let used =
+                names::placeholders(t).map_err(|r| err(line, format!("message `{key}`: {r}")))?;
+            if let Some(bad) = used.into_iter().find(|n| !known.contains(*n)) {
+                return Err(err(
+                    line,
+                    unknown_fact(bad, format!("message `{key}` ({lang})")),
+                ));
+            }
         }
     }
     Ok(Flow {
@@ -371,5 +506,159 @@ mod tests {
         assert!(reason.contains("cash"), "{reason}");
         let (_, reason) = error_of(&format!("{base}colour: blue\n"));
         assert!(reason.contains("colour"), "{reason}");
+    }
+
+    /// The 1-based line of `text` that contains `needle` (its first one after `after` lines).
+    fn line_with(text: &str, needle: &str, after: usize) -> usize {
+        text.lines()
+            .enumerate()
+            .skip(after)
+            .find(|(_, l)| l.contains(needle))
+            .map(|(i, _)| i + 1)
+            .unwrap_or_else(|| panic!("no `{needle}` in\n{text}"))
+    }
+
+    /// A flow that loads: it looks an order up, creates a return through a developer's tool
+    /// and says so.
+    const GOOD: &str = r#"name: shop_returns
+triggers: [return]
+keeps: [product_advice]
+slots:
+  order_id: {from: order_id}
+  resolution:
+    values:
+      refund: [refund]
+tools:
+  shop.create_return:
+    kind: webhook
+    url: https://shop.example/returns
+    secret_env: SHOP_SECRET
+    action: true
+    returns: [rma_id]
+start: find
+steps:
+  find:
+    call: order.lookup
+    args: {order_id: "{order_id}"}
+    next:
+      - when: order_found && resolution == refund
+        goto: create
+      - when: amount != {policy.return_window_days}
+        goto: done
+      - goto: done
+  create:
+    call: shop.create_return
+    args: {order_id: "{order_id}", sku: "{sku}"}
+    next: [{goto: done}]
+  done:
+    say: done
+    end: resolved
+messages:
+  done: {en: "Return {rma_id} for {product} is open.", it: "Il reso {rma_id} per {product} è aperto."}
+"#;
+
+    #[test]
+    fn silent_mistakes_are_load_errors_with_line_and_hint() {
+        assert!(
+            FlowSet::from_sources([("ok.yaml".into(), GOOD.into())]).is_ok(),
+            "{:?}",
+            FlowSet::from_sources([("ok.yaml".into(), GOOD.into())]).err()
+        );
+        // (what, replace this, with this, the line that must be named, words of the reason)
+        let cases: [(&str, &str, &str, &str, &[&str]); 9] = [
+            (
+                "`||` read as literal text",
+                "when: order_found && resolution == refund",
+                "when: resolution == refund || resolution == exchange",
+                "when: resolution == refund ||",
+                &["||", "one transition per alternative"],
+            ),
+            (
+                "two comparisons without &&",
+                "when: order_found && resolution == refund",
+                "when: resolution == refund or resolution == exchange",
+                "when: resolution == refund or",
+                &["&&", "one transition per alternative"],
+            ),
+            (
+                "a misspelled fact in a condition",
+                "when: order_found && resolution",
+                "when: order_fuond && resolution",
+                "when: order_fuond",
+                &["order_fuond", "did you mean `order_found`"],
+            ),
+            (
+                "a misspelled fact on the right of a comparison",
+                "{policy.return_window_days}",
+                "{policy.return_windows_days}",
+                "policy.return_windows_days",
+                &[
+                    "policy.return_windows_days",
+                    "did you mean `policy.return_window_days`",
+                ],
+            ),
+            (
+                "a misspelled placeholder in a message",
+                "it: \"Il reso {rma_id}",
+                "it: \"Il reso {rma_idd}",
+                "  done: {en:",
+                &["rma_idd", "`done`", "did you mean `rma_id`"],
+            ),
+            (
+                "a misspelled placeholder in an argument",
+                "sku: \"{sku}\"",
+                "sku: \"{skus}\"",
+                "sku: \"{skus}\"",
+                &["skus", "`create`", "did you mean `sku`"],
+            ),
+            (
+                "a trigger naming an unknown intent",
+                "triggers: [return]",
+                "triggers: [retrun]",
+                "triggers:",
+                &["retrun", "did you mean `return`", "order_status"],
+            ),
+            (
+                "a duplicate step",
+                "  done:\n    say: done",
+                "  find:\n    say: done\n    end: resolved\n  done:\n    say: done",
+                "  find:\n    say: done",
+                &["`find`", "twice"],
+            ),
+            (
+                "a webhook without secret_env",
+                "    secret_env: SHOP_SECRET\n",
+                "",
+                "  shop.create_return:",
+                &["shop.create_return", "secret_env"],
+            ),
+        ];
+        for (what, from, to, at, words) in cases {
+            assert!(GOOD.contains(from), "{what}: the case does not apply");
+            let text = GOOD.replacen(from, to, 1);
+            let (line, reason) = error_of(&text);
+            let first = at.split('\n').next().unwrap_or(at);
+            // The duplicate is the second `find:`; everything else the first match.
+            let after = if what == "a duplicate step" {
+                line_with(&text, first, 0)
+            } else {
+                0
+            };
+            assert_eq!(line, line_with(&text, first, after), "{what}: {reason}");
+            for w in words {
+                assert!(reason.contains(w), "{what}: `{w}` not in: {reason}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_developers_file_is_named_with_its_path_and_line() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("returns.yaml");
+        let text = GOOD.replace("triggers: [return]", "triggers: [retrun]");
+        std::fs::write(&path, &text).expect("write");
+        let e = FlowSet::load_dir(dir.path()).expect_err("a misspelled intent");
+        let at = format!("{}:2: ", path.display());
+        assert!(e.to_string().starts_with(&at), "{e}");
     }
 }

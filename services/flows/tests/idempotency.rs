@@ -29,6 +29,7 @@ tools:
   shop.set_address:
     kind: webhook
     url: {url}/address
+    secret_env: PARLA_TEST_ADDRESS_SECRET
     timeout_ms: 1000
     retries: 2
     backoff_ms: 10
@@ -102,6 +103,7 @@ struct Shop {
 
 #[tokio::test]
 async fn office_home_office_is_three_requests_with_three_keys() -> anyhow::Result<()> {
+    std::env::set_var("PARLA_TEST_ADDRESS_SECRET", "address-secret");
     let shop = Arc::new(Mutex::new(Shop {
         refs: HashMap::new(),
         address: "unset".into(),

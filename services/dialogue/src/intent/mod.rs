@@ -152,3 +152,16 @@ pub fn builtin_examples(lang: Language) -> Vec<Example> {
     // The data files are part of the crate and checked by its tests.
     parse_examples(lang, data).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Intent;
+
+    /// Flow files are checked against `parla_flows::names::INTENTS`: a trigger the
+    /// understanding never gives is a load error, so both lists must name the same intents.
+    #[test]
+    fn flows_know_the_same_intents() {
+        let ours: Vec<&str> = Intent::ALL.iter().map(|i| i.as_str()).collect();
+        assert_eq!(ours, parla_flows::names::INTENTS);
+    }
+}
