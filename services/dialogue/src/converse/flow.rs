@@ -146,6 +146,23 @@ fn answered_in_flow(
     }
 }
 
+/// The hand-off a flow asks for. An action that may have been carried out is for a person to
+/// check before anything is done again (reason `ACTION_UNCONFIRMED`; the explanation, and the
+/// action's result in the context package, name the tool and its idempotency key); any other
+/// is the flow not getting further on its own.
+fn flow_handoff(reply: &FlowReply) -> HandoffDecision {
+    let reason = if reply.unconfirmed_actions().next().is_some() {
+        HandoffReason::ActionUnconfirmed
+    } else {
+        HandoffReason::NoProgress
+    };
+    HandoffDecision {
+        handoff: true,
+        reason: Some(reason),
+        explanation: reply.handoff_reason.clone(),
+    }
+}
+
 /// Puts the flow's reply into the turn's outcome.
 fn apply(engine: &Engine, state: &mut ConversationState, o: &mut TurnOutcome, reply: &FlowReply) {
     let mut vars = o.facts.clone();
@@ -203,21 +220,49 @@ fn apply(engine: &Engine, state: &mut ConversationState, o: &mut TurnOutcome, re
     o.actions = reply.actions().map(events::action).collect();
     state.failed_attempts = 0;
     if reply.handoff && !o.decision.handoff {
-        // An action that may have been carried out is for a person to check, with the tool and
-        // its idempotency key (in the explanation and in the action's result).
-        let reason = if reply.unconfirmed_actions().next().is_some() {
-            HandoffReason::ActionUnconfirmed
-        } else {
-            HandoffReason::NoProgress
-        };
-        o.decision = HandoffDecision {
-            handoff: true,
-            reason: Some(reason),
-            explanation: reply.handoff_reason.clone(),
-        };
+        o.decision = flow_handoff(reply);
         state.handed_off = true;
     }
     if let Some(last) = state.transcript.last_mut() {
         *last = format!("parla: {}", o.reply);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use parla_flows::{CallRecord, FlowReply, ToolCall, ToolOutcome, ToolResult};
+
+    use super::flow_handoff;
+    use crate::HandoffReason;
+
+    fn handed_off_after(outcome: ToolOutcome) -> FlowReply {
+        FlowReply {
+            calls: vec![CallRecord {
+                call: ToolCall {
+                    tool: "shop.set_address".into(),
+                    args: Default::default(),
+                    idempotency_key: "k1".into(),
+                    action: true,
+                    flow: "delivery_address".into(),
+                    step: "set".into(),
+                },
+                result: ToolResult {
+                    outcome,
+                    attempts: 3,
+                },
+            }],
+            handoff: true,
+            handoff_reason: "outcome unknown: `shop.set_address` … idempotency key k1".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn an_unconfirmed_action_is_handed_off_to_be_checked() {
+        let d = flow_handoff(&handed_off_after(ToolOutcome::Unknown("no answer".into())));
+        assert_eq!(d.reason, Some(HandoffReason::ActionUnconfirmed));
+        assert!(d.explanation.contains("k1"), "{}", d.explanation);
+        let d = flow_handoff(&handed_off_after(ToolOutcome::Failed("HTTP 422".into())));
+        assert_eq!(d.reason, Some(HandoffReason::NoProgress));
     }
 }
