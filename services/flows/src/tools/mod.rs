@@ -391,3 +391,71 @@ impl Toolbox {
         Ok(f)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_may_have_acted() {
+        let acted = [
+            ToolError::Timeout(300),
+            ToolError::Status(500),
+            ToolError::Status(503),
+            ToolError::Transport("connection reset".into()),
+            ToolError::InvalidJson("eof".into()),
+            ToolError::Schema("lacks `rma_id`".into()),
+            ToolError::Grpc {
+                code: tonic::Code::DeadlineExceeded,
+                message: String::new(),
+            },
+            ToolError::Service {
+                code: tonic::Code::Internal,
+                message: String::new(),
+            },
+        ];
+        let nothing = [
+            ToolError::Status(400),
+            ToolError::Status(422),
+            ToolError::Unreachable("refused".into()),
+            ToolError::NotConfigured("no key".into()),
+            ToolError::Grpc {
+                code: tonic::Code::InvalidArgument,
+                message: String::new(),
+            },
+            ToolError::Service {
+                code: tonic::Code::FailedPrecondition,
+                message: String::new(),
+            },
+        ];
+        for e in acted {
+            assert!(e.may_have_acted(), "{e}");
+        }
+        for e in nothing {
+            assert!(!e.may_have_acted(), "{e}");
+        }
+    }
+
+    #[test]
+    fn one_attempt_that_may_have_acted_makes_the_call_unknown() {
+        let later_unreachable = Attempts {
+            result: Err(ToolError::Unreachable("refused".into())),
+            count: 3,
+            unconfirmed: Some(ToolError::Timeout(300)),
+        };
+        match later_unreachable.outcome() {
+            ToolOutcome::Unknown(why) => {
+                assert!(why.contains("300 ms") && why.contains("refused"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let never_sent = Attempts {
+            result: Err(ToolError::Unreachable("refused".into())),
+            count: 3,
+            unconfirmed: None,
+        };
+        assert!(matches!(never_sent.outcome(), ToolOutcome::Failed(_)));
+        let refused = Attempts::once(Err(ToolError::Status(409)));
+        assert!(matches!(refused.outcome(), ToolOutcome::Failed(_)));
+    }
+}
