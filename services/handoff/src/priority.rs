@@ -25,7 +25,11 @@ pub fn priority(ticket: &Ticket, now_ms: i64) -> f64 {
         _ => 0.0,
     };
     let reason = c.decision.as_ref().map(|d| d.reason).unwrap_or(0);
-    let sensitive = if reason == HandoffReason::Sensitive as i32 {
+    // A sensitive topic, or an action that may have gone through while the customer was
+    // told a colleague will check: both are waited on.
+    let sensitive = if reason == HandoffReason::Sensitive as i32
+        || reason == HandoffReason::ActionUnconfirmed as i32
+    {
         20.0
     } else {
         0.0
@@ -53,6 +57,7 @@ pub fn complete_context(c: &mut ContextPackage) {
             format!("order {}", c.order_id)
         };
         let step = match intent {
+            _ if reason == HandoffReason::ActionUnconfirmed as i32 => format!("An action on {order} may or may not have gone through (see the reason for the tool and its idempotency key): check the shop's system by that key before doing it again, then tell the customer what happened."),
             "delivery_problem" | "order_status" => format!("Check the carrier's tracking for {order}, give a firm delivery date, and offer a refund of shipping or a replacement if it is late."),
             "return" => format!("Confirm the return of {order} and send the label; offer an exchange if the size was wrong."),
             "complaint" => format!("Acknowledge the problem, open a case for {order}, and offer a goodwill gesture within your limits."),
@@ -73,6 +78,30 @@ pub fn complete_context(c: &mut ContextPackage) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unconfirmed_action_asks_the_agent_to_check_before_redoing_it() {
+        let mut c = ContextPackage {
+            order_id: "A1042".into(),
+            decision: Some(HandoffDecision {
+                handoff: true,
+                reason: HandoffReason::ActionUnconfirmed as i32,
+                ..HandoffDecision::default()
+            }),
+            intent: Some(Intent {
+                name: "return".into(),
+                ..Intent::default()
+            }),
+            ..ContextPackage::default()
+        };
+        complete_context(&mut c);
+        assert!(
+            c.suggested_next_step.contains("idempotency key")
+                && c.suggested_next_step.contains("A1042"),
+            "{}",
+            c.suggested_next_step
+        );
+    }
     use parla_proto::v1::{HandoffDecision, Intent, Sentiment};
 
     fn ticket(score: f32, tier: &str, age_min: i64) -> Ticket {
