@@ -1,7 +1,9 @@
 //! A spoken turn taken back (`Retract`) through the real binary: a caller who goes on
 //! speaking within `dialogue.voice_commit_ms` leaves no action behind — no hand-off ticket,
 //! no timeline line, an empty final — while the same words not retracted do hand off; the
-//! next turn is numbered after the retracted one.
+//! next turn is numbered after the retracted one. A turn that does nothing in the world (a
+//! greeting) is answered before its window closes, and still leaves no timeline line when it
+//! is taken back after its answer.
 
 mod common;
 
@@ -79,6 +81,38 @@ impl Call {
     }
 }
 
+/// The customer's lines on the timeline of `conversation` once it holds `want` lines (a spoken
+/// turn is recorded when its window has closed), or what it holds after 10 s.
+async fn customer_lines(
+    channel: &tonic::transport::Channel,
+    conversation: &str,
+    want: usize,
+) -> anyhow::Result<Vec<String>> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let found = CrmClient::new(channel.clone())
+            .get_interaction(GetInteractionRequest {
+                conversation_id: conversation.into(),
+            })
+            .await;
+        let lines: Vec<String> = match found {
+            Ok(t) => t
+                .into_inner()
+                .turns
+                .iter()
+                .filter(|t| t.speaker == "customer")
+                .map(|t| t.text.clone())
+                .collect(),
+            Err(s) if s.code() == tonic::Code::NotFound => Vec::new(),
+            Err(s) => return Err(s.into()),
+        };
+        if lines.len() >= want || std::time::Instant::now() > deadline {
+            return Ok(lines);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn handed_off(f: &ReplyFinal) -> bool {
     f.handoff.as_ref().is_some_and(|h| h.handoff)
 }
@@ -87,9 +121,11 @@ fn handed_off(f: &ReplyFinal) -> bool {
 async fn a_retracted_spoken_turn_leaves_no_action_behind() -> anyhow::Result<()> {
     let prompts = concat!(env!("CARGO_MANIFEST_DIR"), "/prompts");
     let crm = SeededCrm::new()?;
+    // A window long enough that the retractions below always land inside it.
     let envs = [
         ("PARLA_DIALOGUE__PROMPTS_DIR", prompts),
         ("PARLA_HANDOFF__REQUIRE_AGENT_LOGIN", "false"),
+        ("PARLA_DIALOGUE__VOICE_COMMIT_MS", "2000"),
     ];
     let args = ["--only", "crm,handoff,dialogue"];
     let server = crm.serve(&args, &envs, Duration::from_secs(30)).await?;
@@ -143,18 +179,32 @@ async fn a_retracted_spoken_turn_leaves_no_action_behind() -> anyhow::Result<()>
     );
 
     // The timeline holds the turn answered, never the retracted one.
-    let timeline = CrmClient::new(channel.clone())
-        .get_interaction(GetInteractionRequest {
-            conversation_id: "retract-call".into(),
-        })
-        .await?
-        .into_inner();
-    let customer: Vec<&str> = timeline
-        .turns
-        .iter()
-        .filter(|t| t.speaker == "customer")
-        .map(|t| t.text.as_str())
-        .collect();
+    let customer = customer_lines(&channel, "retract-call", 1).await?;
     assert_eq!(customer, ["Where is my order?"]);
+
+    // A greeting acts on nothing: its answer comes at once, before the window closes (the
+    // retraction is sent only after the answer arrived) ...
+    let mut hello = Call::open(&mut dialogue, "retract-hello").await?;
+    hello.turn("Hello there, good morning.").await?;
+    let answered = hello.final_().await?;
+    assert_eq!(answered.turn_index, 0, "{answered:?}");
+    assert!(
+        !answered.text.is_empty(),
+        "a greeting was held back: {answered:?}"
+    );
+    // ... and taken back after it, it is not recorded; the next turn is numbered after it.
+    hello.send(In::Retract(Retract { turn_index: 0 })).await?;
+    hello
+        .turn("Hello there, good morning. Where is my order?")
+        .await?;
+    let merged = hello.final_().await?;
+    assert_eq!(merged.turn_index, 1, "{merged:?}");
+    drop(hello);
+    let customer = customer_lines(&channel, "retract-hello", 1).await?;
+    assert_eq!(
+        customer,
+        ["Hello there, good morning. Where is my order?"],
+        "the greeting taken back stayed on the timeline"
+    );
     Ok(())
 }

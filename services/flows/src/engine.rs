@@ -3,7 +3,9 @@
 //! one customer turn through the runner, running the tools it asks for and publishing the tool
 //! calls, actions and outcome as events.
 
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -103,15 +105,36 @@ impl FlowEngine {
         input: &TurnInput<'_>,
         who: Who<'_>,
     ) -> Option<FlowReply> {
+        match self.turn_gated(state, input, who, &mut Open).await {
+            Gated::Reply(reply) => reply,
+            Gated::Withdrawn => None,
+        }
+    }
+
+    /// [`FlowEngine::turn`], asking `gate` before each action (a tool that changes something
+    /// in the world): a spoken turn may still be taken back by the caller, and reads and the
+    /// reply can go ahead while only an action waits. When the gate says no, the turn stops
+    /// before the action and nothing is published; the caller restores the state it had.
+    pub async fn turn_gated(
+        &self,
+        state: &mut FlowState,
+        input: &TurnInput<'_>,
+        who: Who<'_>,
+        gate: &mut dyn ActionGate,
+    ) -> Gated {
         if state.conversation_id.is_empty() {
             state.conversation_id = who.conversation_id.to_owned();
         }
         let mut d = self.runner.turn(state, input);
         let reply = loop {
             match d {
-                Directive::Pass => return None,
+                Directive::Pass => return Gated::Reply(None),
                 Directive::Reply(r) => break r,
                 Directive::Call(call) => {
+                    if call.action && !gate.proceed().await {
+                        tracing::info!(flow = %call.flow, step = %call.step, "action withdrawn with its turn");
+                        return Gated::Withdrawn;
+                    }
                     let known = state.known();
                     let cx = CallContext {
                         conversation_id: who.conversation_id,
@@ -134,6 +157,30 @@ impl FlowEngine {
             &state.flow,
             &reply,
         );
-        Some(reply)
+        Gated::Reply(Some(reply))
     }
+}
+
+/// Asked before a flow's action: may the turn act now?
+pub trait ActionGate: Send {
+    /// True to carry out the action; false when the turn was taken back.
+    fn proceed(&mut self) -> Pin<Box<dyn Future<Output = bool> + Send + '_>>;
+}
+
+/// The gate of a turn that is final as it arrives (typed chat): always open.
+pub struct Open;
+
+impl ActionGate for Open {
+    fn proceed(&mut self) -> Pin<Box<dyn Future<Output = bool> + Send + '_>> {
+        Box::pin(std::future::ready(true))
+    }
+}
+
+/// How a gated turn ended.
+#[derive(Debug)]
+pub enum Gated {
+    /// The flow's reply, or `None` when no flow took the turn.
+    Reply(Option<FlowReply>),
+    /// The gate said no before an action: the turn was taken back.
+    Withdrawn,
 }

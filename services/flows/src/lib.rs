@@ -28,7 +28,7 @@ pub mod tools;
 pub mod weather;
 
 pub use config::{FlowsConfig, WeatherConfig, WeatherProviderKind};
-pub use engine::{weather_provider, FlowEngine, Who};
+pub use engine::{weather_provider, ActionGate, FlowEngine, Gated, Open, Who};
 pub use events::{EventBus, EventsService};
 pub use loader::{Flow, FlowSet, BUILTIN_ACTIONS, BUILTIN_TOOLS, SHIPPED};
 pub use runner::{

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Mutex, OnceLock};
 
-use parla_flows::{events, FlowReply, Lang, TurnInput, Who};
+use parla_flows::{events, ActionGate, FlowReply, Gated, Lang, TurnInput, Who};
 use parla_proto::v1 as pb;
 
 use super::{ConversationState, DialogueService, TurnOutcome};
@@ -32,15 +32,19 @@ fn intern(key: &str) -> &'static str {
 impl DialogueService {
     /// Lets a flow take the turn: replaces the reply, step and facts, adds actions, flow state
     /// and, when the flow says so, a hand-off.
+    /// Runs the turn through the flows; `gate` is asked before each action. False when the
+    /// gate said no (the spoken turn was taken back before its action): nothing was done and
+    /// the caller restores the conversation.
     pub(super) async fn run_flow(
         &self,
         engine: &Engine,
         state: &mut ConversationState,
         text: &str,
         o: &mut TurnOutcome,
-    ) {
+        gate: &mut dyn ActionGate,
+    ) -> bool {
         let Some(flows) = self.flows.clone() else {
-            return;
+            return true;
         };
         // No flow starts once the conversation is with a colleague (`handoff_waiting`).
         if o.decision.handoff
@@ -53,7 +57,7 @@ impl DialogueService {
                 state.flow.outcome = "handoff".into();
             }
             o.flow_state = Some(state.flow.to_pb());
-            return;
+            return true;
         }
         let mut slots = BTreeMap::new();
         for s in &o.analysis.slots {
@@ -80,15 +84,19 @@ impl DialogueService {
         };
         let waiting_in = (state.flow.active() && state.flow.waiting)
             .then(|| (state.flow.flow.clone(), state.flow.step.clone()));
-        let reply = flows.turn(&mut state.flow, &input, who).await;
+        let reply = match flows.turn_gated(&mut state.flow, &input, who, gate).await {
+            Gated::Reply(reply) => reply,
+            Gated::Withdrawn => return false,
+        };
         o.flow_state = Some(state.flow.to_pb());
         if let Some((flow, step)) = waiting_in {
             answered_in_flow(&flows.runner, state, o, &flow, &step);
         }
         let Some(reply) = reply else {
-            return;
+            return true;
         };
         apply(engine, state, o, &reply);
+        true
     }
 
     /// Publishes the turn (and its hand-off) for `Events.Subscribe`.

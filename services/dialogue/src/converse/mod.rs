@@ -7,6 +7,7 @@
 
 mod bargein;
 mod catalogue;
+mod commit;
 mod convert;
 mod flow;
 mod price;
@@ -34,6 +35,8 @@ pub use crate::turn::{model_input, run_turn, sentences, ConversationState, TurnO
 use convert::{channel_from_pb, decision_to_pb, intent_to_pb, sentiment_to_pb, tone_to_pb};
 
 use crate::{Channel, DialogueConfig, Language, Templates, Understanding, MAX_CHARS};
+use commit::{Gate, Window};
+use parla_flows::Open;
 
 /// What the service needs once loaded: the understanding and the reply templates.
 #[derive(Debug)]
@@ -127,37 +130,6 @@ impl Dialogue for DialogueService {
 
 type Tx = mpsc::Sender<Result<pb::ReplyEvent, Status>>;
 
-/// Reads what the client sends until `commit` (or until its next turn, or the stream's
-/// end) and says whether turn `index` was retracted; the retraction is consumed, every other
-/// message stays in `backlog`, in order.
-async fn retracted(
-    inbound: &mut Streaming<pb::ConverseRequest>,
-    backlog: &mut VecDeque<pb::ConverseRequest>,
-    commit: tokio::time::Instant,
-    index: u32,
-) -> Result<bool, Status> {
-    let is_it = |m: &pb::ConverseRequest| matches!(&m.request, Some(In::Retract(r)) if r.turn_index == index);
-    loop {
-        if let Some(at) = backlog.iter().position(is_it) {
-            backlog.remove(at);
-            return Ok(true);
-        }
-        if backlog
-            .iter()
-            .any(|m| matches!(m.request, Some(In::Turn(_))))
-        {
-            return Ok(false);
-        }
-        match tokio::time::timeout_at(commit, inbound.message()).await {
-            Err(_) => return Ok(false),
-            Ok(Ok(Some(m))) => backlog.push_back(m),
-            // The end of the stream is seen by the main loop.
-            Ok(Ok(None)) => return Ok(false),
-            Ok(Err(e)) => return Err(unreadable(e)),
-        }
-    }
-}
-
 impl DialogueService {
     async fn run(
         &self,
@@ -227,24 +199,21 @@ impl DialogueService {
                     .await
                     .map_err(|e| Status::internal(format!("turn failed: {e}")))?;
                     let (mut outcome, text) = outcome;
-                    if let Some(mut before) = before {
-                        let commit = arrived + Duration::from_millis(self.config.voice_commit_ms);
-                        if retracted(&mut inbound, &mut backlog, commit, outcome.index).await? {
-                            // Nothing of the fragment stays: the next turn repeats it.
-                            before.turn_index = s.turn_index;
-                            tracing::info!(conversation = %before.id, turn = outcome.index, "turn retracted before its actions: the caller went on");
-                            state = Some(before);
-                            let final_ = pb::ReplyFinal {
-                                turn_index: outcome.index,
-                                ..Default::default()
-                            };
-                            let event = pb::ReplyEvent {
-                                event: Some(Event::Final(final_)),
-                            };
-                            if tx.send(Ok(event)).await.is_err() {
-                                return Ok(());
+                    let commit = arrived + Duration::from_millis(self.config.voice_commit_ms);
+                    let mut window = before.map(|b| Window::new(b, commit, outcome.index));
+                    // A hand-off the understanding decided waits for the window first.
+                    if outcome.decision.handoff {
+                        if let Some(w) = window.as_mut() {
+                            if Gate::new(w, &mut inbound, &mut backlog).taken_back().await {
+                                let w = window
+                                    .take()
+                                    .ok_or_else(|| Status::internal("window lost"))?;
+                                if !withdraw(&mut state, w, s.turn_index, outcome.index, tx).await?
+                                {
+                                    return Ok(());
+                                }
+                                continue;
                             }
-                            continue;
                         }
                     }
                     let s = state.insert(s);
@@ -254,7 +223,42 @@ impl DialogueService {
                         .await
                         .then(|| outcome.reply.clone());
                     if priced.is_none() || waiting {
-                        self.run_flow(&engine, s, &text, &mut outcome).await;
+                        let kept = match window.as_mut() {
+                            Some(w) => {
+                                let mut gate = Gate::new(w, &mut inbound, &mut backlog);
+                                self.run_flow(&engine, s, &text, &mut outcome, &mut gate)
+                                    .await
+                            }
+                            None => {
+                                self.run_flow(&engine, s, &text, &mut outcome, &mut Open)
+                                    .await
+                            }
+                        };
+                        if !kept {
+                            let turns = s.turn_index;
+                            let w = window
+                                .take()
+                                .ok_or_else(|| Status::internal("window lost"))?;
+                            if !withdraw(&mut state, w, turns, outcome.index, tx).await? {
+                                return Ok(());
+                            }
+                            continue;
+                        }
+                    }
+                    // A hand-off the flow asked for waits for the window too.
+                    if outcome.decision.handoff {
+                        if let Some(w) = window.as_mut() {
+                            if Gate::new(w, &mut inbound, &mut backlog).taken_back().await {
+                                let turns = s.turn_index;
+                                let w = window
+                                    .take()
+                                    .ok_or_else(|| Status::internal("window lost"))?;
+                                if !withdraw(&mut state, w, turns, outcome.index, tx).await? {
+                                    return Ok(());
+                                }
+                                continue;
+                            }
+                        }
                     }
                     // A flow that kept the turn asks its question again after the price.
                     if let Some(price) = priced.filter(|p| *p != outcome.reply) {
@@ -270,9 +274,29 @@ impl DialogueService {
                         ))
                     .then_some(outcome.analysis.intent);
                     crate::phrasing::finish(&engine, &self.config, s, &text, &mut outcome).await;
-                    if !self.reply(s, &text, outcome, tx).await {
+                    let index = outcome.index;
+                    let record = window.is_none();
+                    let Some(final_) = self.answer(s, &text, &outcome, record, tx).await else {
                         return Ok(());
+                    };
+                    // Said at once; recorded once the caller can no longer take it back.
+                    if let Some(w) = window.as_mut() {
+                        if Gate::new(w, &mut inbound, &mut backlog).taken_back().await {
+                            if let Some(e) = w.take_error() {
+                                return Err(e);
+                            }
+                            let turns = s.turn_index;
+                            let mut before = window
+                                .take()
+                                .ok_or_else(|| Status::internal("window lost"))?
+                                .before;
+                            before.turn_index = turns;
+                            tracing::info!(conversation = %before.id, turn = index, "answered turn taken back: the caller went on; not recorded");
+                            state = Some(before);
+                            continue;
+                        }
                     }
+                    self.record_turn(s, &text, &outcome, &final_).await;
                 }
                 Some(In::BargeIn(b)) => {
                     self.interrupted(state.as_mut(), b.turn_index, b.heard_chars)
@@ -337,14 +361,18 @@ impl DialogueService {
         }
     }
 
-    /// Records, escalates, then streams the reply; `false` when the client went away.
-    async fn reply(
+    /// Says the reply of turn `o`: escalates first when it hands off (the final event carries
+    /// the ticket), records the turn when `record` (else the caller does once it is final),
+    /// then streams it sentence by sentence and sends the final event, which it returns; `None`
+    /// when the client has gone.
+    async fn answer(
         &self,
         state: &mut ConversationState,
         text: &str,
-        o: TurnOutcome,
+        o: &TurnOutcome,
+        record: bool,
         tx: &Tx,
-    ) -> bool {
+    ) -> Option<pb::ReplyFinal> {
         let mut decision = decision_to_pb(&o.decision);
         if o.decision.handoff {
             // One ticket per hand-off: a case the flow opened at this turn (a late delivery
@@ -357,20 +385,33 @@ impl DialogueService {
                 .map(|a| a.result.clone());
             decision.ticket_id = match state.ticket.clone().or(case) {
                 Some(id) => id,
-                None => self
-                    .escalate(state, &o, &decision)
-                    .await
-                    .unwrap_or_default(),
+                None => self.escalate(state, o, &decision).await.unwrap_or_default(),
             };
             if !decision.ticket_id.is_empty() {
                 state.ticket = Some(decision.ticket_id.clone());
             }
         }
-        self.record(state, text, &o, &decision).await;
         tracing::info!(
             conversation = %state.id, turn = o.index, intent = o.analysis.intent.as_str(),
             tone = o.tone.as_str(), step = o.step, handoff = o.decision.handoff, "turn answered"
         );
+        let final_ = pb::ReplyFinal {
+            turn_index: o.index,
+            text: o.reply.clone(),
+            sentiment: Some(sentiment_to_pb(o)),
+            confidence: o.confidence,
+            tone: tone_to_pb(o.tone) as i32,
+            intent: Some(intent_to_pb(o)),
+            flow_state: Some(o.flow_state.clone().unwrap_or_default()),
+            actions: o.actions.clone(),
+            handoff: Some(decision),
+            language: o.language.code().to_owned(),
+            rejected_replies: o.rejected_replies,
+            model_phrased: o.model_phrased,
+        };
+        if record {
+            self.record_turn(state, text, o, &final_).await;
+        }
         for part in sentences(&o.reply) {
             let delta = Event::Delta(pb::ReplyDelta {
                 text: part,
@@ -381,30 +422,55 @@ impl DialogueService {
                 .await
                 .is_err()
             {
-                return false;
+                return None;
             }
         }
-        let final_ = pb::ReplyFinal {
-            turn_index: o.index,
-            text: o.reply.clone(),
-            sentiment: Some(sentiment_to_pb(&o)),
-            confidence: o.confidence,
-            tone: tone_to_pb(o.tone) as i32,
-            intent: Some(intent_to_pb(&o)),
-            flow_state: Some(o.flow_state.clone().unwrap_or_default()),
-            actions: o.actions.clone(),
-            handoff: Some(decision),
-            language: o.language.code().to_owned(),
-            rejected_replies: o.rejected_replies,
-            model_phrased: o.model_phrased,
-        };
-        self.publish_turn(state, &final_);
-        tx.send(Ok(pb::ReplyEvent {
-            event: Some(Event::Final(final_)),
-        }))
-        .await
-        .is_ok()
+        let sent = tx
+            .send(Ok(pb::ReplyEvent {
+                event: Some(Event::Final(final_.clone())),
+            }))
+            .await;
+        sent.ok().map(|()| final_)
     }
+
+    /// Writes an answered turn to the CRM timeline and publishes it for `Events.Subscribe`.
+    async fn record_turn(
+        &self,
+        state: &mut ConversationState,
+        text: &str,
+        o: &TurnOutcome,
+        final_: &pb::ReplyFinal,
+    ) {
+        let decision = final_.handoff.clone().unwrap_or_default();
+        self.record(state, text, o, &decision).await;
+        self.publish_turn(state, final_);
+    }
+}
+
+/// Drops a spoken turn taken back before it acted: the conversation is as before it (but
+/// numbered on, so a reply never takes the number of an earlier one), and the client gets an
+/// empty final event for it. False when the client has gone.
+async fn withdraw(
+    state: &mut Option<ConversationState>,
+    mut window: Window,
+    turns: u32,
+    index: u32,
+    tx: &Tx,
+) -> Result<bool, Status> {
+    if let Some(e) = window.take_error() {
+        return Err(e);
+    }
+    let mut before = window.before;
+    before.turn_index = turns;
+    tracing::info!(conversation = %before.id, turn = index, "turn retracted before its actions: the caller went on");
+    *state = Some(before);
+    let event = pb::ReplyEvent {
+        event: Some(Event::Final(pb::ReplyFinal {
+            turn_index: index,
+            ..Default::default()
+        })),
+    };
+    Ok(tx.send(Ok(event)).await.is_ok())
 }
 
 /// A message the server could not decode (a text that is not UTF-8, a broken frame) is the
