@@ -1,6 +1,7 @@
 //! Voice-to-voice latency of `Conversation.Call` with the default models:
 //! starts the real `parla serve` (every service, a seeded CRM), places
-//! scripted calls that ask questions, and prints p50/p95 of voice-to-voice
+//! scripted calls that ask questions (two a call, as a caller with one
+//! question and a follow-up), and prints p50/p95 of voice-to-voice
 //! (end of caller speech to first agent audio) with its stage breakdown,
 //! for 1 and for 4 concurrent calls, and the server's RSS per call.
 //!
@@ -125,6 +126,27 @@ struct TurnSeen {
     reply: String,
 }
 
+/// Questions a caller asks in one call: the dialogue hands a caller who asks the same thing a
+/// third time over to a person (no progress), which ends the call.
+const TURNS_PER_CALL: usize = 2;
+
+/// One caller's `turns` questions, in back-to-back calls of [`TURNS_PER_CALL`], each call
+/// starting where the last one stopped in the list of questions.
+async fn caller_calls(
+    channel: PeerChannel,
+    mut lines: Vec<Vec<u8>>,
+    turns: usize,
+) -> anyhow::Result<Vec<TurnSeen>> {
+    let mut out = Vec::new();
+    while out.len() < turns {
+        let n = (turns - out.len()).min(TURNS_PER_CALL);
+        out.extend(one_call(channel.clone(), lines.clone(), n).await?);
+        let shift = n % lines.len().max(1);
+        lines.rotate_left(shift);
+    }
+    Ok(out)
+}
+
 /// One call of `turns` questions; returns each turn's timings.
 async fn one_call(
     channel: PeerChannel,
@@ -235,7 +257,7 @@ async fn latency(server: &Server, turns: usize, settings: &[usize]) -> anyhow::R
         let started = Instant::now();
         let mut tasks = Vec::new();
         for _ in 0..calls {
-            tasks.push(tokio::spawn(one_call(
+            tasks.push(tokio::spawn(caller_calls(
                 channel.clone(),
                 lines.clone(),
                 per_call,
