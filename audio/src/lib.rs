@@ -1,10 +1,12 @@
 //! Audio helpers shared by Parla's speech services: G.711 mu-law and A-law
 //! codecs (the telephone edge), a streaming windowed-sinc resampler (voices
-//! speak at 22,050 Hz, the system runs at 16 kHz, phones at 8 kHz) and WAV
-//! file reading and writing (tests, tools, recordings).
+//! speak at 22,050 Hz, the system runs at 16 kHz, phones at 8 kHz), WAV
+//! file reading and writing (tests, tools, recordings) and Italian test
+//! speech from Festival (`festival`).
 //!
 //! Samples are signed 16-bit (`i16`) or `f32` in [-1, 1]; everything is mono.
 
+pub mod festival;
 mod g711;
 #[cfg(feature = "onnx")]
 pub mod onnx;

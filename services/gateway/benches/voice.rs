@@ -10,7 +10,8 @@
 //! path). Options after `--`: `--turns N` (turns per setting, default 20),
 //! `--calls C` (only the setting with C concurrent calls; default 1 then 4),
 //! `--soak-mins M` (instead: M minutes of back-to-back calls, RSS sampled
-//! each minute). The server's log (`RUST_LOG`, default `info`) is kept in
+//! each minute), `--lang it` (an Italian caller: Festival's male voice asks
+//! the questions in Italian; `scripts/prepare.sh` installs Festival). The server's log (`RUST_LOG`, default `info`) is kept in
 //! `BENCH_SERVER_LOG` (default `parla-voice-bench.log` in the temp dir).
 //! A service token in the environment (`PARLA_SECURITY__SERVICE_TOKEN`) is
 //! given to the server, which inherits it, and presented by the bench.
@@ -25,6 +26,14 @@ use parla_gateway::call::Format;
 use parla_proto::v1 as pb;
 use parla_proto::v1::call_event::Event as Out;
 use parla_proto::{PeerChannel, ServiceToken};
+
+/// The Italian caller's questions (`--lang it`), spoken by Festival's male voice.
+const QUESTIONS_IT: [&str; 4] = [
+    "Buongiorno, può dirmi dov'è il mio ordine?",
+    "Quando è stato consegnato il mio ordine?",
+    "Può controllare lo stato del mio ordine, per favore?",
+    "Il mio pacco è già arrivato?",
+];
 
 const QUESTIONS: [&str; 4] = [
     "Hello, can you tell me where my order is?",
@@ -126,6 +135,25 @@ struct TurnSeen {
     reply: String,
 }
 
+/// The caller's questions as 16 kHz PCM: English by eSpeak NG through Parla's TTS, Italian by
+/// Festival (its voices are heard far better than eSpeak NG's Italian).
+async fn caller_lines(channel: PeerChannel, language: &str) -> anyhow::Result<Vec<Vec<u8>>> {
+    let format = Format::from_pb(Some(&pcm16k()))?;
+    let mut lines = Vec::new();
+    if language == "it" {
+        for q in QUESTIONS_IT {
+            let mut samples = parla_audio::f32_to_i16(&parla_audio::festival::festival(q, false)?);
+            samples.extend(std::iter::repeat_n(0i16, 16 * 200));
+            lines.push(parla_audio::pcm16le_to_bytes(&samples));
+        }
+    } else {
+        for q in QUESTIONS {
+            lines.push(client::synthesize(channel.clone(), q, "espeak-en-f", format, 200).await?);
+        }
+    }
+    Ok(lines)
+}
+
 /// Questions a caller asks in one call: the dialogue hands a caller who asks the same thing a
 /// third time over to a person (no progress), which ends the call.
 const TURNS_PER_CALL: usize = 2;
@@ -136,11 +164,12 @@ async fn caller_calls(
     channel: PeerChannel,
     mut lines: Vec<Vec<u8>>,
     turns: usize,
+    language: &'static str,
 ) -> anyhow::Result<Vec<TurnSeen>> {
     let mut out = Vec::new();
     while out.len() < turns {
         let n = (turns - out.len()).min(TURNS_PER_CALL);
-        out.extend(one_call(channel.clone(), lines.clone(), n).await?);
+        out.extend(one_call(channel.clone(), lines.clone(), n, language).await?);
         let shift = n % lines.len().max(1);
         lines.rotate_left(shift);
     }
@@ -152,10 +181,11 @@ async fn one_call(
     channel: PeerChannel,
     lines: Vec<Vec<u8>>,
     turns: usize,
+    language: &str,
 ) -> anyhow::Result<Vec<TurnSeen>> {
     let start = pb::CallStart {
         caller_id: "+390255512345".into(),
-        language: "en".into(),
+        language: language.into(),
         format: Some(pcm16k()),
         conversation_id: String::new(),
     };
@@ -236,16 +266,17 @@ fn report(label: &str, all: &[pb::StageTimings]) {
     }
 }
 
-async fn latency(server: &Server, turns: usize, settings: &[usize]) -> anyhow::Result<()> {
+async fn latency(
+    server: &Server,
+    turns: usize,
+    settings: &[usize],
+    language: &'static str,
+) -> anyhow::Result<()> {
     let channel = PeerChannel::connect(&server.url, server.token.as_ref()).await?;
-    let format = Format::from_pb(Some(&pcm16k()))?;
-    let mut lines = Vec::new();
-    for q in QUESTIONS {
-        lines.push(client::synthesize(channel.clone(), q, "espeak-en-f", format, 200).await?);
-    }
+    let lines = caller_lines(channel.clone(), language).await?;
     // Warm-up call (first model use, models still loading), not counted.
     let mut attempts = 0;
-    while let Err(e) = one_call(channel.clone(), lines.clone(), 1).await {
+    while let Err(e) = one_call(channel.clone(), lines.clone(), 1, language).await {
         attempts += 1;
         anyhow::ensure!(attempts < 60, "warm-up call failed: {e}");
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -261,6 +292,7 @@ async fn latency(server: &Server, turns: usize, settings: &[usize]) -> anyhow::R
                 channel.clone(),
                 lines.clone(),
                 per_call,
+                language,
             )));
         }
         let mut peak = idle;
@@ -306,11 +338,7 @@ async fn latency(server: &Server, turns: usize, settings: &[usize]) -> anyhow::R
 
 async fn soak(server: &Server, minutes: u64) -> anyhow::Result<()> {
     let channel = PeerChannel::connect(&server.url, server.token.as_ref()).await?;
-    let format = Format::from_pb(Some(&pcm16k()))?;
-    let mut lines = Vec::new();
-    for q in QUESTIONS {
-        lines.push(client::synthesize(channel.clone(), q, "espeak-en-f", format, 200).await?);
-    }
+    let lines = caller_lines(channel.clone(), "en").await?;
     let pid = server.child.id();
     let end = Instant::now() + Duration::from_secs(minutes * 60);
     let began = Instant::now();
@@ -319,7 +347,7 @@ async fn soak(server: &Server, minutes: u64) -> anyhow::Result<()> {
     let mut calls = 0;
     let mut failed = 0;
     while Instant::now() < end {
-        if let Err(e) = one_call(channel.clone(), lines.clone(), 2).await {
+        if let Err(e) = one_call(channel.clone(), lines.clone(), 2, "en").await {
             failed += 1;
             println!("  call {calls} failed: {e}");
         }
@@ -363,6 +391,10 @@ fn main() -> anyhow::Result<()> {
             .and_then(|v| v.parse::<u64>().ok())
     };
     let turns = value("--turns").unwrap_or(20) as usize;
+    let language: &'static str = match args.iter().position(|a| a == "--lang") {
+        Some(i) if args.get(i + 1).map(String::as_str) == Some("it") => "it",
+        _ => "en",
+    };
     let soak_mins = value("--soak-mins");
     let settings: Vec<usize> = match value("--calls") {
         Some(c) => vec![c.max(1) as usize],
@@ -392,7 +424,7 @@ fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_secs(3)).await;
         match soak_mins {
             Some(m) => soak(&server, m).await,
-            None => latency(&server, turns, &settings).await,
+            None => latency(&server, turns, &settings, language).await,
         }
     })
 }

@@ -10,7 +10,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use parla_asr::{
@@ -130,35 +129,8 @@ pub fn telephone(audio: &[f32]) -> Vec<f32> {
 /// `festvox-itapc16k` / `festvox-italp16k`), 16 kHz. Its text must be
 /// ISO-8859-1.
 pub fn festival(text: &str, female: bool) -> Vec<f32> {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let txt = dir.path().join("it.txt");
-    let wav = dir.path().join("it.wav");
-    let latin1: Vec<u8> = text
-        .chars()
-        .map(|c| match c {
-            '\u{2019}' | '\u{2018}' => b'\'',
-            c if (c as u32) < 256 => c as u8,
-            _ => b' ',
-        })
-        .collect();
-    std::fs::write(&txt, latin1).expect("write text");
-    let voice = if female {
-        "(voice_lp_diphone)"
-    } else {
-        "(voice_pc_diphone)"
-    };
-    let status = Command::new("text2wave")
-        .arg("-eval")
-        .arg(voice)
-        .arg(&txt)
-        .arg("-o")
-        .arg(&wav)
-        .status()
-        .expect("text2wave runs (scripts/prepare.sh installs festival and festvox-ita*)");
-    assert!(status.success(), "text2wave failed for {text:?}");
-    let wav = parla_audio::read_wav(&wav).expect("festival wav");
-    let samples = parla_audio::i16_to_f32(&wav.samples);
-    parla_audio::resample(&samples, wav.sample_rate, 16_000).expect("resample")
+    parla_audio::festival::festival(text, female)
+        .unwrap_or_else(|e| panic!("festival for {text:?}: {e}"))
 }
 
 /// Whisper's words for the audio given at a pause, shared between runs
