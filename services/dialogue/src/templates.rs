@@ -207,17 +207,55 @@ fn fill(template: &str, vars: &BTreeMap<String, String>, ssml: bool) -> Result<S
 }
 
 fn say_as(name: &str, value: &str, ssml: bool) -> String {
-    if !ssml {
-        return value.to_owned();
+    match interpretation(name).filter(|_| ssml) {
+        Some(interpret) => format!("<say-as interpret-as=\"{interpret}\">{value}</say-as>"),
+        None => value.to_owned(),
     }
-    let interpret = match name {
-        "order_id" | "case_id" | "ticket_id" => "characters",
+}
+
+/// How a synthesizer should read the value of fact `name`: ids letter by letter, amounts as
+/// money, dates as dates ("delivered on {delivered_on}" is heard "November the thirteenth",
+/// not a number a listener may take for thirty), counts as numbers.
+fn interpretation(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "order_id" | "case_id" | "ticket_id" | "rma_id" | "open_rma" => "characters",
         "amount" | "price" | "refund" => "currency",
         "date" | "delivery_date" | "order_date" | "deadline" => "date",
+        n if n.ends_with("_on") || n.ends_with("_date") => "date",
         "days" | "days_late" | "count" => "cardinal",
-        _ => return value.to_owned(),
-    };
-    format!("<say-as interpret-as=\"{interpret}\">{value}</say-as>")
+        _ => return None,
+    })
+}
+
+/// A text already filled in (a flow's own message) with the values of `vars` marked for the
+/// synthesizer as [`render`] marks a template's placeholders: the first time each value
+/// appears as a whole word.
+pub fn mark_values(text: &str, vars: &BTreeMap<String, String>) -> String {
+    let mut out = text.to_owned();
+    for (name, value) in vars {
+        let Some(interpret) = interpretation(name) else {
+            continue;
+        };
+        if value.trim().is_empty() || value.contains('<') {
+            continue;
+        }
+        let mut from = 0;
+        while let Some(at) = out[from..].find(value.as_str()).map(|i| i + from) {
+            let end = at + value.len();
+            let before = out[..at].chars().next_back();
+            let after = out[end..].chars().next();
+            let inside_tag = out[..at].rfind('<') > out[..at].rfind('>');
+            let whole = !before.is_some_and(char::is_alphanumeric)
+                && !after.is_some_and(char::is_alphanumeric);
+            if whole && !inside_tag {
+                let marked = format!("<say-as interpret-as=\"{interpret}\">{value}</say-as>");
+                out.replace_range(at..end, &marked);
+                break;
+            }
+            from = end;
+        }
+    }
+    out
 }
 
 fn hash(s: &str) -> u64 {
@@ -236,6 +274,30 @@ fn mix(mut z: u64) -> u64 {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_flow_message_gets_its_dates_and_ids_marked_for_voice() {
+        let vars: BTreeMap<String, String> = [
+            ("order_id", "A1042"),
+            ("delivered_on", "13 November 2026"),
+            ("product", "Breeze light jacket"),
+            ("days", "30"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let text = "Your order A1042, the Breeze light jacket, was delivered on 13 November 2026, within our 30-day window.";
+        assert_eq!(
+            mark_values(text, &vars),
+            "Your order <say-as interpret-as=\"characters\">A1042</say-as>, the Breeze light jacket, \
+             was delivered on <say-as interpret-as=\"date\">13 November 2026</say-as>, within our \
+             <say-as interpret-as=\"cardinal\">30</say-as>-day window."
+        );
+        // A value inside a longer word or number is left alone.
+        let vars: BTreeMap<String, String> = [("days".to_owned(), "3".to_owned())].into();
+        assert_eq!(mark_values("in 30 days", &vars), "in 30 days");
+    }
+
     use super::*;
 
     #[test]

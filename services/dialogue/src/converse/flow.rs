@@ -206,9 +206,15 @@ fn apply(engine: &Engine, state: &mut ConversationState, o: &mut TurnOutcome, re
                         _ => None,
                     })
                     .flatten();
+                // The flow filled its own message: its dates and ids are marked for the
+                // synthesizer as a template's would be.
+                let text = match state.channel {
+                    Channel::Voice => crate::templates::mark_values(&said.text, &vars),
+                    _ => said.text.clone(),
+                };
                 match prefix {
-                    Some(p) => format!("{p} {}", said.text),
-                    None => said.text.clone(),
+                    Some(p) => format!("{p} {text}"),
+                    None => text,
                 }
             }
         };
