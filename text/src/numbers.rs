@@ -280,7 +280,8 @@ const IT_LETTERS: [&str; 26] = [
 ];
 
 /// A code read one character at a time (order ids, postcodes): letters by
-/// name, digits as words, groups separated by commas.
+/// name, digits as words, groups (as written, and runs of more than five in
+/// fours) separated by commas.
 pub fn characters(s: &str, lang: Lang) -> String {
     let mut groups: Vec<Vec<&str>> = vec![Vec::new()];
     for c in s.chars() {
@@ -305,10 +306,15 @@ pub fn characters(s: &str, lang: Lang) -> String {
             groups.push(Vec::new());
         }
     }
+    // A long run ("3F9A0C12" of a return number) is read in fours, as a person spells a code
+    // on the phone, so the listener can write it down; "A1042" stays one group.
     groups
         .iter()
         .filter(|g| !g.is_empty())
-        .map(|g| g.join(" "))
+        .flat_map(|g| {
+            let size = if g.len() > 5 { 4 } else { g.len() };
+            g.chunks(size).map(|c| c.join(" ")).collect::<Vec<_>>()
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -559,5 +565,14 @@ mod tests {
             expand_for_speech("It's 12 °C and costs €49.90.", Lang::En),
             "It's 12 degrees and costs forty-nine euros ninety."
         );
+    }
+
+    #[test]
+    fn a_long_code_is_read_in_groups_of_four() {
+        assert_eq!(
+            characters("RMA-3F9A0C12", Lang::En),
+            "ar em ay, three eff nine ay, zero see one two"
+        );
+        assert_eq!(characters("A1042", Lang::En), "ay one zero four two");
     }
 }
