@@ -88,7 +88,7 @@ impl DialogueService {
             sentiment_history: s.mood.scores().to_vec(),
             tier: s.tier().to_owned(),
             order_id: String::new(),
-            suggested_next_step: String::new(),
+            suggested_next_step: next_step(&o.facts),
         };
         match HandoffClient::new(channel)
             .escalate(pb::EscalateRequest {
@@ -158,6 +158,26 @@ fn hint_is_empty(h: &Hint) -> bool {
     }
 }
 
+/// The agent's next step when the turn's facts call for one the queue cannot guess from the
+/// intent: a return already open for the item (the customer wants it changed, and a second
+/// one must not be opened). Empty otherwise (the queue fills one from the intent).
+fn next_step(facts: &crate::turn::facts::Vars) -> String {
+    let Some(rma) = facts.get("open_rma").filter(|r| !r.is_empty()) else {
+        return String::new();
+    };
+    let order = facts
+        .get("order_id")
+        .map_or_else(|| "the order".to_owned(), |o| format!("order {o}"));
+    let status = facts
+        .get("open_status")
+        .map(|st| format!(" (status {st})"))
+        .unwrap_or_default();
+    format!(
+        "Return {rma} is already open for {order}{status}: ask what the customer wants changed \
+         (an exchange instead of a refund, say) and change that return; do not open a second one."
+    )
+}
+
 /// One line for the agent: intent, mood and the order the turn was about.
 fn summary(s: &ConversationState, o: &TurnOutcome) -> String {
     let mut line = format!(
@@ -178,4 +198,30 @@ fn summary(s: &ConversationState, o: &TurnOutcome) -> String {
         line.push_str(&format!("; hand-off: {}", o.decision.explanation));
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_open_return_gives_the_agent_a_step_that_matches_what_the_customer_heard() {
+        let facts: crate::turn::facts::Vars = [
+            ("open_rma", "RMA-3F9A0C12"),
+            ("open_status", "label sent"),
+            ("order_id", "A1042"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let step = next_step(&facts);
+        assert!(
+            step.contains("RMA-3F9A0C12")
+                && step.contains("order A1042")
+                && step.contains("label sent")
+                && step.contains("do not open a second one"),
+            "{step}"
+        );
+        assert_eq!(next_step(&crate::turn::facts::Vars::new()), "");
+    }
 }
