@@ -11,21 +11,10 @@ mod voice;
 use std::process::Command;
 use std::time::Duration;
 
+use common::phone::{baresip_conf, free_tcp_port, free_udp_port, require_baresip};
 use parla_gateway::call::{client, Format};
 use parla_proto::v1 as pb;
 use voice::{seeded_server, GIULIA};
-
-fn free_udp_port() -> anyhow::Result<u16> {
-    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-fn free_tcp_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
 
 /// Sends a raw INVITE offering only Opus; returns the status line.
 fn invite_without_g711(sip_port: u16) -> anyhow::Result<String> {
@@ -60,9 +49,7 @@ fn invite_without_g711(sip_port: u16) -> anyhow::Result<String> {
 
 #[tokio::test]
 async fn baresip_hears_the_order_status() -> anyhow::Result<()> {
-    if Command::new("baresip").arg("-h").output().is_err() {
-        panic!("baresip is not installed: apt-get install baresip-core (scripts/prepare.sh does)");
-    }
+    require_baresip();
     let sip_port = free_udp_port()?;
     let listen = format!("127.0.0.1:{sip_port}");
     let (server, _data) = seeded_server(&[("PARLA_GATEWAY__SIP__LISTEN", &listen)]).await?;
@@ -97,32 +84,15 @@ async fn baresip_hears_the_order_status() -> anyhow::Result<()> {
     let prompt = dir.path().join("prompt.wav");
     client::write_wav(&prompt, 8000, &samples)?;
 
-    let ctrl = free_tcp_port()?;
-    let ua_port = free_udp_port()?;
-    let conf = dir.path().join("baresip");
-    std::fs::create_dir_all(&conf)?;
     let records = dir.path().join("records");
-    std::fs::create_dir_all(&records)?;
-    std::fs::write(
-        conf.join("accounts"),
-        format!("<sip:{GIULIA}@127.0.0.1>;regint=0;audio_codecs=PCMU\n"),
-    )?;
-    std::fs::write(
-        conf.join("config"),
-        format!(
-            "sip_listen 127.0.0.1:{ua_port}\n\
-             audio_source aufile,{}\n\
-             audio_player aubridge,nil\n\
-             audio_alert aubridge,nil\n\
-             module_path /usr/lib/baresip/modules\n\
-             module g711.so\nmodule aufile.so\nmodule aubridge.so\nmodule sndfile.so\n\
-             module_tmp account.so\nmodule_app menu.so\nmodule_app ctrl_tcp.so\n\
-             ctrl_tcp_listen 127.0.0.1:{ctrl}\n\
-             snd_path {}\n\
-             jitter_buffer_delay 0-0\n",
-            prompt.display(),
-            records.display()
-        ),
+    let conf = baresip_conf(
+        dir.path(),
+        GIULIA,
+        free_udp_port()?,
+        free_tcp_port()?,
+        &prompt,
+        &records,
+        "manual",
     )?;
     let seconds = 5 + question.len() as u64 / 16000 + listen_secs as u64 + 5;
     let out = tokio::task::spawn_blocking(move || {

@@ -19,6 +19,8 @@ mod voice;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use common::phone::{baresip_conf, free_tcp_port, free_udp_port, require_baresip};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -26,56 +28,6 @@ use parla_gateway::call::{client, Format};
 use parla_proto::v1 as pb;
 use parla_proto::v1::handoff_client::HandoffClient;
 use voice::{seeded_server, GIULIA};
-
-fn free_udp_port() -> anyhow::Result<u16> {
-    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-fn free_tcp_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-/// A baresip configuration directory for `user` on `port`, playing
-/// `source` and recording what it hears into `records`.
-fn baresip_conf(
-    dir: &Path,
-    user: &str,
-    port: u16,
-    ctrl: u16,
-    source: &Path,
-    records: &Path,
-    answermode: &str,
-) -> anyhow::Result<PathBuf> {
-    let conf = dir.join(format!("baresip-{user}"));
-    std::fs::create_dir_all(&conf)?;
-    std::fs::create_dir_all(records)?;
-    std::fs::write(
-        conf.join("accounts"),
-        format!("<sip:{user}@127.0.0.1>;regint=0;audio_codecs=PCMU;answermode={answermode}\n"),
-    )?;
-    std::fs::write(
-        conf.join("config"),
-        format!(
-            "sip_listen 127.0.0.1:{port}\n\
-             audio_source aufile,{}\n\
-             audio_player aubridge,nil\n\
-             audio_alert aubridge,nil\n\
-             module_path /usr/lib/baresip/modules\n\
-             module g711.so\nmodule aufile.so\nmodule aubridge.so\nmodule sndfile.so\n\
-             module_tmp account.so\nmodule_app menu.so\nmodule_app ctrl_tcp.so\n\
-             ctrl_tcp_listen 127.0.0.1:{ctrl}\n\
-             snd_path {}\n\
-             jitter_buffer_delay 0-0\n",
-            source.display(),
-            records.display()
-        ),
-    )?;
-    Ok(conf)
-}
 
 /// The agent's phone on `port`, running for `seconds`.
 fn agent_phone(
@@ -233,9 +185,7 @@ async fn newest_ticket_notes(server: &common::ParlaServer) -> anyhow::Result<Vec
 
 #[tokio::test]
 async fn a_caller_reaches_the_agent_or_stays_with_parla_and_is_called_back() -> anyhow::Result<()> {
-    if Command::new("baresip").arg("-h").output().is_err() {
-        panic!("baresip is not installed: apt-get install baresip-core (scripts/prepare.sh does)");
-    }
+    require_baresip();
     let sip_port = free_udp_port()?;
     let agent_port = free_udp_port()?;
     let listen = format!("127.0.0.1:{sip_port}");

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod phone;
 pub mod raw;
 
 use std::io::{BufRead, BufReader};

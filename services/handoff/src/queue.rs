@@ -200,17 +200,35 @@ impl HandoffQueue {
         text: String,
     ) -> Result<TicketMessage, QueueError> {
         check_text(&text)?;
+        self.post_on_open(
+            ticket_id,
+            "customer",
+            text,
+            "the conversation is back with Parla",
+        )
+        .await
+    }
+
+    /// Stores `text` from `speaker` on a waiting or claimed ticket and announces it; a ticket
+    /// in another state is a conflict, explained by `closed`.
+    async fn post_on_open(
+        &self,
+        ticket_id: String,
+        speaker: &'static str,
+        text: String,
+        closed: &'static str,
+    ) -> Result<TicketMessage, QueueError> {
         self.post(move |s| {
             let ticket = s
                 .get(&ticket_id)?
                 .ok_or_else(|| QueueError::NotFound(ticket_id.clone()))?;
             if !matches!(ticket.state, TicketState::Waiting | TicketState::Claimed) {
                 return Err(QueueError::Conflict(format!(
-                    "ticket {ticket_id} is {:?}; the conversation is back with Parla",
+                    "ticket {ticket_id} is {:?}; {closed}",
                     ticket.state
                 )));
             }
-            let m = s.add_message(&ticket_id, "customer", ("", ""), &text)?;
+            let m = s.add_message(&ticket_id, speaker, ("", ""), &text)?;
             Ok((ticket, m))
         })
         .await
@@ -243,19 +261,12 @@ impl HandoffQueue {
             (true, true) => "Please call the customer back (number withheld).".to_owned(),
         };
         check_text(&text)?;
-        self.post(move |s| {
-            let ticket = s
-                .get(&ticket_id)?
-                .ok_or_else(|| QueueError::NotFound(ticket_id.clone()))?;
-            if !matches!(ticket.state, TicketState::Waiting | TicketState::Claimed) {
-                return Err(QueueError::Conflict(format!(
-                    "ticket {ticket_id} is {:?}; a call-back is asked for on an open ticket",
-                    ticket.state
-                )));
-            }
-            let m = s.add_message(&ticket_id, "parla", ("", ""), &text)?;
-            Ok((ticket, m))
-        })
+        self.post_on_open(
+            ticket_id,
+            "parla",
+            text,
+            "a call-back is asked for on an open ticket",
+        )
         .await
     }
 

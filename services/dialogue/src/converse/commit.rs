@@ -95,6 +95,21 @@ impl ActionGate for Gate<'_> {
     }
 }
 
+/// Awaits `window`, if the turn has one; gives it back (and leaves `None`) when the turn was
+/// taken back.
+pub(super) async fn taken_back(
+    window: &mut Option<Window>,
+    inbound: &mut Streaming<pb::ConverseRequest>,
+    backlog: &mut VecDeque<pb::ConverseRequest>,
+) -> Option<Window> {
+    let w = window.as_mut()?;
+    if Gate::new(w, inbound, backlog).taken_back().await {
+        window.take()
+    } else {
+        None
+    }
+}
+
 /// Reads what the client sends until `commit` (or until its next turn, or the stream's
 /// end) and says whether turn `index` was retracted; the retraction is consumed, every other
 /// message stays in `backlog`, in order.

@@ -35,7 +35,7 @@ pub use crate::turn::{model_input, run_turn, sentences, ConversationState, TurnO
 use convert::{channel_from_pb, decision_to_pb, intent_to_pb, sentiment_to_pb, tone_to_pb};
 
 use crate::{Channel, DialogueConfig, Language, Templates, Understanding, MAX_CHARS};
-use commit::{Gate, Window};
+use commit::{taken_back, Gate, Window};
 use parla_flows::Open;
 
 /// What the service needs once loaded: the understanding and the reply templates.
@@ -203,17 +203,11 @@ impl DialogueService {
                     let mut window = before.map(|b| Window::new(b, commit, outcome.index));
                     // A hand-off the understanding decided waits for the window first.
                     if outcome.decision.handoff {
-                        if let Some(w) = window.as_mut() {
-                            if Gate::new(w, &mut inbound, &mut backlog).taken_back().await {
-                                let w = window
-                                    .take()
-                                    .ok_or_else(|| Status::internal("window lost"))?;
-                                if !withdraw(&mut state, w, s.turn_index, outcome.index, tx).await?
-                                {
-                                    return Ok(());
-                                }
-                                continue;
+                        if let Some(w) = taken_back(&mut window, &mut inbound, &mut backlog).await {
+                            if !withdraw(&mut state, w, s.turn_index, outcome.index, tx).await? {
+                                return Ok(());
                             }
+                            continue;
                         }
                     }
                     let s = state.insert(s);
@@ -247,17 +241,12 @@ impl DialogueService {
                     }
                     // A hand-off the flow asked for waits for the window too.
                     if outcome.decision.handoff {
-                        if let Some(w) = window.as_mut() {
-                            if Gate::new(w, &mut inbound, &mut backlog).taken_back().await {
-                                let turns = s.turn_index;
-                                let w = window
-                                    .take()
-                                    .ok_or_else(|| Status::internal("window lost"))?;
-                                if !withdraw(&mut state, w, turns, outcome.index, tx).await? {
-                                    return Ok(());
-                                }
-                                continue;
+                        if let Some(w) = taken_back(&mut window, &mut inbound, &mut backlog).await {
+                            let turns = s.turn_index;
+                            if !withdraw(&mut state, w, turns, outcome.index, tx).await? {
+                                return Ok(());
                             }
+                            continue;
                         }
                     }
                     // A flow that kept the turn asks its question again after the price.
