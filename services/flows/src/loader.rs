@@ -2,7 +2,8 @@
 //! `*.yaml` files. Every file is checked before any conversation runs: a syntax error, a key
 //! defined twice, an unknown step, tool, slot, message or intent, a fact name no step can set
 //! (in a condition, a message or a tool argument), a condition with `||`, a missing language, a
-//! webhook without a signing key, a bad policy value is an error with the file, the line, the
+//! webhook without a signing key, a gRPC tool with a webhook's `secret_env` or an https:// URL
+//! (not supported yet), a bad policy value is an error with the file, the line, the
 //! reason and what to write instead.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -322,6 +323,32 @@ fn parse(file: &str, text: &str) -> Result<Flow, FlowError> {
                 ),
             ));
         }
+        if tool.kind == ToolKind::Grpc && tool.secret_env.is_some() {
+            return Err(err(
+                key_line(text, &format!("{name}:"), "secret_env"),
+                format!(
+                    "gRPC tool `{name}`: `secret_env` signs webhook bodies only, so the tool would get no credential. Write `token_env: SHOP_TOOL_TOKEN` instead (the environment variable whose value is sent as `authorization: Bearer …`)"
+                ),
+            ));
+        }
+        if tool.kind == ToolKind::Grpc && tool.url.starts_with("https://") {
+            return Err(err(
+                key_line(text, &format!("{name}:"), "url"),
+                format!(
+                    "gRPC tool `{name}`: https:// (TLS, mTLS) is not supported for gRPC tools yet. Serve it over http:// on a private network or behind a local TLS proxy, or use a webhook (`kind: webhook`), which supports https://"
+                ),
+            ));
+        }
+        if tool
+            .token_env
+            .as_deref()
+            .is_some_and(|v| v.trim().is_empty())
+        {
+            return Err(err(
+                key_line(text, &format!("{name}:"), "token_env"),
+                format!("tool `{name}`: `token_env` is empty: name the environment variable that holds the bearer token (e.g. `token_env: SHOP_TOOL_TOKEN`), or remove the key"),
+            ));
+        }
         if tool.timeout_ms == 0 || tool.timeout_ms > 60_000 {
             return Err(err(
                 line_in(text, "tools:", "timeout_ms"),
@@ -565,7 +592,7 @@ messages:
             FlowSet::from_sources([("ok.yaml".into(), GOOD.into())]).err()
         );
         // (what, replace this, with this, the line that must be named, words of the reason)
-        let cases: [(&str, &str, &str, &str, &[&str]); 9] = [
+        let cases: [(&str, &str, &str, &str, &[&str]); 12] = [
             (
                 "`||` read as literal text",
                 "when: order_found && resolution == refund",
@@ -631,6 +658,27 @@ messages:
                 "",
                 "  shop.create_return:",
                 &["shop.create_return", "secret_env"],
+            ),
+            (
+                "a gRPC tool with a webhook's signing key",
+                "kind: webhook",
+                "kind: grpc",
+                "    secret_env:",
+                &["shop.create_return", "token_env", "webhook bodies only"],
+            ),
+            (
+                "a gRPC tool over https",
+                "kind: webhook\n    url: https://shop.example/returns\n    secret_env: SHOP_SECRET\n",
+                "kind: grpc\n    url: https://shop.example/returns\n",
+                "    url:",
+                &["shop.create_return", "not supported", "http://"],
+            ),
+            (
+                "an empty token_env",
+                "    secret_env: SHOP_SECRET\n",
+                "    secret_env: SHOP_SECRET\n    token_env: \"\"\n",
+                "    token_env:",
+                &["shop.create_return", "token_env", "empty"],
             ),
         ];
         for (what, from, to, at, words) in cases {

@@ -115,13 +115,21 @@ pub struct ToolSpec {
     pub kind: ToolKind,
     /// URL of the webhook, or of the gRPC server.
     pub url: String,
-    /// Environment variable holding the HMAC-SHA256 key that signs webhook bodies.
+    /// Environment variable holding the HMAC-SHA256 key that signs webhook bodies (webhooks
+    /// only: a gRPC tool authenticates with `token_env`).
     #[serde(default)]
     pub secret_env: Option<String>,
-    /// Timeout of one attempt, in milliseconds.
+    /// Environment variable holding a bearer token, sent on every attempt as
+    /// `authorization: Bearer <token>` (a gRPC tool's metadata, a webhook's header). When the
+    /// variable is unset at call time the call is not made and fails (nothing was done).
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// Timeout of one attempt, in milliseconds; a gRPC tool receives it as its deadline
+    /// (`grpc-timeout`).
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
-    /// Retries after the first attempt (on 5xx, timeouts and connection errors).
+    /// Retries after the first attempt (on 5xx, timeouts and connection errors; gRPC
+    /// UNAVAILABLE, DEADLINE_EXCEEDED and CANCELLED).
     #[serde(default = "default_retries")]
     pub retries: u32,
     /// First backoff in milliseconds (doubled each retry).

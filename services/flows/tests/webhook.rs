@@ -4,7 +4,8 @@
 //! cannot tell (a timeout after the request was sent, an answer that cannot be read or lacks a
 //! required key), the customer hears that it could not be confirmed — never that nothing was
 //! changed — and the hand-off names the tool and the key; a refusal (4xx) or a shop that cannot
-//! be reached is said as "nothing has been changed". Neither is published as an ACTION.
+//! be reached is said as "nothing has been changed". Neither is published as an ACTION. A
+//! declared `token_env` reaches the shop as `Authorization: Bearer …`.
 
 mod common;
 
@@ -308,5 +309,27 @@ async fn a_missing_signing_key_is_not_called() -> anyhow::Result<()> {
         reply.text()
     );
     assert!(server.requests().is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_bearer_token_is_sent_when_declared() -> anyhow::Result<()> {
+    std::env::set_var(SECRET_ENV, SECRET);
+    std::env::set_var("PARLA_TEST_SHOP_WEBHOOK_TOKEN", "shop-token-7");
+    let server =
+        HttpDouble::start(|_, _| (200, "{\"rma_id\":\"SHOP-1\"}".into(), Duration::ZERO)).await?;
+    let text = format!(
+        "name: t\ntriggers: [return]\ntools:\n  shop.x:\n    kind: webhook\n    url: {}/x\n    secret_env: {SECRET_ENV}\n    token_env: PARLA_TEST_SHOP_WEBHOOK_TOKEN\n    action: true\nstart: a\nsteps:\n  a:\n    call: shop.x\n    next: [{{goto: b}}]\n  b:\n    say: m\n    end: resolved\nmessages:\n  m: {{en: ok, it: ok}}\n",
+        server.url
+    );
+    let set = FlowSet::from_sources([("t.yaml".to_owned(), text)])?;
+    let (reply, _) = turn(&set, Lang::En).await;
+    assert!(!reply.handoff, "{reply:?}");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(
+        requests[0].headers.get("authorization").map(String::as_str),
+        Some("Bearer shop-token-7")
+    );
     Ok(())
 }

@@ -2,8 +2,11 @@
 //! `{tool, conversation_id, customer_id, idempotency_key, flow, step, arguments}` with the
 //! headers `X-Parla-Signature: sha256=<hex HMAC-SHA256 of the body>` (key from the environment
 //! variable the flow names) and `Idempotency-Key`; the answer is a JSON object whose values
-//! become facts. A gRPC tool implements `parla.v1.ToolService.Call`. Both are retried with
-//! exponential backoff on timeouts, connection errors and 5xx / UNAVAILABLE, with the same
+//! become facts. A gRPC tool implements `parla.v1.ToolService.Call` and gets the tool's
+//! `timeout_ms` as its deadline (`grpc-timeout`). Either may also get a bearer token
+//! (`authorization: Bearer …`) from the variable `token_env` names. Both are retried with
+//! exponential backoff on timeouts, connection errors and 5xx / UNAVAILABLE, DEADLINE_EXCEEDED
+//! and CANCELLED (what a tonic server answers when the deadline passes), with the same
 //! idempotency key and the same body; other failures are not retried. An answer that is not a
 //! JSON object, or lacks a key the flow declares under `returns`, is a failure: the flow acts
 //! on nothing it returned. Which failures may follow work the tool did (a timeout after
@@ -11,7 +14,7 @@
 //! once one attempt ended so, the call's outcome is unknown whatever later attempts give.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
 use parla_proto::v1 as pb;
@@ -82,6 +85,29 @@ fn note(unconfirmed: &mut Option<ToolError>, error: &ToolError) {
     }
 }
 
+/// The bearer token of a tool that declares `token_env`: `Ok(None)` without one, an error (the
+/// call is not made) when its variable is unset or empty.
+fn bearer(spec: &ToolSpec, tool: &str) -> Result<Option<String>, ToolError> {
+    let Some(var) = spec.token_env.as_deref() else {
+        return Ok(None);
+    };
+    match std::env::var(var) {
+        Ok(token) if !token.trim().is_empty() => Ok(Some(format!("Bearer {}", token.trim()))),
+        _ => Err(ToolError::NotConfigured(format!(
+            "tool `{tool}`: environment variable {var} (its bearer token) is not set"
+        ))),
+    }
+}
+
+/// A call that was not made.
+fn not_made(error: ToolError) -> Attempts {
+    Attempts {
+        result: Err(error),
+        count: 0,
+        unconfirmed: None,
+    }
+}
+
 /// Calls a webhook.
 pub(crate) async fn webhook(
     client: &reqwest::Client,
@@ -96,31 +122,32 @@ pub(crate) async fn webhook(
         .and_then(|k| std::env::var(k).ok())
         .unwrap_or_default();
     if spec.secret_env.is_some() && secret.is_empty() {
-        return Attempts {
-            result: Err(ToolError::NotConfigured(format!(
-                "tool `{}`: environment variable {} (its signing key) is not set",
-                call.tool,
-                spec.secret_env.as_deref().unwrap_or("")
-            ))),
-            count: 0,
-            unconfirmed: None,
-        };
+        return not_made(ToolError::NotConfigured(format!(
+            "tool `{}`: environment variable {} (its signing key) is not set",
+            call.tool,
+            spec.secret_env.as_deref().unwrap_or("")
+        )));
     }
+    let token = match bearer(spec, &call.tool) {
+        Ok(t) => t,
+        Err(e) => return not_made(e),
+    };
     let sig = signature(secret.as_bytes(), &body);
     let mut attempts = 0;
     let mut unconfirmed = None;
     loop {
         attempts += 1;
-        let sent = client
+        let mut post = client
             .post(&spec.url)
             .timeout(Duration::from_millis(spec.timeout_ms))
             .header("content-type", "application/json")
             .header("x-parla-signature", &sig)
             .header("idempotency-key", &call.idempotency_key)
-            .header("x-parla-attempt", attempts.to_string())
-            .body(body.clone())
-            .send()
-            .await;
+            .header("x-parla-attempt", attempts.to_string());
+        if let Some(token) = &token {
+            post = post.header("authorization", token);
+        }
+        let sent = post.body(body.clone()).send().await;
         let (error, retryable) = match sent {
             Ok(r) if r.status().is_success() => match r.bytes().await {
                 Ok(b) => {
@@ -155,22 +182,36 @@ pub(crate) async fn webhook(
     }
 }
 
-/// Calls a `parla.v1.ToolService`.
+/// Calls a `parla.v1.ToolService`. Each attempt carries the deadline `timeout_ms` as
+/// `grpc-timeout` (tonic's client gives up at it too) and the bearer token, if any.
 pub(crate) async fn grpc(spec: &ToolSpec, call: &ToolCall, cx: &CallContext<'_>) -> Attempts {
+    let timeout = Duration::from_millis(spec.timeout_ms);
     let endpoint = match tonic::transport::Endpoint::from_shared(spec.url.clone()) {
-        Ok(e) => e
-            .timeout(Duration::from_millis(spec.timeout_ms))
-            .connect_timeout(Duration::from_millis(spec.timeout_ms)),
+        Ok(e) => e.connect_timeout(timeout),
         Err(e) => {
-            return Attempts {
-                result: Err(ToolError::NotConfigured(e.to_string())),
-                count: 0,
-                unconfirmed: None,
-            }
+            return not_made(ToolError::NotConfigured(format!(
+                "tool `{}`: url `{}`: {e}",
+                call.tool, spec.url
+            )))
         }
     };
+    let token = match bearer(spec, &call.tool).and_then(|t| {
+        t.map(|t| {
+            t.parse::<tonic::metadata::MetadataValue<_>>().map_err(|_| {
+                ToolError::NotConfigured(format!(
+                    "tool `{}`: the bearer token in {} is not a valid header value",
+                    call.tool,
+                    spec.token_env.as_deref().unwrap_or("")
+                ))
+            })
+        })
+        .transpose()
+    }) {
+        Ok(t) => t,
+        Err(e) => return not_made(e),
+    };
     let mut client = pb::tool_service_client::ToolServiceClient::new(endpoint.connect_lazy());
-    let request = pb::ToolCallRequest {
+    let message = pb::ToolCallRequest {
         tool: call.tool.clone(),
         conversation_id: cx.conversation_id.to_owned(),
         customer_id: cx.customer_id.to_owned(),
@@ -183,7 +224,15 @@ pub(crate) async fn grpc(spec: &ToolSpec, call: &ToolCall, cx: &CallContext<'_>)
     let mut unconfirmed = None;
     loop {
         attempts += 1;
-        let error = match client.call(request.clone()).await {
+        let mut request = tonic::Request::new(message.clone());
+        request.set_timeout(timeout);
+        if let Some(token) = &token {
+            request
+                .metadata_mut()
+                .insert("authorization", token.clone());
+        }
+        let sent = Instant::now();
+        let error = match client.call(request).await {
             Ok(r) => {
                 let result: BTreeMap<String, String> = r.into_inner().result.into_iter().collect();
                 return Attempts {
@@ -192,20 +241,15 @@ pub(crate) async fn grpc(spec: &ToolSpec, call: &ToolCall, cx: &CallContext<'_>)
                     unconfirmed,
                 };
             }
-            Err(s) => ToolError::from_status(&s, Some(spec.timeout_ms), |code, message| {
-                ToolError::Grpc { code, message }
-            }),
+            Err(s) => deadline_hit(
+                ToolError::from_status(&s, Some(spec.timeout_ms), |code, message| {
+                    ToolError::Grpc { code, message }
+                }),
+                sent.elapsed() >= timeout,
+                spec.timeout_ms,
+            ),
         };
-        let retryable = match &error {
-            ToolError::Unreachable(_) | ToolError::Timeout(_) => true,
-            ToolError::Grpc { code, .. } => {
-                matches!(
-                    code,
-                    tonic::Code::Unavailable | tonic::Code::DeadlineExceeded
-                )
-            }
-            _ => false,
-        };
+        let retryable = grpc_retryable(&error);
         tracing::warn!(tool = %call.tool, attempt = attempts, error = %error, retryable, "grpc tool attempt failed");
         if !retryable || attempts > spec.retries {
             return Attempts {
@@ -220,6 +264,32 @@ pub(crate) async fn grpc(spec: &ToolSpec, call: &ToolCall, cx: &CallContext<'_>)
     }
 }
 
+/// A CANCELLED or DEADLINE_EXCEEDED that came once the deadline had passed is the deadline:
+/// a tonic server ends a call at its `grpc-timeout` with CANCELLED, other servers with
+/// DEADLINE_EXCEEDED.
+fn deadline_hit(error: ToolError, past_deadline: bool, timeout_ms: u64) -> ToolError {
+    match error {
+        ToolError::Grpc {
+            code: tonic::Code::Cancelled | tonic::Code::DeadlineExceeded,
+            ..
+        } if past_deadline => ToolError::Timeout(timeout_ms),
+        other => other,
+    }
+}
+
+/// Attempts of a gRPC tool worth repeating with the same key: no connection, a deadline hit
+/// (ours, or the server's: DEADLINE_EXCEEDED, or CANCELLED as tonic answers it), UNAVAILABLE.
+fn grpc_retryable(error: &ToolError) -> bool {
+    match error {
+        ToolError::Unreachable(_) | ToolError::Timeout(_) => true,
+        ToolError::Grpc { code, .. } => matches!(
+            code,
+            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
+        ),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,6 +301,41 @@ mod tests {
             signature(b"Jefe", b"what do ya want for nothing?"),
             "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    #[test]
+    fn a_deadline_hit_is_retried_and_a_refusal_is_not() {
+        let cancelled = || ToolError::Grpc {
+            code: tonic::Code::Cancelled,
+            message: "Timeout expired".into(),
+        };
+        assert_eq!(
+            deadline_hit(cancelled(), true, 200),
+            ToolError::Timeout(200)
+        );
+        assert_eq!(deadline_hit(cancelled(), false, 200), cancelled());
+        for retried in [
+            ToolError::Timeout(200),
+            ToolError::Unreachable("refused".into()),
+            cancelled(),
+            ToolError::Grpc {
+                code: tonic::Code::DeadlineExceeded,
+                message: String::new(),
+            },
+            ToolError::Grpc {
+                code: tonic::Code::Unavailable,
+                message: String::new(),
+            },
+        ] {
+            assert!(grpc_retryable(&retried), "{retried}");
+        }
+        for final_ in [tonic::Code::InvalidArgument, tonic::Code::Internal] {
+            let e = ToolError::Grpc {
+                code: final_,
+                message: String::new(),
+            };
+            assert!(!grpc_retryable(&e), "{e}");
+        }
     }
 
     #[test]
