@@ -2,6 +2,8 @@
 //! through `[dialogue]`: `llm_model` names the model, `llm_backend` and `[dialogue.openai]` pick
 //! an OpenAI-compatible endpoint instead; the other fields keep their defaults there.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::Kernels;
@@ -99,6 +101,12 @@ pub struct OpenAiConfig {
     pub max_retries: u32,
     /// First backoff in milliseconds; doubles on each retry (a `Retry-After` header wins).
     pub backoff_ms: u64,
+    /// Parameters added to every request body beside the standard ones, for a server's own
+    /// extensions (e.g. `repetition_penalty = 1.1` for vLLM or llama.cpp's server). Empty by
+    /// default: strict OpenAI-compatible servers refuse unknown parameters. A key Parla sets
+    /// itself (`model`, `messages`, `stream`, `temperature`, `top_p`, `max_tokens`, `seed`,
+    /// `stop`, `guided_choice`, `response_format`) is refused when the backend is created.
+    pub extra_body: BTreeMap<String, serde_json::Value>,
 }
 
 impl Default for OpenAiConfig {
@@ -112,6 +120,7 @@ impl Default for OpenAiConfig {
             idle_timeout_ms: 15_000,
             max_retries: 3,
             backoff_ms: 200,
+            extra_body: BTreeMap::new(),
         }
     }
 }

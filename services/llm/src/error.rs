@@ -58,6 +58,15 @@ pub enum LlmError {
         /// What was observed.
         reason: String,
     },
+    /// The model declined to answer: a `refusal` message, or its output stopped by a content
+    /// filter. Nothing it wrote is kept; say the reply another way (a template).
+    #[error("language model at {url} refused to answer ({reason}); use another wording")]
+    Refused {
+        /// The endpoint URL.
+        url: String,
+        /// How the refusal came (never the model's text).
+        reason: String,
+    },
     /// The output broke a structured-output constraint (remote backends cannot mask logits).
     #[error("model output {output:?} does not satisfy the requested constraint")]
     ConstraintViolated {

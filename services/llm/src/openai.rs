@@ -1,7 +1,13 @@
 //! The OpenAI-compatible backend: chat completions streamed as server-sent events from vLLM,
-//! llama.cpp's server, TGI or any compatible endpoint. Connection failures, 429 and 5xx answers
-//! are retried with exponential backoff before any text was streamed; after that a broken
-//! stream is an error, never a silently short reply.
+//! llama.cpp's server, TGI or any compatible endpoint. Only standard chat-completions
+//! parameters are sent (`model`, `messages`, `stream`, `temperature`, `top_p`, `max_tokens`,
+//! `seed`, `stop`; vLLM's `guided_choice` only for a label constraint), plus what
+//! `extra_body` configures. Connection failures, 429 and 5xx answers are retried with
+//! exponential backoff before any text was streamed; after that a broken stream is an error,
+//! never a silently short reply. A request's `time_budget` covers all of it — connecting,
+//! retries, the wait for the response headers and the stream — and ends it with
+//! `StopReason::TimeBudget`. A refusal (a `refusal` delta, `finish_reason: content_filter`) is
+//! an error, never a reply.
 
 use std::time::{Duration, Instant};
 
@@ -15,6 +21,30 @@ use crate::{
     GenerationUsage, LanguageModel, LlmError, OpenAiConfig, StopReason,
 };
 
+/// Body keys Parla sets itself; `extra_body` may not replace them.
+const OWN_KEYS: [&str; 10] = [
+    "model",
+    "messages",
+    "stream",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "seed",
+    "stop",
+    "guided_choice",
+    "response_format",
+];
+
+/// How sending the request ended, when it did not fail.
+enum Sent {
+    /// The endpoint answered 2xx: the stream follows.
+    Answer(reqwest::Response),
+    /// The request was cancelled.
+    Cancelled,
+    /// The time budget ran out before the response headers came.
+    OutOfTime,
+}
+
 /// A chat model behind an OpenAI-compatible HTTP endpoint.
 #[derive(Clone)]
 pub struct OpenAiModel {
@@ -24,9 +54,19 @@ pub struct OpenAiModel {
 }
 
 impl OpenAiModel {
-    /// A client for `config.base_url`; nothing is sent until the first generation.
+    /// A client for `config.base_url`; nothing is sent until the first generation. An
+    /// `extra_body` key that Parla sets itself is refused, naming it.
     pub fn new(config: &OpenAiConfig) -> Result<Self, LlmError> {
         let url = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));
+        if let Some(key) = config
+            .extra_body
+            .keys()
+            .find(|k| OWN_KEYS.contains(&k.as_str()))
+        {
+            return Err(LlmError::InvalidRequest(format!(
+                "`openai.extra_body.{key}` would replace a parameter Parla sets itself; remove it (extra_body is for parameters Parla does not send, such as `repetition_penalty`)"
+            )));
+        }
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
             .build()
@@ -52,10 +92,8 @@ impl OpenAiModel {
             "max_tokens": p.max_tokens,
             "seed": p.seed,
         });
-        if p.repetition_penalty != 1.0 {
-            // vLLM's and llama.cpp's name for it; other servers ignore unknown fields.
-            body["repetition_penalty"] = json!(p.repetition_penalty);
-        }
+        // `repetition_penalty` is not an OpenAI parameter: strict servers refuse a request
+        // that has it, so it is sent only through `extra_body`.
         if !p.stop.is_empty() {
             body["stop"] = json!(p.stop.iter().take(4).collect::<Vec<_>>());
         }
@@ -65,6 +103,9 @@ impl OpenAiModel {
                 body["response_format"] = json!({"type": "json_object"})
             }
             None => {}
+        }
+        for (key, value) in &self.config.extra_body {
+            body[key.as_str()] = value.clone();
         }
         body
     }
@@ -76,6 +117,13 @@ impl OpenAiModel {
         }
     }
 
+    fn refused(&self, reason: &str) -> LlmError {
+        LlmError::Refused {
+            url: self.url.clone(),
+            reason: reason.to_owned(),
+        }
+    }
+
     fn disconnected(&self, reason: impl ToString) -> LlmError {
         LlmError::Disconnected {
             url: self.url.clone(),
@@ -83,12 +131,21 @@ impl OpenAiModel {
         }
     }
 
-    /// Sends the request, retrying refused connections, 429 and 5xx. `None` when cancelled.
+    /// Sends the request, retrying refused connections, 429 and 5xx, until `deadline` (the
+    /// request's time budget) if it has one.
     async fn connect(
         &self,
         request: &GenerationRequest,
         body: &Value,
-    ) -> Result<Option<reqwest::Response>, LlmError> {
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<Sent, LlmError> {
+        let out_of_time = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(out_of_time);
         let mut backoff = Duration::from_millis(self.config.backoff_ms);
         let attempts = self.config.max_retries + 1;
         for attempt in 1..=attempts {
@@ -99,7 +156,8 @@ impl OpenAiModel {
             let timeout = Duration::from_millis(self.config.request_timeout_ms);
             let sent = tokio::select! {
                 biased;
-                _ = request.cancel.cancelled() => return Ok(None),
+                _ = request.cancel.cancelled() => return Ok(Sent::Cancelled),
+                _ = &mut out_of_time => return Ok(Sent::OutOfTime),
                 r = tokio::time::timeout(timeout, req.send()) => r,
             };
             let last = attempt == attempts;
@@ -116,7 +174,7 @@ impl OpenAiModel {
                     tracing::warn!(url = %self.url, attempt, error = %e, "llm endpoint unreachable, retrying");
                     backoff
                 }
-                Ok(Ok(resp)) if resp.status().is_success() => return Ok(Some(resp)),
+                Ok(Ok(resp)) if resp.status().is_success() => return Ok(Sent::Answer(resp)),
                 Ok(Ok(resp))
                     if resp.status().as_u16() == 429 || resp.status().is_server_error() =>
                 {
@@ -138,7 +196,10 @@ impl OpenAiModel {
                 }
                 Ok(Ok(resp)) => {
                     let status = resp.status();
-                    let text = resp.text().await.unwrap_or_default();
+                    let text = tokio::select! {
+                        _ = &mut out_of_time => String::new(),
+                        t = resp.text() => t.unwrap_or_default(),
+                    };
                     return Err(self.err(format!(
                         "answered {status}: {}",
                         text.chars().take(300).collect::<String>()
@@ -147,7 +208,8 @@ impl OpenAiModel {
             };
             tokio::select! {
                 biased;
-                _ = request.cancel.cancelled() => return Ok(None),
+                _ = request.cancel.cancelled() => return Ok(Sent::Cancelled),
+                _ = &mut out_of_time => return Ok(Sent::OutOfTime),
                 _ = tokio::time::sleep(wait) => {}
             }
             backoff *= 2;
@@ -207,14 +269,16 @@ impl OpenAiModel {
             })
         };
         let body = self.body(request);
-        let Some(resp) = self.connect(request, &body).await? else {
-            return finish(StopReason::Cancelled, &text, usage);
-        };
-        let idle = Duration::from_millis(self.config.idle_timeout_ms);
         let deadline = request
             .params
             .time_budget
             .map(|b| tokio::time::Instant::from_std(started + b));
+        let resp = match self.connect(request, &body, deadline).await? {
+            Sent::Answer(resp) => resp,
+            Sent::Cancelled => return finish(StopReason::Cancelled, &text, usage),
+            Sent::OutOfTime => return finish(StopReason::TimeBudget, &text, usage),
+        };
+        let idle = Duration::from_millis(self.config.idle_timeout_ms);
         let mut bytes = resp.bytes_stream();
         let mut buffer: Vec<u8> = Vec::new();
         loop {
@@ -261,6 +325,16 @@ impl OpenAiModel {
                     usage.processed_prompt_tokens = n as usize;
                 }
                 let choice = &v["choices"][0];
+                // The refusal's text is not kept: it may quote the conversation.
+                if choice["delta"]["refusal"]
+                    .as_str()
+                    .is_some_and(|r| !r.is_empty())
+                {
+                    return Err(self.refused("the model sent a refusal"));
+                }
+                if choice["finish_reason"].as_str() == Some("content_filter") {
+                    return Err(self.refused("finish_reason content_filter"));
+                }
                 if let Some(delta) = choice["delta"]["content"].as_str() {
                     usage.completion_tokens += 1;
                     match text.push(delta) {

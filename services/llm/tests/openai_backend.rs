@@ -1,13 +1,15 @@
 //! The OpenAI-compatible backend against a small HTTP server in the test that speaks the chat
 //! completions streaming protocol (a test double for a remote engine: vLLM cannot run here).
 //! It passes the same streaming and cancellation checks as the candle backend, and shows
-//! retries, a down endpoint and a mid-stream disconnect.
+//! retries, a down endpoint, a mid-stream disconnect, a refusal, a time budget that also
+//! covers the wait for the response headers, and a body of standard parameters only (extra
+//! ones when configured).
 
 mod common;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use parla_llm::{
     ChatMessage, Constraint, GenerationParams, GenerationRequest, LanguageModel, LlmError,
@@ -29,12 +31,17 @@ enum Behaviour {
     Disconnect,
     /// Answers with this label.
     Label(&'static str),
+    /// Sends its headers only after 12 s.
+    LateHeaders,
+    /// Refuses: a `refusal` delta, then `finish_reason: content_filter`.
+    Refuse,
 }
 
 struct Server {
     url: String,
     requests: Arc<AtomicU64>,
     deltas: Arc<AtomicU64>,
+    bodies: Arc<Mutex<Vec<Value>>>,
 }
 
 async fn serve(behaviour: Behaviour) -> Server {
@@ -42,17 +49,19 @@ async fn serve(behaviour: Behaviour) -> Server {
     let url = format!("http://{}/v1", listener.local_addr().unwrap());
     let requests = Arc::new(AtomicU64::new(0));
     let deltas = Arc::new(AtomicU64::new(0));
-    let (r, d) = (requests.clone(), deltas.clone());
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let (r, d, b) = (requests.clone(), deltas.clone(), bodies.clone());
     tokio::spawn(async move {
         while let Ok((sock, _)) = listener.accept().await {
             let n = r.fetch_add(1, Ordering::SeqCst) + 1;
-            tokio::spawn(answer(sock, behaviour, n, d.clone()));
+            tokio::spawn(answer(sock, behaviour, n, d.clone(), b.clone()));
         }
     });
     Server {
         url,
         requests,
         deltas,
+        bodies,
     }
 }
 
@@ -90,8 +99,18 @@ fn event(content: Option<&str>, finish: Option<&str>) -> String {
     format!("data: {v}\n\n")
 }
 
-async fn answer(mut sock: TcpStream, behaviour: Behaviour, n: u64, deltas: Arc<AtomicU64>) {
+async fn answer(
+    mut sock: TcpStream,
+    behaviour: Behaviour,
+    n: u64,
+    deltas: Arc<AtomicU64>,
+    bodies: Arc<Mutex<Vec<Value>>>,
+) {
     let body = read_request(&mut sock).await;
+    bodies.lock().unwrap().push(body.clone());
+    if let Behaviour::LateHeaders = behaviour {
+        tokio::time::sleep(Duration::from_secs(12)).await;
+    }
     assert_eq!(body["stream"], true);
     assert!(body["messages"].as_array().is_some_and(|m| !m.is_empty()));
     let status = match behaviour {
@@ -116,6 +135,14 @@ async fn answer(mut sock: TcpStream, behaviour: Behaviour, n: u64, deltas: Arc<A
         Behaviour::Label(label) => {
             out.push_str(&event(Some(label), None));
             out.push_str(&event(None, Some("stop")));
+            out.push_str("data: [DONE]\n\n");
+            let _ = sock.write_all(out.as_bytes()).await;
+            return;
+        }
+        Behaviour::Refuse => {
+            let refusal = serde_json::json!({"choices": [{"index": 0, "delta": {"refusal": "I can't help with that."}, "finish_reason": null}]});
+            out.push_str(&format!("data: {refusal}\n\n"));
+            out.push_str(&event(None, Some("content_filter")));
             out.push_str("data: [DONE]\n\n");
             let _ = sock.write_all(out.as_bytes()).await;
             return;
@@ -267,4 +294,93 @@ async fn labels_are_checked_when_the_server_cannot_mask() {
         .await
         .unwrap_err();
     assert!(matches!(err, LlmError::ConstraintViolated { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn the_time_budget_covers_the_wait_for_the_headers() {
+    let server = serve(Behaviour::LateHeaders).await;
+    let mut req = request(8);
+    req.params.time_budget = Some(Duration::from_millis(300));
+    let started = Instant::now();
+    let out = client(&server.url)
+        .generate(req)
+        .unwrap()
+        .finish()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(out.stop_reason, StopReason::TimeBudget, "{out:?}");
+    assert_eq!(out.text, "");
+    assert!(took < Duration::from_millis(400), "{took:?}");
+}
+
+#[tokio::test]
+async fn a_refusal_is_an_error() {
+    let server = serve(Behaviour::Refuse).await;
+    let err = client(&server.url)
+        .generate(request(8))
+        .unwrap()
+        .finish()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("refused"), "{err}");
+}
+
+/// Chat-completions parameters of the OpenAI API that Parla sets.
+const STANDARD: [&str; 8] = [
+    "model",
+    "messages",
+    "stream",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "seed",
+    "stop",
+];
+
+#[tokio::test]
+async fn only_standard_parameters_are_sent_by_default() {
+    let server = serve(Behaviour::Stream).await;
+    let mut req = request(2);
+    req.params.repetition_penalty = 1.3;
+    req.params.stop = vec!["\nCustomer:".into()];
+    client(&server.url)
+        .generate(req)
+        .unwrap()
+        .finish()
+        .await
+        .unwrap();
+    let bodies = server.bodies.lock().unwrap();
+    let keys: Vec<&String> = bodies[0].as_object().unwrap().keys().collect();
+    assert!(
+        keys.iter().all(|k| STANDARD.contains(&k.as_str())),
+        "non-standard parameters sent: {keys:?}"
+    );
+    assert_eq!(bodies[0]["stop"], serde_json::json!(["\nCustomer:"]));
+}
+
+#[tokio::test]
+async fn extra_parameters_are_sent_when_configured() {
+    let server = serve(Behaviour::Stream).await;
+    let config = OpenAiConfig {
+        base_url: server.url.clone(),
+        extra_body: [("repetition_penalty".to_owned(), serde_json::json!(1.1))].into(),
+        ..OpenAiConfig::default()
+    };
+    OpenAiModel::new(&config)
+        .unwrap()
+        .generate(request(2))
+        .unwrap()
+        .finish()
+        .await
+        .unwrap();
+    let bodies = server.bodies.lock().unwrap();
+    assert_eq!(bodies[0]["repetition_penalty"], serde_json::json!(1.1));
+
+    let config = OpenAiConfig {
+        extra_body: [("stream".to_owned(), serde_json::json!(false))].into(),
+        ..OpenAiConfig::default()
+    };
+    let err = OpenAiModel::new(&config).err().expect("refused");
+    assert!(err.to_string().contains("extra_body.stream"), "{err}");
 }
