@@ -34,7 +34,8 @@ pub struct DialogueConfig {
     pub openai: OpenAiConfig,
     /// Who words the replies: `auto`, `templates` or `model`.
     pub phrasing: Phrasing,
-    /// Milliseconds a phrasing may take before the template is used instead.
+    /// Milliseconds the model's wording of a turn may take, all drafts, connecting and the
+    /// wait for the response headers included; then the template reply is used.
     pub phrasing_budget_ms: u64,
     /// Directory of reply and prompt templates (`replies/<lang>.yaml` inside);
     /// empty for the templates shipped in `prompts/`, built into the binary.

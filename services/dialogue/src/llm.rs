@@ -2,7 +2,8 @@
 //! (`llm_model`, `llm_backend`, `[dialogue.openai]`), and told whether it may phrase replies.
 //! The default SmolLM2-135M echoes customers (../shared/LLM.md), so it never phrases free
 //! replies; an OpenAI-compatible backend or a local model of at least 1 B parameters does, when
-//! `phrasing = "auto"`.
+//! `phrasing = "auto"`. Its [`ModelHealth`] says whether it currently answers: a model that
+//! fails degrades phrasing to the templates, never a customer's turn.
 
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use parla_llm::{CandleModel, LanguageModel, LlmBackend, LlmConfig, OpenAiModel};
 use parla_models::ModelCache;
 
 use crate::config::Phrasing;
-use crate::{DialogueConfig, DialogueError};
+use crate::{DialogueConfig, DialogueError, ModelHealth};
 
 /// Parameters from which a local model counts as capable of phrasing replies.
 pub const CAPABLE_PARAMETERS: usize = 1_000_000_000;
@@ -24,6 +25,8 @@ pub struct DialogueModel {
     pub phrases: bool,
     /// Short description for logs.
     pub description: String,
+    /// Whether it answers (degraded: replies keep their templates), with counters.
+    pub health: Arc<ModelHealth>,
 }
 
 impl std::fmt::Debug for DialogueModel {
@@ -31,6 +34,7 @@ impl std::fmt::Debug for DialogueModel {
         f.debug_struct("DialogueModel")
             .field("description", &self.description)
             .field("phrases", &self.phrases)
+            .field("degraded", &self.health.is_degraded())
             .finish()
     }
 }
@@ -43,6 +47,7 @@ impl DialogueModel {
             model,
             phrases,
             description,
+            health: Arc::default(),
         }
     }
 

@@ -2,23 +2,36 @@
 //! wording by a capable language model when one is configured. Facts always come from the CRM
 //! and flow results (the template's variables and the customer's context), never from the model:
 //! a model draft naming any number, id, amount, date or product that is not a fact, or leaving
-//! out one the template states, is rejected, regenerated once, then replaced by the template. A model that is down costs the customer an
-//! honest short answer and a hand-off, never silence.
+//! out one the template states, is rejected, regenerated once, then replaced by the template.
+//! The model is an improvement only: whatever becomes of it — down, an error, a cut stream, a
+//! refusal, nothing within `phrasing_budget_ms` (one deadline for every draft of the turn) —
+//! the customer gets the template reply in the same turn, and the model's [`ModelHealth`]
+//! records it (degraded in logs and counters, no hand-off).
+//!
+//! [`ModelHealth`]: crate::ModelHealth
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use parla_llm::{ChatMessage, GenerationParams, GenerationRequest, LlmError, StopReason};
 
 use crate::grounding::{self, Facts};
 use crate::turn::facts::{format_date, Vars};
 use crate::turn::{ConversationState, TurnOutcome};
-use crate::{
-    confidence, Channel, DialogueConfig, Engine, HandoffDecision, HandoffReason, Language,
-    RenderRequest, Tone,
-};
+use crate::{confidence, Channel, DialogueConfig, Engine, Language, RenderRequest, Tone};
 
 /// Steps whose fixed wording is never handed to a model (safety and hand-off messages).
 const FIXED_STEPS: [&str; 4] = ["handoff", "handoff_waiting", "injection", "apology_error"];
+
+/// How long past the budget a backend that ignores it is waited for before it is cancelled.
+const BUDGET_GRACE: Duration = Duration::from_millis(30);
+
+static FALLBACKS: AtomicU64 = AtomicU64::new(0);
+
+/// Replies that kept their template because the model failed or ran out of time (metrics).
+pub fn fallbacks_total() -> u64 {
+    FALLBACKS.load(Ordering::Relaxed)
+}
 
 /// Everything a reply may state at this turn: the template's variables, the literal wording of
 /// the step's templates (policy figures such as "5 working days"), and the customer's CRM
@@ -70,7 +83,8 @@ fn minor(v: i64) -> String {
 }
 
 /// Checks the template reply, lets a capable model word it, and records the outcome in `o`
-/// (reply, `rejected_replies`, `model_phrased`, confidence, and a hand-off when the model is down).
+/// (reply, `rejected_replies`, `model_phrased`, confidence). A model that fails or runs out of
+/// `phrasing_budget_ms` leaves the template reply.
 pub async fn finish(
     engine: &Engine,
     config: &DialogueConfig,
@@ -93,12 +107,20 @@ pub async fn finish(
         o.step = fallback;
     }
     let phrase = engine.llm.as_ref().filter(|m| m.phrases);
-    if let Some(llm) = phrase.filter(|_| !FIXED_STEPS.contains(&o.step) && o.rejected_replies == 0)
-    {
+    let started = Instant::now();
+    if let Some(llm) = phrase.filter(|m| {
+        !FIXED_STEPS.contains(&o.step) && o.rejected_replies == 0 && m.health.may_try(started)
+    }) {
+        let deadline = started + Duration::from_millis(config.phrasing_budget_ms);
         let draft = strip_markup(&o.reply);
         for attempt in 0..2u64 {
-            match generate(llm, config, state, customer_text, o, &draft, attempt).await {
-                Ok(Some(text)) => {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match generate(llm, state, customer_text, o, &draft, attempt, left).await {
+                Draft::Text(text) => {
+                    llm.health.record_ok(&llm.description);
                     let mut violations = facts.check(&text);
                     violations.extend(facts.dropped(
                         o.facts.values().map(String::as_str),
@@ -113,14 +135,25 @@ pub async fn finish(
                     grounding::count_rejection(&state.id, "model", &violations);
                     o.rejected_replies += 1;
                 }
-                Ok(None) => break,
-                Err(e) if model_down(&e) => {
-                    tracing::warn!(conversation = %state.id, error = %e, "language model down; apologising and handing off");
-                    model_is_down(engine, state, o);
+                Draft::Nothing { answered } => {
+                    // Only a first draft had the whole budget: a regeneration left with the
+                    // rest of it says nothing about the model.
+                    if answered {
+                        llm.health.record_ok(&llm.description);
+                    } else if attempt == 0 {
+                        llm.health
+                            .record_failure(&llm.description, "timeout", Instant::now());
+                    }
+                    keep_template(state, "timeout", started);
                     break;
                 }
-                Err(e) => {
-                    tracing::warn!(conversation = %state.id, error = %e, "phrasing failed; template kept");
+                Draft::Failed(e) => {
+                    let kind = error_kind(&e);
+                    if model_unavailable(&e) {
+                        llm.health
+                            .record_failure(&llm.description, kind, Instant::now());
+                    }
+                    keep_template(state, kind, started);
                     break;
                 }
             }
@@ -136,16 +169,39 @@ pub async fn finish(
     }
 }
 
-/// One model draft; `None` when it ran out of time or said nothing.
+/// Logs (without any text) and counts a reply that keeps its template because of the model.
+fn keep_template(state: &ConversationState, kind: &str, started: Instant) {
+    FALLBACKS.fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(
+        conversation = %state.id,
+        kind,
+        ms = started.elapsed().as_millis() as u64,
+        fallbacks = fallbacks_total(),
+        "phrasing gave nothing usable; template reply kept"
+    );
+}
+
+/// What one request for a draft came to.
+enum Draft {
+    /// A wording to check.
+    Text(String),
+    /// Nothing usable in time; `answered`: the model had started to answer.
+    Nothing { answered: bool },
+    /// The model failed or refused.
+    Failed(LlmError),
+}
+
+/// One model draft, within `budget`: the backend is told the budget, and cancelled if it does
+/// not keep it.
 async fn generate(
     llm: &crate::DialogueModel,
-    config: &DialogueConfig,
     state: &ConversationState,
     customer_text: &str,
     o: &TurnOutcome,
     draft: &str,
     attempt: u64,
-) -> Result<Option<String>, LlmError> {
+    budget: Duration,
+) -> Draft {
     let (language, style) = match (o.language, state.channel) {
         (Language::En, Channel::Voice) => ("English", "spoken on the phone: two or three short sentences, no lists, no markup"),
         (Language::En, Channel::Chat) => ("English", "for a web chat: concise"),
@@ -171,12 +227,21 @@ async fn generate(
             top_p: 0.9,
             max_tokens: 160,
             seed: 7 + attempt * 7919 + u64::from(o.index),
-            time_budget: Some(Duration::from_millis(config.phrasing_budget_ms)),
+            time_budget: Some(budget),
             ..GenerationParams::default()
         },
         ..GenerationRequest::new(format!("{}#phrase", state.id), messages)
     };
-    let out = llm.model.generate(request)?.finish().await?;
+    let cancel = request.cancel.clone();
+    let run = async { llm.model.generate(request)?.finish().await };
+    let out = match tokio::time::timeout(budget + BUDGET_GRACE, run).await {
+        Ok(Ok(out)) => out,
+        Ok(Err(e)) => return Draft::Failed(e),
+        Err(_) => {
+            cancel.cancel();
+            return Draft::Nothing { answered: false };
+        }
+    };
     let text = out.text.trim();
     if text.is_empty()
         || matches!(
@@ -184,14 +249,33 @@ async fn generate(
             StopReason::TimeBudget | StopReason::Cancelled
         )
     {
-        tracing::info!(conversation = %state.id, stop = ?out.stop_reason, "phrasing gave nothing usable; template kept");
-        return Ok(None);
+        return Draft::Nothing {
+            answered: !out.text.is_empty(),
+        };
     }
-    Ok(Some(text.to_owned()))
+    Draft::Text(text.to_owned())
 }
 
-/// Errors that mean the model cannot answer at all (as opposed to a bad request).
-fn model_down(e: &LlmError) -> bool {
+/// A short name of what went wrong, for logs and counters (never the model's text).
+fn error_kind(e: &LlmError) -> &'static str {
+    match e {
+        LlmError::Endpoint { .. } => "endpoint",
+        LlmError::Overloaded { .. } => "overloaded",
+        LlmError::Disconnected { .. } => "disconnected",
+        LlmError::Refused { .. } => "refused",
+        LlmError::EngineStopped => "engine_stopped",
+        LlmError::Inference(_) => "inference",
+        LlmError::ConstraintViolated { .. } => "constraint",
+        LlmError::InvalidRequest(_) | LlmError::Template(_) => "request",
+        LlmError::ModelMissing(_)
+        | LlmError::ModelLoad { .. }
+        | LlmError::UnsupportedArchitecture(_) => "model",
+    }
+}
+
+/// Errors that mean the model cannot answer at all (as opposed to a bad request or a
+/// refusal): they make it degraded.
+fn model_unavailable(e: &LlmError) -> bool {
     matches!(
         e,
         LlmError::Endpoint { .. }
@@ -200,21 +284,6 @@ fn model_down(e: &LlmError) -> bool {
             | LlmError::EngineStopped
             | LlmError::Inference(_)
     )
-}
-
-/// The honest short answer and a hand-off.
-fn model_is_down(engine: &Engine, state: &mut ConversationState, o: &mut TurnOutcome) {
-    o.step = "apology_error";
-    o.tone = Tone::Apologetic;
-    o.reply = render(engine, state, o, "apology_error").unwrap_or_else(|| honest(o.language));
-    if !o.decision.handoff {
-        o.decision = HandoffDecision {
-            handoff: true,
-            reason: Some(HandoffReason::NoProgress),
-            explanation: "the language model is unavailable".into(),
-        };
-    }
-    state.handed_off = true;
 }
 
 fn render(
