@@ -66,6 +66,12 @@ pub enum Command {
         #[arg(long, default_value = "parla-demo-call.wav")]
         wav: PathBuf,
     },
+    /// Work with flow files.
+    Flows {
+        /// What to do.
+        #[command(subcommand)]
+        command: FlowsCommand,
+    },
     /// Run conversation test cases (YAML) against the real dialogue manager, in this process
     /// with a seeded CRM; prints pass/fail per case, exits non-zero when one fails.
     TestFlows {
@@ -103,6 +109,17 @@ pub enum CrmCommand {
     Seed {
         /// Fixture or data-set YAML files; none for the built-in demo data.
         files: Vec<PathBuf>,
+    },
+}
+
+/// Flow subcommands.
+#[derive(Debug, Subcommand)]
+pub enum FlowsCommand {
+    /// Load every flow file of a directory as the server would and report each mistake with
+    /// its file and line; exits non-zero on the first one (for CI). Needs no model or server.
+    Check {
+        /// Directory of flow files (`*.yaml`).
+        dir: PathBuf,
     },
 }
 
@@ -159,6 +176,19 @@ pub fn run(cli: Cli) -> ExitCode {
         } => crate::services::service_token(&config).and_then(|token| {
             runtime()?.block_on(crate::demo::run(&server, wait_secs, &wav, token.as_ref()))
         }),
+        Command::Flows {
+            command: FlowsCommand::Check { dir },
+        } => parla_flows::FlowSet::load_dir(&dir)
+            .map(|set| {
+                let names: Vec<&str> = set.flows().iter().map(|f| f.spec.name.as_str()).collect();
+                println!(
+                    "{}: {} flows load: {}",
+                    dir.display(),
+                    names.len(),
+                    names.join(", ")
+                );
+            })
+            .map_err(anyhow::Error::from),
         Command::TestFlows { dir } => crate::test_flows::run(config, &dir).and_then(|passed| {
             anyhow::ensure!(passed, "conversation tests failed");
             Ok(())

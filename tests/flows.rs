@@ -224,3 +224,38 @@ fn test_flows_passes_the_shipped_cases_and_fails_on_a_failing_one() -> anyhow::R
     );
     Ok(())
 }
+
+#[test]
+fn flows_check_accepts_the_shipped_flows_and_names_the_line_of_a_mistake() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/flows");
+    let ok = parla(dir.path())
+        .args(["flows", "check", shipped])
+        .output()?;
+    let out = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        out.contains("3 flows load") && out.contains("return_exchange"),
+        "{out}"
+    );
+
+    // A condition written with `||`, which the loader used to read as literal text.
+    let broken = dir.path().join("broken");
+    std::fs::create_dir_all(&broken)?;
+    std::fs::write(
+        broken.join("address.yaml"),
+        "name: address\ntriggers: [order_status]\nstart: ask\nsteps:\n  ask:\n    say: done\n    next:\n      - when: order_status == shipped || order_status == delivered\n        goto: ask\nmessages:\n  done:\n    en: \"Done.\"\n    it: \"Fatto.\"\n",
+    )?;
+    let bad = parla(dir.path())
+        .args(["flows", "check"])
+        .arg(&broken)
+        .output()?;
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success(), "a broken flow passed the check");
+    assert!(err.contains("address.yaml:8"), "{err}");
+    Ok(())
+}
