@@ -78,6 +78,29 @@ pub fn parse_answer(bytes: &[u8]) -> Result<Facts, ToolError> {
         .collect())
 }
 
+/// After failed attempt number `attempts`: the call's end when `error` may not be retried (or
+/// the retries are spent); else the error is remembered if the tool may have acted, and the
+/// backoff (doubling from `backoff_ms`) is waited before the next attempt.
+async fn retry_or_end(
+    spec: &ToolSpec,
+    attempts: u32,
+    retryable: bool,
+    error: ToolError,
+    unconfirmed: &mut Option<ToolError>,
+) -> Option<Attempts> {
+    if !retryable || attempts > spec.retries {
+        return Some(Attempts {
+            result: Err(error),
+            count: attempts,
+            unconfirmed: unconfirmed.take(),
+        });
+    }
+    note(unconfirmed, &error);
+    let backoff = spec.backoff_ms.saturating_mul(1 << (attempts - 1).min(10));
+    tokio::time::sleep(Duration::from_millis(backoff)).await;
+    None
+}
+
 /// Remembers the first error after which the tool may have acted.
 fn note(unconfirmed: &mut Option<ToolError>, error: &ToolError) {
     if unconfirmed.is_none() && error.may_have_acted() {
@@ -169,16 +192,9 @@ pub(crate) async fn webhook(
             Err(e) => (ToolError::Transport(e.to_string()), true),
         };
         tracing::warn!(tool = %call.tool, attempt = attempts, error = %error, retryable, "webhook attempt failed");
-        if !retryable || attempts > spec.retries {
-            return Attempts {
-                result: Err(error),
-                count: attempts,
-                unconfirmed,
-            };
+        if let Some(end) = retry_or_end(spec, attempts, retryable, error, &mut unconfirmed).await {
+            return end;
         }
-        note(&mut unconfirmed, &error);
-        let backoff = spec.backoff_ms.saturating_mul(1 << (attempts - 1).min(10));
-        tokio::time::sleep(Duration::from_millis(backoff)).await;
     }
 }
 
@@ -251,16 +267,9 @@ pub(crate) async fn grpc(spec: &ToolSpec, call: &ToolCall, cx: &CallContext<'_>)
         };
         let retryable = grpc_retryable(&error);
         tracing::warn!(tool = %call.tool, attempt = attempts, error = %error, retryable, "grpc tool attempt failed");
-        if !retryable || attempts > spec.retries {
-            return Attempts {
-                result: Err(error),
-                count: attempts,
-                unconfirmed,
-            };
+        if let Some(end) = retry_or_end(spec, attempts, retryable, error, &mut unconfirmed).await {
+            return end;
         }
-        note(&mut unconfirmed, &error);
-        let backoff = spec.backoff_ms.saturating_mul(1 << (attempts - 1).min(10));
-        tokio::time::sleep(Duration::from_millis(backoff)).await;
     }
 }
 
