@@ -200,10 +200,7 @@ impl OpenAiModel {
                         _ = &mut out_of_time => String::new(),
                         t = resp.text() => t.unwrap_or_default(),
                     };
-                    return Err(self.err(format!(
-                        "answered {status}: {}",
-                        text.chars().take(300).collect::<String>()
-                    )));
+                    return Err(self.err(format!("answered {status}{}", error_kind(&text))));
                 }
             };
             tokio::select! {
@@ -372,5 +369,42 @@ impl LanguageModel for OpenAiModel {
 
     fn describe(&self) -> String {
         format!("openai-compatible {} at {}", self.config.model, self.url)
+    }
+}
+
+/// The kind of an OpenAI-style error body (`{"error": {"type": …, "code": …}}`), for logs:
+/// its message is left out, as a server may quote the conversation in it, and logs hold no
+/// customer text.
+fn error_kind(body: &str) -> String {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(body) else {
+        return String::new();
+    };
+    let error = &value["error"];
+    let field = |name: &str| {
+        error[name]
+            .as_str()
+            .map(str::to_owned)
+            .or_else(|| error[name].as_i64().map(|n| n.to_string()))
+            .filter(|s| s.len() <= 64 && !s.is_empty())
+    };
+    let parts: Vec<String> = ["type", "code"].into_iter().filter_map(field).collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod error_kind_tests {
+    #[test]
+    fn an_error_body_gives_its_kind_and_never_its_message() {
+        let body = r#"{"error":{"message":"your messages: 'my card is 4111 1111 1111 1111' are too long","type":"invalid_request_error","code":"context_length_exceeded"}}"#;
+        let kind = super::error_kind(body);
+        assert_eq!(kind, " (invalid_request_error, context_length_exceeded)");
+        assert_eq!(
+            super::error_kind("<html>Bad gateway: my card is 4111</html>"),
+            ""
+        );
     }
 }
