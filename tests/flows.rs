@@ -13,6 +13,7 @@ use common::{parla, ParlaServer, SeededCrm};
 use parla_proto::v1 as pb;
 use parla_proto::v1::crm_client::CrmClient;
 use parla_proto::v1::events_client::EventsClient;
+use parla_proto::v1::handoff_client::HandoffClient;
 use talk::{handed_off, Talk};
 
 fn flow(f: &pb::ReplyFinal) -> (String, String, bool) {
@@ -21,7 +22,11 @@ fn flow(f: &pb::ReplyFinal) -> (String, String, bool) {
 }
 
 async fn server(weather: &[(&str, &str)]) -> anyhow::Result<(ParlaServer, tempfile::TempDir)> {
-    let mut envs = vec![("PARLA_FLOWS__TODAY", "2026-11-25")];
+    // The queue read as a tool would, without an agent session.
+    let mut envs = vec![
+        ("PARLA_FLOWS__TODAY", "2026-11-25"),
+        ("PARLA_HANDOFF__REQUIRE_AGENT_LOGIN", "false"),
+    ];
     envs.extend_from_slice(weather);
     SeededCrm::on("2026-11-25")?
         .serve_only("crm,handoff,dialogue", "", &envs)
@@ -96,6 +101,40 @@ async fn returns_exchanges_refunds_declines_and_late_deliveries() -> anyhow::Res
     );
     let outcome = events.message().await?.expect("outcome event");
     assert_eq!(outcome.outcome.map(|o| o.outcome), Some("resolved".into()));
+
+    // The same item again, in a new conversation: the open return is said as it is, and the
+    // colleague who takes over is told to change that return, not to open a second one.
+    let rma = mine[0].rma_id.clone();
+    let mut again = Talk::open(
+        channel.clone(),
+        "flows-jacket-again",
+        "+39 02 5551 2345",
+        "en",
+    )
+    .await?;
+    let f = again
+        .say("Hi, I'd like to return the light jacket from order A1042.")
+        .await?;
+    assert_eq!(flow(&f).1, "already_open", "{f:?}");
+    assert!(f.text.contains(&rma) && f.actions.is_empty(), "{}", f.text);
+    let f = again.say("Yes, please pass me to a colleague.").await?;
+    assert!(handed_off(&f), "{f:?}");
+    let ticket_id = f.handoff.map(|h| h.ticket_id).unwrap_or_default();
+    let ticket = HandoffClient::new(channel.clone())
+        .get_ticket(pb::GetTicketRequest { ticket_id })
+        .await?
+        .into_inner()
+        .ticket
+        .and_then(|t| t.context)
+        .unwrap_or_default();
+    assert!(
+        ticket.suggested_next_step.contains(&rma)
+            && ticket
+                .suggested_next_step
+                .contains("do not open a second one"),
+        "the agent's next step: {:?}",
+        ticket.suggested_next_step
+    );
 
     // Italian: same offer, the customer prefers the refund.
     let mut it = Talk::open(channel.clone(), "flows-jacket-it", "+39 02 5556 7890", "it").await?;
