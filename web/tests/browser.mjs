@@ -140,6 +140,21 @@ try {
   await customer.getByRole("button", { name: "Chat with us" }).click();
   await customer.waitForFunction((n) => document.querySelector("#parla-chat").shadowRoot.querySelectorAll(".msg").length >= n, count, { timeout: 10000 });
   check("the thread is back after a reload", (await customer.locator(".msg").count()) === count);
+  check("the panel opens on the newest message", await customer.evaluate(() => {
+    const log = document.querySelector("#parla-chat").shadowRoot.querySelector(".log");
+    return log.scrollHeight <= log.clientHeight || log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+  }));
+
+  // 7. A paste longer than one message is refused in words and kept in the box, never cut.
+  const long = "My order arrived damaged. ".repeat(400);
+  await customer.locator("#parla-input").fill(long);
+  await customer.keyboard.press("Enter");
+  await customer.getByText("at most 2000 fit in one message").waitFor({ timeout: 10000 })
+    .then(() => check("a 10,000-character paste is refused with a notice", true))
+    .catch(() => check("a 10,000-character paste is refused with a notice", false));
+  check("the pasted text stays in the box, whole", (await customer.locator("#parla-input").inputValue()) === long);
+  check("nothing of the paste was sent", (await customer.locator(".msg").count()) === count);
+  await customer.locator("#parla-input").fill("");
 
   // 8. Two customers on one browser profile: Tom signs in where Giulia chatted, then
   // nobody is signed in. Neither sees the other's thread, and each gets their own answers.
