@@ -252,7 +252,10 @@ pub fn decode(
     // audio, a sentence said twice) is decoded once more over Whisper's
     // full 30 s window with a beam, which do not loop on that audio.
     if pass == Pass::Final && settings.encoder_margin_ms.is_some() && repeats(&transcript.text) {
-        tracing::debug!(text = %transcript.text, "repetition loop: decoding again (full window, beam)");
+        tracing::debug!(
+            words = transcript.text.split_whitespace().count(),
+            "repetition loop: decoding again (full window, beam)"
+        );
         let again = DecodeSettings {
             encoder_margin_ms: None,
             beam_size: settings.beam_size.max(REPEAT_BEAM),
@@ -267,7 +270,10 @@ pub fn decode(
     // first word ("Hello?" heard in a short "Mm-hmm").
     if pass == Pass::Partial {
         if let Some(end) = loop_start(&transcript.text) {
-            tracing::debug!(text = %transcript.text, "partial in a repetition loop: first round kept");
+            tracing::debug!(
+                words = transcript.text.split_whitespace().count(),
+                "partial in a repetition loop: first round kept"
+            );
             let round = &transcript.words[..end.min(transcript.words.len())];
             if !round.is_empty() {
                 transcript.confidence =

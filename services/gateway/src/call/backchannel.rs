@@ -46,7 +46,10 @@ impl Backchannels {
 }
 
 /// A word of only `m` and `h` with at least one `m`: a hum, never a request.
+/// The recogniser sometimes writes a hum as a plural ("MMs", "hmms"), so one
+/// trailing `s` after a hum is still a hum.
 fn is_hum(word: &str) -> bool {
+    let word = word.strip_suffix('s').unwrap_or(word);
     word.contains('m') && word.chars().all(|c| c == 'm' || c == 'h')
 }
 
@@ -83,6 +86,8 @@ mod tests {
             "Hm.",
             "Mhmm",
             "Mmmm, okay.",
+            "MMs",
+            "Hmms.",
         ] {
             assert!(b.is_backchannel(yes), "{yes:?}");
         }
@@ -94,6 +99,7 @@ mod tests {
             "Certo, ma il mio ordine?",
             "Hm, my order is late",
             "Ma",
+            "Mms, my order",
         ] {
             assert!(!b.is_backchannel(no), "{no:?}");
         }

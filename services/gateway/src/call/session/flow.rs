@@ -67,7 +67,7 @@ impl Session {
                 {
                     if p.confidence < self.cfg.barge_in_min_confidence {
                         // Words the recognizer is unsure of wait for the final.
-                        tracing::info!(conversation = %self.conversation_id, confidence = p.confidence, text = %p.text, "partial too uncertain to interrupt");
+                        tracing::info!(conversation = %self.conversation_id, confidence = p.confidence, words = p.text.split_whitespace().count(), "partial too uncertain to interrupt");
                         return Ok(None);
                     }
                     tracing::info!(conversation = %self.conversation_id, spoken_ms = spoken, confidence = p.confidence, "barge-in on a partial");
