@@ -163,6 +163,9 @@ pub struct TtsConfig {
     pub espeak_buffer_ms: u32,
     /// Longest text accepted in one request or stream, in characters.
     pub max_text_chars: usize,
+    /// Longest audio one request or stream may produce, in seconds; a
+    /// request that would go on is refused with what it already cost.
+    pub max_audio_secs: u32,
     /// Duration of each streamed audio chunk in ms (20 for telephony).
     pub chunk_ms: u32,
     /// Tone to prosody, per engine.
@@ -184,6 +187,7 @@ impl Default for TtsConfig {
             espeak_voices: espeak::default_voices(),
             espeak_buffer_ms: 20,
             max_text_chars: 5000,
+            max_audio_secs: 600,
             chunk_ms: 20,
             prosody: ProsodyTables::default(),
         }
@@ -220,6 +224,7 @@ impl TtsConfig {
     pub fn validate(&self) -> Result<(), ConfigProblem> {
         range("tts.chunk_ms", self.chunk_ms, 5, 1000)?;
         range("tts.max_text_chars", self.max_text_chars, 1, 1_000_000)?;
+        range("tts.max_audio_secs", self.max_audio_secs, 1, 86_400)?;
         range("tts.piper_sessions", self.piper_sessions, 1, 16)?;
         range("tts.piper_threads", self.piper_threads, 1, 16)?;
         for (key, v) in [

@@ -14,6 +14,22 @@ pub enum TtsError {
         /// The limit.
         limit: usize,
     },
+    /// Numbers, dates and say-as read out to more than the limit allows.
+    #[error("the text reads out as {chars} characters once numbers, dates and say-as are spoken, over the limit of {limit} ({factor} × `tts.max_text_chars`); send fewer digits or split the text into several requests")]
+    ExpandsTooFar {
+        /// Characters to speak.
+        chars: usize,
+        /// The limit.
+        limit: usize,
+        /// Its factor over `tts.max_text_chars`.
+        factor: usize,
+    },
+    /// The audio would be longer than allowed.
+    #[error("the audio would be longer than {limit_secs} s (`tts.max_audio_secs`); split the text into several requests")]
+    AudioTooLong {
+        /// The limit in seconds.
+        limit_secs: u32,
+    },
     /// SSML this service cannot read.
     #[error("malformed SSML at line {line}, column {column}: {reason}")]
     Ssml {
@@ -76,7 +92,9 @@ impl From<TtsError> for tonic::Status {
             | TtsError::Ssml { .. }
             | TtsError::Format(_)
             | TtsError::Protocol(_) => Status::invalid_argument(msg),
-            TtsError::TextTooLong { .. } => Status::invalid_argument(msg),
+            TtsError::TextTooLong { .. }
+            | TtsError::ExpandsTooFar { .. }
+            | TtsError::AudioTooLong { .. } => Status::invalid_argument(msg),
             TtsError::UnknownVoice { .. } | TtsError::UnknownLanguage { .. } => {
                 Status::not_found(msg)
             }

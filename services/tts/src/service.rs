@@ -111,6 +111,29 @@ fn check_text(text: &str, limit: usize) -> Result<(), TtsError> {
     Ok(())
 }
 
+/// How far numbers, dates and say-as may read a text out, as a factor of
+/// `tts.max_text_chars`: an amount or a date grows a few times; thousands of
+/// digits read one by one do not pass.
+pub const EXPANSION_FACTOR: usize = 4;
+
+/// Refuses pieces that read out to more than [`EXPANSION_FACTOR`] times
+/// the text limit.
+fn check_spoken(pieces: &[text::Piece], max_text_chars: usize) -> Result<(), TtsError> {
+    check_spoken_total(text::spoken_chars(pieces), max_text_chars)
+}
+
+fn check_spoken_total(chars: usize, max_text_chars: usize) -> Result<(), TtsError> {
+    let limit = max_text_chars.saturating_mul(EXPANSION_FACTOR);
+    if chars > limit {
+        return Err(TtsError::ExpandsTooFar {
+            chars,
+            limit,
+            factor: EXPANSION_FACTOR,
+        });
+    }
+    Ok(())
+}
+
 fn chunk_pb(c: EncodedChunk, format: OutputFormat) -> pb::AudioChunk {
     let encoding = match format.encoding {
         Encoding::Pcm16 => pb::AudioEncoding::Pcm16le,
@@ -140,8 +163,9 @@ impl pb::tts_server::Tts for TtsService {
         let bank = self.bank().map_err(|e| fail("synthesize", e))?;
         check_text(&req.text, bank.config().max_text_chars).map_err(|e| fail("synthesize", e))?;
         let job = Self::job(&bank, req.config.as_ref()).map_err(|e| fail("synthesize", e))?;
-        let pieces =
-            text::plan(&req.text, job.ssml, job.lang).map_err(|e| fail("synthesize", e))?;
+        let pieces = text::plan(&req.text, job.ssml, job.lang)
+            .and_then(|p| check_spoken(&p, bank.config().max_text_chars).map(|()| p))
+            .map_err(|e| fail("synthesize", e))?;
         let started = std::time::Instant::now();
         let voice_name = job.voice.info.name.clone();
         let result = tokio::task::spawn_blocking(move || {
@@ -263,10 +287,25 @@ impl pb::tts_server::Tts for TtsService {
                     .is_ok()
                 })
             };
+            // Characters read out so far, after numbers and say-as.
+            let mut spoken = 0usize;
             for sentence in sentences_rx {
                 let first_sequence = enc.samples();
                 let first_seq_no = first_sequence / enc_chunk(&enc, chunk_ms);
-                let pieces = match text::plan(&sentence, job.ssml, job.lang) {
+                let audio_limit =
+                    u64::from(job.format.sample_rate) * u64::from(bank.config().max_audio_secs);
+                if enc.samples() > audio_limit {
+                    let e = TtsError::AudioTooLong {
+                        limit_secs: bank.config().max_audio_secs,
+                    };
+                    let _ = out_tx.blocking_send(Err(fail("synthesize_stream", e)));
+                    return;
+                }
+                let planned = text::plan(&sentence, job.ssml, job.lang).and_then(|p| {
+                    spoken += text::spoken_chars(&p);
+                    check_spoken_total(spoken, bank.config().max_text_chars).map(|()| p)
+                });
+                let pieces = match planned {
                     Ok(p) => p,
                     Err(e) => {
                         let _ = out_tx.blocking_send(Err(fail("synthesize_stream", e)));

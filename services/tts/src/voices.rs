@@ -150,7 +150,20 @@ impl VoiceBank {
         let base = *table.get(tone);
         let silence =
             |ms: u32| vec![0i16; (voice.info.sample_rate as u64 * u64::from(ms) / 1000) as usize];
+        // Audio so far, checked before each piece: a piece is at most one
+        // run of `text::MAX_RUN_WORDS` words, so the limit is overshot by
+        // at most one run.
+        let limit_secs = self.config.max_audio_secs;
+        let limit = u64::from(voice.info.sample_rate) * u64::from(limit_secs);
+        let spoken = std::cell::Cell::new(0u64);
+        let mut sink = |pcm: &[i16]| {
+            spoken.set(spoken.get() + pcm.len() as u64);
+            sink(pcm)
+        };
         for piece in pieces {
+            if spoken.get() > limit {
+                return Err(TtsError::AudioTooLong { limit_secs });
+            }
             match piece {
                 Piece::Text {
                     text,
@@ -159,7 +172,9 @@ impl VoiceBank {
                     volume,
                 } => {
                     let prosody = base.scaled(*rate, *pitch, *volume);
-                    voice.engine.speak(&voice.info.name, text, &prosody, sink)?;
+                    voice
+                        .engine
+                        .speak(&voice.info.name, text, &prosody, &mut sink)?;
                 }
                 Piece::Break { ms } => sink(&silence(*ms)),
                 Piece::SentenceEnd => sink(&silence(base.sentence_pause_ms)),

@@ -32,8 +32,15 @@ pub enum Piece {
     SentenceEnd,
 }
 
+/// Most words an engine is given in one run. A longer sentence (400 words
+/// with no full stop, a say-as of thousands of digits) is cut into runs of
+/// at most this many words, at a clause break where there is one: a
+/// synthesizer's memory grows with the square of its input, and one run
+/// of thousands of phonemes took gigabytes.
+pub const MAX_RUN_WORDS: usize = 40;
+
 /// Parses `text` (SSML when `ssml`) into pieces, each text piece holding at
-/// most one sentence.
+/// most one sentence of at most [`MAX_RUN_WORDS`] words.
 pub fn plan(text: &str, ssml: bool, lang: Lang) -> Result<Vec<Piece>, TtsError> {
     let pieces = if ssml {
         ssml::parse(text, lang)?
@@ -54,27 +61,27 @@ pub fn plan(text: &str, ssml: bool, lang: Lang) -> Result<Vec<Piece>, TtsError> 
                 pitch,
                 volume,
             } => {
-                let mut rest = text.as_str();
-                while let Some(end) = sentence_end(rest, false) {
-                    let s = rest[..end].trim();
-                    if !s.is_empty() {
+                let push = |s: &str, out: &mut Vec<Piece>| {
+                    for run in runs(s, MAX_RUN_WORDS) {
                         out.push(Piece::Text {
-                            text: s.to_owned(),
+                            text: run.to_owned(),
                             rate,
                             pitch,
                             volume,
                         });
+                    }
+                };
+                let mut rest = text.as_str();
+                while let Some(end) = sentence_end(rest, false) {
+                    let s = rest[..end].trim();
+                    if !s.is_empty() {
+                        push(s, &mut out);
                         out.push(Piece::SentenceEnd);
                     }
                     rest = &rest[end..];
                 }
                 if !rest.trim().is_empty() {
-                    out.push(Piece::Text {
-                        text: rest.trim().to_owned(),
-                        rate,
-                        pitch,
-                        volume,
-                    });
+                    push(rest.trim(), &mut out);
                 }
             }
             Piece::SentenceEnd if matches!(out.last(), Some(Piece::SentenceEnd) | None) => {}
@@ -82,6 +89,53 @@ pub fn plan(text: &str, ssml: bool, lang: Lang) -> Result<Vec<Piece>, TtsError> 
         }
     }
     Ok(out)
+}
+
+/// Characters the engines will be asked to say: the text of every piece,
+/// after numbers, dates and say-as were read out.
+pub fn spoken_chars(pieces: &[Piece]) -> usize {
+    pieces
+        .iter()
+        .map(|p| match p {
+            Piece::Text { text, .. } => text.chars().count(),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// Cuts a sentence into runs of at most `max_words` words: after the last
+/// clause break (`,` `;` `:`) of a run's second half when it has one,
+/// otherwise at the word limit.
+fn runs(sentence: &str, max_words: usize) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = sentence.trim();
+    loop {
+        // Byte offsets where each word starts.
+        let starts: Vec<usize> = rest
+            .char_indices()
+            .filter(|&(i, c)| {
+                !c.is_whitespace() && (i == 0 || rest[..i].ends_with(char::is_whitespace))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if starts.len() <= max_words {
+            if !rest.is_empty() {
+                out.push(rest);
+            }
+            return out;
+        }
+        // The cut: before word `max_words`, or earlier after a clause break.
+        let mut cut = starts[max_words];
+        for w in (max_words / 2..max_words).rev() {
+            let before = rest[..starts[w]].trim_end();
+            if before.ends_with([',', ';', ':']) {
+                cut = starts[w];
+                break;
+            }
+        }
+        out.push(rest[..cut].trim_end());
+        rest = rest[cut..].trim_start();
+    }
 }
 
 const ABBREVIATIONS: [&str; 14] = [
@@ -150,6 +204,54 @@ pub fn sentence_end(text: &str, ssml: bool) -> Option<usize> {
         return Some(next_i);
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(pieces: &[Piece]) -> Vec<String> {
+        pieces
+            .iter()
+            .filter_map(|p| match p {
+                Piece::Text { text, .. } => Some(text.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_long_sentence_is_cut_into_bounded_runs_at_clause_breaks() {
+        let words: Vec<String> = (0..400).map(|i| format!("word{i}")).collect();
+        let long = words.join(" ");
+        let pieces = plan(&long, false, Lang::En).unwrap();
+        let runs = texts(&pieces);
+        assert_eq!(runs.len(), 10);
+        assert!(runs
+            .iter()
+            .all(|r| r.split_whitespace().count() <= MAX_RUN_WORDS));
+        // Nothing lost or reordered.
+        assert_eq!(runs.join(" "), long);
+        // Cut after a comma in the second half of the run when there is one.
+        let with_comma = format!("{}, {}", words[..30].join(" "), words[30..60].join(" "));
+        let runs = texts(&plan(&with_comma, false, Lang::En).unwrap());
+        assert_eq!(runs.len(), 2);
+        assert!(runs[0].ends_with("word29,"), "{runs:?}");
+        // A short sentence is one run.
+        let runs = texts(&plan("Your order shipped today.", false, Lang::En).unwrap());
+        assert_eq!(runs, ["Your order shipped today."]);
+    }
+
+    #[test]
+    fn spoken_chars_count_what_say_as_expands_to() {
+        let digits = "7".repeat(100);
+        let src = format!(r#"<speak><say-as interpret-as="digits">{digits}</say-as></speak>"#);
+        let pieces = plan(&src, true, Lang::En).unwrap();
+        assert!(spoken_chars(&pieces) >= 500, "{}", spoken_chars(&pieces));
+        assert!(texts(&pieces)
+            .iter()
+            .all(|r| r.split_whitespace().count() <= MAX_RUN_WORDS));
+    }
 }
 
 /// Collects text deltas and hands out complete sentences.
