@@ -1,7 +1,9 @@
 //! The right to erasure reaches every store: a customer who chatted and
 //! was handed to a person is erased through `Crm.EraseCustomer`, and the
 //! hand-off ticket (with its context package and thread) and the chat
-//! conversation (with its events) are gone too, through the real binary.
+//! conversation (with its events) are gone too, through the real binary;
+//! and gone from the files: no database or write-ahead log in the data
+//! directory still holds the customer's words.
 
 mod chat_support;
 mod common;
@@ -17,7 +19,7 @@ use tonic::Code;
 
 #[tokio::test]
 async fn erasing_a_customer_deletes_their_tickets_and_chats() -> anyhow::Result<()> {
-    let (server, _data) = chat_server("").await?;
+    let (server, data) = chat_server("").await?;
     let channel = server.channel().await?;
     let mut chat = ChatClient::new(channel.clone());
     let token = shop_token("C100", 300, SHOP_KEY);
@@ -37,7 +39,7 @@ async fn erasing_a_customer_deletes_their_tickets_and_chats() -> anyhow::Result<
         &mut chat,
         "",
         &token,
-        "I want to speak to a person, please.",
+        &format!("I want to speak to a person, please. My reference is {MARKER}."),
     )
     .await?;
     let cid = first.conversation_id.clone();
@@ -49,6 +51,12 @@ async fn erasing_a_customer_deletes_their_tickets_and_chats() -> anyhow::Result<
     assert_eq!(
         before.ticket.and_then(|t| t.context).map(|c| c.customer_id),
         Some("C100".to_owned())
+    );
+
+    let before = files_holding(data.path(), MARKER.as_bytes());
+    assert!(
+        !before.is_empty(),
+        "the customer's words are stored before erasure (else this check proves nothing)"
     );
 
     let mut crm = CrmClient::new(channel.clone());
@@ -112,5 +120,41 @@ async fn erasing_a_customer_deletes_their_tickets_and_chats() -> anyhow::Result<
         .await?
         .into_inner();
     assert_eq!(again.removed, 0);
+    // Nothing left on disk either: not in free pages, not in a WAL.
+    let after = files_holding(data.path(), MARKER.as_bytes());
+    println!("files holding the customer's words: before erasure {before:?}, after {after:?}");
+    assert!(after.is_empty(), "still on disk after erasure: {after:?}");
     Ok(())
+}
+
+/// A word only this customer said.
+const MARKER: &str = "QUOKKA-7731-ZEBRA";
+
+/// Files under `dir` (databases, write-ahead logs, anything) whose bytes
+/// contain `needle`.
+fn files_holding(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                if bytes.windows(needle.len()).any(|w| w == needle) {
+                    found.push(
+                        path.file_name()
+                            .unwrap_or_default()
+                            .to_string_lossy()
+                            .into_owned(),
+                    );
+                }
+            }
+        }
+    }
+    found.sort();
+    found
 }

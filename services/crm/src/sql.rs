@@ -135,6 +135,14 @@ pub trait Database: Send + Sync + 'static {
     /// Runs `f` in a transaction that holds the migration lock, so that
     /// processes starting together migrate once.
     fn migrate<T>(&self, f: impl FnOnce(&mut dyn Conn) -> Result<T>) -> Result<T>;
+    /// After an erasure: makes what was deleted unreadable from the files
+    /// too. SQLite zeroes deleted content as it goes (`secure_delete`) and
+    /// here checkpoints and truncates its write-ahead log, which still
+    /// holds the old pages; PostgreSQL's dead rows are unreachable by any
+    /// query and reclaimed by autovacuum, so it does nothing here.
+    fn scrub(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A bounded pool of connections, opened on demand.

@@ -64,8 +64,10 @@ impl SqliteDb {
                 self.path.display()
             )));
         }
-        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;")
-            .map_err(map_err)?;
+        conn.execute_batch(
+            "PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF; PRAGMA secure_delete=ON;",
+        )
+        .map_err(map_err)?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(conn)
     }
@@ -105,6 +107,24 @@ impl Database for SqliteDb {
     fn migrate<T>(&self, f: impl FnOnce(&mut dyn Conn) -> Result<T>) -> Result<T> {
         // BEGIN IMMEDIATE already excludes other processes' writers.
         self.write(f)
+    }
+
+    fn scrub(&self) -> Result<()> {
+        self.writer.with(
+            || self.connect(),
+            |_| false,
+            |conn| {
+                let busy: i64 = conn
+                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+                    .map_err(map_err)?;
+                if busy != 0 {
+                    // A reader still holds old pages; the next checkpoint
+                    // (SQLite's own, every 1,000 pages) overwrites them.
+                    tracing::warn!(path = %self.path.display(), "write-ahead log not truncated after an erasure: a reader was busy");
+                }
+                Ok(())
+            },
+        )
     }
 }
 

@@ -221,6 +221,8 @@ impl SqliteTicketStore {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // Deleted tickets are zeroed in the file, not left in free pages.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         for (i, (migration, backfill)) in MIGRATIONS.iter().enumerate().skip(version) {
@@ -452,6 +454,8 @@ impl TicketStore for SqliteTicketStore {
         )?;
         let removed = tx.execute("DELETE FROM tickets WHERE customer_id = ?1", [customer_id])?;
         tx.commit()?;
+        // The write-ahead log still holds the deleted pages: empty it.
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(removed as u32)
     }
 }

@@ -164,7 +164,9 @@ impl<D: Database> Store for SqlStore<D> {
     }
 
     fn erase(&self, customer_id: &str, requested_by: &str) -> Result<String> {
-        privacy::erase(self, customer_id, requested_by)
+        let audit_id = privacy::erase(self, customer_id, requested_by)?;
+        self.db.scrub()?;
+        Ok(audit_id)
     }
 
     fn audit_log(&self, customer_id: &str) -> Result<Vec<AuditRecord>> {

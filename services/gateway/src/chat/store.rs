@@ -72,6 +72,8 @@ impl ChatStore {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Deleted messages are zeroed in the file, not left in free pages.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         Ok(Self {
@@ -233,6 +235,8 @@ impl ChatStore {
             tx.execute("DELETE FROM conversations WHERE id = ?1", [id])?;
         }
         tx.commit()?;
+        // The write-ahead log still holds the deleted pages: empty it.
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
         for id in &ids {
             live.remove(id);
