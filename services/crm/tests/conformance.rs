@@ -7,6 +7,8 @@ mod common;
 mod identity;
 #[path = "conformance/privacy.rs"]
 mod privacy;
+#[path = "conformance/records.rs"]
+mod records;
 #[path = "conformance/returns.rs"]
 mod returns;
 #[path = "conformance/timeline.rs"]
@@ -37,6 +39,7 @@ conformance!(
     identity::context_in_one_call,
     identity::lists_and_searches_orders,
     identity::searches_products,
+    records::refuses_records_that_would_corrupt,
     returns::returns_follow_the_rules,
     timeline::timeline_keeps_order_and_details,
     timeline::concurrent_appends_lose_nothing,

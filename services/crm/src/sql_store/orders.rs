@@ -103,6 +103,7 @@ pub(super) fn search_products<D: Database>(
 pub(super) fn upsert_order<D: Database>(store: &SqlStore<D>, input: &Order) -> Result<Order> {
     require("order.id", &input.id)?;
     require("order.customer_id", &input.customer_id)?;
+    check_order(input)?;
     let mut o = input.clone();
     for (i, line) in o.lines.iter_mut().enumerate() {
         if line.id.is_empty() {
@@ -124,6 +125,21 @@ pub(super) fn upsert_order<D: Database>(store: &SqlStore<D>, input: &Order) -> R
     }
     store.db.write(|conn| {
         customers::load(store, conn, &o.customer_id, false)?;
+        // An order never changes hands: another customer's order id is
+        // refused, not moved.
+        let owner = conn.query(
+            "SELECT customer_id FROM orders WHERE id = ?",
+            &[o.id.clone().into()],
+        )?;
+        if let Some(row) = owner.first() {
+            if row.text(0)? != o.customer_id {
+                return Err(CrmError::FailedPrecondition(format!(
+                    "order {} belongs to another customer; an order cannot change customer \
+                     (create a new order id instead)",
+                    o.id
+                )));
+            }
+        }
         conn.execute(
             &format!(
                 "INSERT INTO orders ({ORDER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
@@ -167,6 +183,48 @@ pub(super) fn upsert_order<D: Database>(store: &SqlStore<D>, input: &Order) -> R
         Ok(())
     })?;
     Ok(o)
+}
+
+/// Order states the flows and the console understand.
+pub const ORDER_STATUSES: [&str; 6] = [
+    "placed",
+    "processing",
+    "shipped",
+    "in_transit",
+    "delivered",
+    "cancelled",
+];
+
+/// Refuses an order that would corrupt the record: an unknown state,
+/// negative amounts or quantities.
+fn check_order(o: &Order) -> Result<()> {
+    if !ORDER_STATUSES.contains(&o.status.as_str()) {
+        return Err(CrmError::invalid(
+            "order.status",
+            format!("must be one of {}", ORDER_STATUSES.join(", ")),
+        ));
+    }
+    if o.total_minor < 0 {
+        return Err(CrmError::invalid(
+            "order.total_minor",
+            "is negative; amounts are zero or more (refunds are returns)",
+        ));
+    }
+    for l in &o.lines {
+        if l.quantity < 0 {
+            return Err(CrmError::invalid(
+                "order.lines.quantity",
+                "is negative; a line has one item or more (0 means 1)",
+            ));
+        }
+        if l.unit_price_minor < 0 {
+            return Err(CrmError::invalid(
+                "order.lines.unit_price_minor",
+                "is negative; prices are zero or more",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn order_from_row(conn: &mut dyn Conn, r: &Row) -> Result<Order> {

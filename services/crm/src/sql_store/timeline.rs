@@ -36,6 +36,34 @@ struct TurnDetail {
     heard_chars: u32,
 }
 
+/// Refuses a turn whose scores are not numbers in their range (a NaN
+/// sentiment would poison every average that reads it).
+fn check_numbers(turn: &crate::model::TimelineTurn) -> Result<()> {
+    if let Some(s) = &turn.sentiment {
+        for (field, v) in [
+            ("turn.sentiment.score", s.score),
+            ("turn.sentiment.trend", s.trend),
+        ] {
+            if !v.is_finite() || !(-1.0..=1.0).contains(&v) {
+                return Err(CrmError::invalid(
+                    field,
+                    format!("is {v}; allowed: -1 to 1"),
+                ));
+            }
+        }
+    }
+    if let Some(i) = &turn.intent {
+        let v = i.confidence;
+        if !v.is_finite() || !(0.0..=1.0).contains(&v) {
+            return Err(CrmError::invalid(
+                "turn.intent.confidence",
+                format!("is {v}; allowed: 0 to 1"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn is_zero(v: &u32) -> bool {
     *v == 0
 }
@@ -55,6 +83,7 @@ pub(super) fn append<D: Database>(store: &SqlStore<D>, a: &Append) -> Result<u64
             format!("is longer than {MAX_TEXT_BYTES} bytes"),
         ));
     }
+    check_numbers(turn)?;
     let c = &store.cipher;
     let now = now_ms();
     let at = if turn.at == 0 { now } else { turn.at };
