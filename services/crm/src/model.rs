@@ -312,7 +312,7 @@ pub struct Sentiment {
     pub score: f32,
     /// "negative", "neutral", "positive" or empty.
     pub label: String,
-    /// Trend over the conversation in [-1, 1].
+    /// Trend over the conversation: the slope of the score per turn, in [-2, 2].
     pub trend: f32,
 }
 

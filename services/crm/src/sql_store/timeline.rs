@@ -40,14 +40,15 @@ struct TurnDetail {
 /// sentiment would poison every average that reads it).
 fn check_numbers(turn: &crate::model::TimelineTurn) -> Result<()> {
     if let Some(s) = &turn.sentiment {
-        for (field, v) in [
-            ("turn.sentiment.score", s.score),
-            ("turn.sentiment.trend", s.trend),
+        // A trend is a slope per turn: from -1 to 1 in one turn is 2.
+        for (field, v, bound) in [
+            ("turn.sentiment.score", s.score, 1.0f32),
+            ("turn.sentiment.trend", s.trend, 2.0),
         ] {
-            if !v.is_finite() || !(-1.0..=1.0).contains(&v) {
+            if !v.is_finite() || !(-bound..=bound).contains(&v) {
                 return Err(CrmError::invalid(
                     field,
-                    format!("is {v}; allowed: -1 to 1"),
+                    format!("is {v}; allowed: -{bound} to {bound}"),
                 ));
             }
         }
