@@ -141,9 +141,13 @@ impl HandoffQueue {
                     .into(),
             ));
         }
-        let ticket = self
-            .blocking(move |s| Ok(s.insert(&context, &skill)?))
+        let (ticket, new) = self
+            .blocking(move |s| Ok(s.open_or_insert(&context, &skill)?))
             .await?;
+        if !new {
+            tracing::info!(ticket = %ticket.id, conversation_id = %ticket.context.conversation_id, "conversation already in the queue; its open ticket is returned");
+            return Ok(ticket);
+        }
         tracing::info!(ticket = %ticket.id, conversation_id = %ticket.context.conversation_id, "conversation escalated");
         self.announce(&ticket);
         Ok(ticket)

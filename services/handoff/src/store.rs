@@ -110,6 +110,14 @@ pub enum StoreError {
 pub trait TicketStore: Send + Sync + 'static {
     /// Stores a new waiting ticket and returns it.
     fn insert(&self, context: &ContextPackage, skill: &str) -> Result<Ticket, StoreError>;
+    /// The conversation's open (waiting or claimed) ticket, or a new one:
+    /// escalating a conversation twice never makes two tickets. True when
+    /// the ticket is new.
+    fn open_or_insert(
+        &self,
+        context: &ContextPackage,
+        skill: &str,
+    ) -> Result<(Ticket, bool), StoreError>;
     /// The ticket with this id.
     fn get(&self, id: &str) -> Result<Option<Ticket>, StoreError>;
     /// Tickets matching the filter, oldest first.
@@ -208,6 +216,9 @@ fn fill_customer_ids(conn: &Connection) -> Result<(), StoreError> {
 /// Tickets in a SQLite file.
 pub struct SqliteTicketStore {
     conn: Mutex<Connection>,
+    /// Held across an escalation's look-up and insert, so two escalations
+    /// of one conversation cannot both insert.
+    escalating: Mutex<()>,
 }
 
 impl SqliteTicketStore {
@@ -237,6 +248,7 @@ impl SqliteTicketStore {
         }
         Ok(Self {
             conn: Mutex::new(conn),
+            escalating: Mutex::new(()),
         })
     }
 
@@ -288,6 +300,28 @@ fn now_ms() -> i64 {
 }
 
 impl TicketStore for SqliteTicketStore {
+    fn open_or_insert(
+        &self,
+        context: &ContextPackage,
+        skill: &str,
+    ) -> Result<(Ticket, bool), StoreError> {
+        let _one_at_a_time = self.escalating.lock().unwrap_or_else(|p| p.into_inner());
+        let open: Option<String> = {
+            let conn = self.conn();
+            conn.query_row(
+                "SELECT id FROM tickets WHERE conversation_id = ?1
+                 AND state IN ('waiting', 'claimed') ORDER BY seq LIMIT 1",
+                [&context.conversation_id],
+                |r| r.get(0),
+            )
+            .optional()?
+        };
+        if let Some(ticket) = open.map(|id| self.get(&id)).transpose()?.flatten() {
+            return Ok((ticket, false));
+        }
+        Ok((self.insert(context, skill)?, true))
+    }
+
     fn insert(&self, context: &ContextPackage, skill: &str) -> Result<Ticket, StoreError> {
         let conn = self.conn();
         let tx = conn.unchecked_transaction()?;

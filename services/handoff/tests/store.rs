@@ -2,7 +2,7 @@
 //! one customer's tickets and threads, and a database written by the
 //! previous schema is migrated so that its tickets can be erased too.
 
-use parla_handoff::{SqliteTicketStore, TicketFilter, TicketStore};
+use parla_handoff::{SqliteTicketStore, TicketFilter, TicketState, TicketStore};
 use parla_proto::v1::ContextPackage;
 use prost::Message;
 
@@ -94,5 +94,70 @@ fn tickets_stored_before_the_customer_column_can_be_forgotten() -> anyhow::Resul
     assert_eq!(store.forget_customer("C100")?, 2);
     assert_eq!(conversations(&store)?, ["old2"]);
     assert!(store.messages("T000001")?.is_empty());
+    Ok(())
+}
+
+#[test]
+fn escalating_a_conversation_twice_gives_its_open_ticket() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = std::sync::Arc::new(SqliteTicketStore::open(&dir.path().join("handoff.db"))?);
+    let (first, new) = store.open_or_insert(&context("c1", "C100"), "")?;
+    assert!(new);
+    // Again, and from eight threads at once: still the one ticket.
+    let again: Vec<(String, bool)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let store = store.clone();
+                scope.spawn(move || {
+                    let (t, new) = store.open_or_insert(&context("c1", "C100"), "").unwrap();
+                    (t.id, new)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(
+        again.iter().all(|(id, new)| *id == first.id && !new),
+        "{again:?}"
+    );
+    assert_eq!(conversations(&store)?, ["c1"]);
+    // Claimed is still open.
+    store.transition(
+        &first.id,
+        &[TicketState::Waiting],
+        TicketState::Claimed,
+        Some("anna"),
+    )?;
+    assert_eq!(
+        store.open_or_insert(&context("c1", "C100"), "")?.0.id,
+        first.id
+    );
+    // Once handed back, the conversation may be escalated anew.
+    store.transition(
+        &first.id,
+        &[TicketState::Claimed],
+        TicketState::Returned,
+        Some("anna"),
+    )?;
+    let (later, new) = store.open_or_insert(&context("c1", "C100"), "")?;
+    assert!(new && later.id != first.id);
+    // Concurrent escalations of different conversations all get tickets.
+    let ids: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                let store = store.clone();
+                scope.spawn(move || {
+                    store
+                        .open_or_insert(&context(&format!("d{i}"), ""), "")
+                        .unwrap()
+                        .0
+                        .id
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let distinct: std::collections::BTreeSet<_> = ids.iter().collect();
+    assert_eq!(distinct.len(), 4);
     Ok(())
 }
