@@ -35,6 +35,20 @@ impl Callers {
         self.agents.as_deref()
     }
 
+    /// The session token the request carries (`authorization: Bearer
+    /// …`), when agent accounts are configured.
+    pub(crate) fn session_token<T>(&self, request: &Request<T>) -> Option<String> {
+        self.directory()?;
+        let header = request.metadata().get("authorization")?.to_str().ok()?;
+        Some(
+            header
+                .strip_prefix("Bearer ")
+                .unwrap_or(header)
+                .trim()
+                .to_owned(),
+        )
+    }
+
     /// The signed-in agent, if the request carries a session.
     pub(crate) fn caller<T>(&self, request: &Request<T>) -> Result<Option<AgentAccount>, Status> {
         let header = request

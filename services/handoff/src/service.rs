@@ -20,9 +20,7 @@ use parla_proto::v1::{
     TakeOverRequest, TicketDetail, TransferRequest, WatchQueueRequest,
 };
 use parla_proto::PeerChannel;
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
-use tokio_stream::wrappers::BroadcastStream;
-use tokio_stream::{Stream, StreamExt};
+use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use crate::agents::{AgentAccount, AgentDirectory};
@@ -236,42 +234,71 @@ impl Handoff for HandoffService {
         &self,
         request: Request<WatchQueueRequest>,
     ) -> Result<Response<Self::WatchQueueStream>, Status> {
-        // Without a service-token check the feed stays open to Parla's services as before.
+        // Without a service-token check the feed stays open to Parla's
+        // services as before; a session sent must be valid either way.
         if ServiceTokenCheck::of(&request).is_some() {
             self.callers.viewer(&request)?;
+        } else if self.callers.session_token(&request).is_some() {
+            self.callers.caller(&request)?;
         }
+        // A feed opened with an agent session lives as long as the session:
+        // each change re-checks it, and an expired one ends the stream.
+        let session = self
+            .callers
+            .session_token(&request)
+            .zip(self.callers.agents());
         let skill = non_empty(&request.into_inner().skill);
         let me = self.clone();
-        let stream =
-            BroadcastStream::new(self.queue()?.subscribe()).filter_map(
-                move |change| match change {
-                    Ok(change) if skill.as_ref().is_none_or(|s| *s == change.ticket().skill) => {
-                        let event = match change {
-                            QueueChange::Ticket(t) => QueueEvent {
-                                ticket: Some(me.to_pb(t)),
-                                message: None,
-                            },
-                            QueueChange::Message(t, m) => {
-                                let cid = t.context.conversation_id.clone();
-                                QueueEvent {
-                                    ticket: Some(me.to_pb(t)),
-                                    message: Some(message_to_pb(m, &cid)),
-                                }
-                            }
-                        };
-                        Some(Ok(event))
-                    }
-                    Ok(_) => None,
-                    Err(BroadcastStreamRecvError::Lagged(missed)) => {
+        let mut changes = self.queue()?.subscribe();
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(async move {
+            loop {
+                let change = match changes.recv().await {
+                    Ok(c) => c,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
                         tracing::warn!(
                             missed,
                             "queue watcher fell behind; it should list tickets again"
                         );
-                        None
+                        continue;
                     }
-                },
-            );
-        Ok(Response::new(Box::pin(stream)))
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                if let Some((token, dir)) = &session {
+                    if dir.session(token).is_err() {
+                        tracing::info!("queue feed ended: the agent session expired");
+                        let _ = tx
+                            .send(Err(Status::unauthenticated(
+                                "the agent session expired: sign in again (AgentLogin) and reopen the queue",
+                            )))
+                            .await;
+                        return;
+                    }
+                }
+                if skill.as_ref().is_some_and(|s| *s != change.ticket().skill) {
+                    continue;
+                }
+                let event = match change {
+                    QueueChange::Ticket(t) => QueueEvent {
+                        ticket: Some(me.to_pb(t)),
+                        message: None,
+                    },
+                    QueueChange::Message(t, m) => {
+                        let cid = t.context.conversation_id.clone();
+                        QueueEvent {
+                            ticket: Some(me.to_pb(t)),
+                            message: Some(message_to_pb(m, &cid)),
+                        }
+                    }
+                };
+                if tx.send(Ok(event)).await.is_err() {
+                    return; // the watcher went away
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
 
     async fn agent_login(

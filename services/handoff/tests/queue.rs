@@ -302,3 +302,85 @@ async fn a_call_back_is_noted_on_an_open_ticket_and_refused_on_a_returned_one() 
     server.abort();
     Ok(())
 }
+
+#[tokio::test]
+async fn a_queue_feed_ends_when_its_agent_session_expires() -> anyhow::Result<()> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    use parla_handoff::{AgentAccount, AgentDirectory};
+    use parla_proto::v1::AgentLoginRequest;
+
+    let dir = tempfile::tempdir()?;
+    let store = Arc::new(SqliteTicketStore::open(&dir.path().join("handoff.db"))?);
+    let salt = SaltString::encode_b64(b"0123456789abcdef").expect("salt");
+    let hash = argon2::Argon2::default()
+        .hash_password(b"s3cret", &salt)
+        .expect("hash")
+        .to_string();
+    let agents = AgentDirectory::new(
+        &[AgentAccount {
+            id: "anna".into(),
+            name: "Anna".into(),
+            role: "agent".into(),
+            password_hash: hash,
+            ..Default::default()
+        }],
+        Duration::from_millis(1500),
+    );
+    let service = HandoffService::new(HandoffQueue::new(store)).with_agents(Arc::new(agents), true);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(HandoffServer::new(service))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let mut client = HandoffClient::connect(format!("http://{addr}")).await?;
+    let session = client
+        .agent_login(AgentLoginRequest {
+            username: "anna".into(),
+            password: "s3cret".into(),
+        })
+        .await?
+        .into_inner();
+    let mut request = tonic::Request::new(WatchQueueRequest::default());
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", session.token).parse()?,
+    );
+    let mut watch = client.watch_queue(request).await?.into_inner();
+
+    // A forged session is refused outright.
+    let mut forged = tonic::Request::new(WatchQueueRequest::default());
+    forged
+        .metadata_mut()
+        .insert("authorization", "Bearer 00ff".parse()?);
+    let refused = client.watch_queue(forged).await.err().map(|s| s.code());
+    assert_eq!(refused, Some(tonic::Code::Unauthenticated));
+
+    // While the session lives, the feed carries the queue.
+    let first = client
+        .escalate(EscalateRequest {
+            context: Some(context("conv-live", "en")),
+            skill: String::new(),
+        })
+        .await?
+        .into_inner();
+    let seen = tokio::time::timeout(Duration::from_secs(5), watch.message()).await??;
+    assert_eq!(seen.and_then(|e| e.ticket).map(|t| t.id), Some(first.id));
+
+    // After it expires, the next change ends the feed instead of reaching it.
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    client
+        .escalate(EscalateRequest {
+            context: Some(context("conv-after", "en")),
+            skill: String::new(),
+        })
+        .await?;
+    let ended = tokio::time::timeout(Duration::from_secs(5), watch.message()).await?;
+    assert_eq!(
+        ended.err().map(|s| s.code()),
+        Some(tonic::Code::Unauthenticated),
+        "an expired session's feed ends with UNAUTHENTICATED"
+    );
+    Ok(())
+}
