@@ -4,6 +4,8 @@
 //! open streams on shutdown.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::HeaderValue;
@@ -97,13 +99,15 @@ pub async fn run_with(
              the port can call the internal rpcs (customer record, dialogue, hand-off queue)"
         );
     }
-    let loads = tokio::spawn(load_all(startups, reporter.clone()));
+    let draining = Arc::new(AtomicBool::new(false));
+    let loads = tokio::spawn(load_all(startups, reporter.clone(), Arc::clone(&draining)));
 
     let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
     let signal_reporter = reporter.clone();
     let on_shutdown = async move {
         shutdown.await;
         tracing::info!("shutting down: no new calls, draining open streams");
+        draining.store(true, Ordering::SeqCst);
         set_all(&signal_reporter, ServingStatus::NotServing).await;
         let _ = drain_tx.send(());
     };
@@ -153,12 +157,19 @@ pub async fn run_with(
 
 /// Runs each service's load on a blocking thread and reports it SERVING
 /// when done; a failed load is logged and its service stays NOT_SERVING.
-async fn load_all(startups: Vec<Startup>, reporter: HealthReporter) {
+/// A loaded service with a probe is then watched (see [`watch_probe`]).
+async fn load_all(startups: Vec<Startup>, reporter: HealthReporter, draining: Arc<AtomicBool>) {
     let mut all_ok = true;
+    let health = Arc::new(Health {
+        unhealthy: AtomicUsize::new(0),
+        loaded: AtomicBool::new(false),
+        draining,
+    });
     let tasks: Vec<_> = startups
         .into_iter()
         .map(|startup| {
             let reporter = reporter.clone();
+            let health = Arc::clone(&health);
             tokio::spawn(async move {
                 let kind = startup.kind;
                 let started = Instant::now();
@@ -168,6 +179,9 @@ async fn load_all(startups: Vec<Startup>, reporter: HealthReporter) {
                             reporter.set_service_status(*name, ServingStatus::Serving).await;
                         }
                         tracing::info!(service = %kind, load_ms = started.elapsed().as_millis() as u64, "service ready");
+                        if let Some(probe) = startup.probe {
+                            tokio::spawn(watch_probe(kind, probe, reporter, health));
+                        }
                         true
                     }
                     Ok(Err(e)) => {
@@ -186,10 +200,75 @@ async fn load_all(startups: Vec<Startup>, reporter: HealthReporter) {
         all_ok &= task.await.unwrap_or(false);
     }
     if all_ok {
-        reporter
-            .set_service_status("", ServingStatus::Serving)
-            .await;
+        health.loaded.store(true, Ordering::SeqCst);
+        if health.unhealthy.load(Ordering::SeqCst) == 0 {
+            reporter
+                .set_service_status("", ServingStatus::Serving)
+                .await;
+        }
         tracing::info!("all services ready");
+    }
+}
+
+/// What the health of the whole server (`""`) depends on after the loads.
+struct Health {
+    /// Loaded services whose probe says they cannot serve now.
+    unhealthy: AtomicUsize,
+    /// Every service loaded.
+    loaded: AtomicBool,
+    /// Shutting down: statuses stay NOT_SERVING.
+    draining: Arc<AtomicBool>,
+}
+
+/// How often a loaded service's probe is asked.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+
+/// Asks `probe` each second and reports the service (and the server)
+/// NOT_SERVING while it says no, SERVING again when it says yes.
+async fn watch_probe(
+    kind: ServiceKind,
+    probe: services::Probe,
+    reporter: HealthReporter,
+    health: Arc<Health>,
+) {
+    let mut healthy = true;
+    loop {
+        tokio::time::sleep(PROBE_EVERY).await;
+        if health.draining.load(Ordering::SeqCst) {
+            return;
+        }
+        let now = probe();
+        if now == healthy {
+            continue;
+        }
+        healthy = now;
+        let status = if now {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        for name in kind.grpc_services() {
+            reporter.set_service_status(*name, status).await;
+        }
+        let unhealthy = if now {
+            health.unhealthy.fetch_sub(1, Ordering::SeqCst) - 1
+        } else {
+            health.unhealthy.fetch_add(1, Ordering::SeqCst) + 1
+        };
+        if unhealthy == 0 && health.loaded.load(Ordering::SeqCst) {
+            reporter
+                .set_service_status("", ServingStatus::Serving)
+                .await;
+        } else if !now {
+            reporter
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
+        }
+        if now {
+            tracing::info!(service = %kind, "service recovered; SERVING");
+        } else {
+            tracing::warn!(service = %kind, "service cannot serve now; NOT_SERVING until it recovers");
+        }
     }
 }
 

@@ -143,6 +143,10 @@ pub type Load = Box<dyn FnOnce() -> anyhow::Result<()> + Send>;
 /// Adds a service's gRPC handlers to the server's routes.
 pub type Register = Box<dyn FnOnce(&mut tonic::service::RoutesBuilder) + Send>;
 
+/// Whether a loaded service can serve right now (polled each second once
+/// it is SERVING): false reports it NOT_SERVING until it is true again.
+pub type Probe = Arc<dyn Fn() -> bool + Send + Sync>;
+
 /// Work a service does before it can serve: checks that run before the
 /// server listens, its gRPC handlers, and a load that runs while the server
 /// already answers health. Handlers answer UNAVAILABLE until the load is
@@ -154,6 +158,8 @@ pub struct Startup {
     pub load: Load,
     /// Registers the service's gRPC handlers.
     pub register: Register,
+    /// Its health after the load, if it can change (the ASR watchdog).
+    pub probe: Option<Probe>,
 }
 
 impl Startup {
@@ -163,6 +169,7 @@ impl Startup {
             kind,
             load: Box::new(|| Ok(())),
             register: Box::new(|_| {}),
+            probe: None,
         }
     }
 }
@@ -187,10 +194,12 @@ pub fn prepare(kind: ServiceKind, config: &Config) -> anyhow::Result<Startup> {
                 onnxruntime: resolve_model("asr.onnxruntime", &asr.onnxruntime, &cache)?,
             };
             let asr = asr.clone();
-            let engine = Arc::new(tokio::sync::OnceCell::new());
+            let engine = Arc::new(tokio::sync::OnceCell::<Arc<parla_asr::AsrEngine>>::new());
             let service = parla_asr::AsrService::new(Arc::clone(&engine));
+            let watched = Arc::clone(&engine);
             Startup {
                 kind,
+                probe: Some(Arc::new(move || watched.get().is_none_or(|e| e.healthy()))),
                 load: Box::new(move || {
                     let loaded = parla_asr::AsrEngine::load(&paths, &asr)?;
                     engine
@@ -213,6 +222,7 @@ pub fn prepare(kind: ServiceKind, config: &Config) -> anyhow::Result<Startup> {
             let (call_load, call_register) = call_parts(config)?;
             Startup {
                 kind,
+                probe: None,
                 load: Box::new(move || {
                     chat_load()?;
                     call_load()
@@ -236,6 +246,7 @@ fn crm_startup(config: &Config) -> anyhow::Result<Startup> {
     let slot = service.slot();
     Ok(Startup {
         kind: ServiceKind::Crm,
+        probe: None,
         load: Box::new(move || {
             let store = parla_crm::open(&crm)?;
             slot.set(store)
@@ -267,6 +278,7 @@ fn handoff_startup(config: &Config) -> Startup {
         .with_crm(lazy_channel(config, ServiceKind::Crm).unwrap_or(None));
     Startup {
         kind: ServiceKind::Handoff,
+        probe: None,
         load: Box::new(move || {
             let store = parla_handoff::SqliteTicketStore::open(&path)
                 .map_err(|e| anyhow::anyhow!("`handoff.database_path` {}: {e}", path.display()))?;
@@ -302,6 +314,7 @@ fn dialogue_startup(config: &Config, cache: &ModelCache) -> anyhow::Result<Start
             .with_flows(Arc::new(flows));
     Ok(Startup {
         kind: ServiceKind::Dialogue,
+        probe: None,
         load: Box::new(move || {
             // Understanding, templates and the language model (`dialogue.llm_model`,
             // `dialogue.llm_backend`): the service answers only once all are loaded.
@@ -336,6 +349,7 @@ fn tts_startup(config: &Config, cache: &ModelCache) -> anyhow::Result<Startup> {
     let service = parla_tts::TtsService::new(Arc::clone(&bank));
     Ok(Startup {
         kind: ServiceKind::Tts,
+        probe: None,
         load: Box::new(move || {
             let loaded = parla_tts::VoiceBank::load(&tts, piper.as_ref())?;
             bank.set(Arc::new(loaded))

@@ -1,7 +1,9 @@
 //! Readiness: a service reports NOT_SERVING while its models load and
 //! SERVING once they have. The slow load is a test double (a load that
 //! waits for the test's signal), the one fault a real model cannot be made
-//! to show on demand.
+//! to show on demand. After the load, a service's probe (the ASR
+//! watchdog) takes it NOT_SERVING and back; here the probe is a flag the
+//! test flips, standing in for a stuck recognizer.
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -35,6 +37,7 @@ async fn not_serving_until_the_models_have_loaded() -> anyhow::Result<()> {
             Ok(())
         }),
         register: Box::new(|_| {}),
+        probe: None,
     }];
     let config = Config {
         services: vec![ServiceKind::Tts],
@@ -71,6 +74,70 @@ async fn not_serving_until_the_models_have_loaded() -> anyhow::Result<()> {
         status(&mut health, "").await?,
         ServingStatus::Serving as i32
     );
+
+    let _ = stop.send(());
+    server.await??;
+    Ok(())
+}
+
+/// Polls `service` until it reports `want` (up to 5 s).
+async fn until(
+    health: &mut HealthClient<tonic::transport::Channel>,
+    service: &str,
+    want: ServingStatus,
+) -> anyhow::Result<bool> {
+    for _ in 0..100 {
+        if status(health, service).await? == want as i32 {
+            return Ok(true);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(false)
+}
+
+#[tokio::test]
+async fn a_loaded_service_that_cannot_serve_is_not_serving_until_it_recovers() -> anyhow::Result<()>
+{
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let healthy = Arc::new(AtomicBool::new(true));
+    let probe_flag = Arc::clone(&healthy);
+    let startups = vec![Startup {
+        kind: ServiceKind::Asr,
+        load: Box::new(|| Ok(())),
+        register: Box::new(|_| {}),
+        probe: Some(Arc::new(move || probe_flag.load(Ordering::SeqCst))),
+    }];
+    let config = Config {
+        services: vec![ServiceKind::Asr],
+        ..Config::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(parla::serve::run_with(config, startups, listener, async {
+        let _ = stopped.await;
+    }));
+    let mut health = HealthClient::new(parla::demo::connect(&url, Duration::from_secs(10)).await?);
+    assert!(until(&mut health, "", ServingStatus::Serving).await?);
+
+    healthy.store(false, Ordering::SeqCst);
+    assert!(
+        until(&mut health, "parla.v1.Asr", ServingStatus::NotServing).await?,
+        "a service whose probe fails must report NOT_SERVING"
+    );
+    assert_eq!(
+        status(&mut health, "").await?,
+        ServingStatus::NotServing as i32
+    );
+
+    healthy.store(true, Ordering::SeqCst);
+    assert!(
+        until(&mut health, "parla.v1.Asr", ServingStatus::Serving).await?,
+        "a recovered service must report SERVING again"
+    );
+    assert!(until(&mut health, "", ServingStatus::Serving).await?);
 
     let _ = stop.send(());
     server.await??;

@@ -105,6 +105,7 @@ fn main() {
                     workers: 1,
                     threads: config.threads,
                     queue_depth: config.queue_depth,
+                    job_deadline_ms: config.job_deadline_ms,
                     languages: vec!["it".into()],
                     no_speech_threshold: config.no_speech_threshold,
                     beam_size_multilingual: beam,

@@ -28,6 +28,10 @@ pub struct AsrConfig {
     /// Recognitions that may wait for a worker; one more is refused with
     /// RESOURCE_EXHAUSTED.
     pub queue_depth: u32,
+    /// Longest one recognition may run on a worker, in ms. Past it the
+    /// watchdog stops it (DEADLINE_EXCEEDED) and the service reports
+    /// NOT_SERVING until a recognition finishes in time again.
+    pub job_deadline_ms: u32,
     /// Languages `auto` detection chooses from (BCP-47).
     pub languages: Vec<String>,
     /// Silero speech probability at or above which a 32 ms frame is speech.
@@ -99,6 +103,7 @@ impl Default for AsrConfig {
             threads: 2,
             workers: 1,
             queue_depth: 8,
+            job_deadline_ms: 20_000,
             languages: vec!["en".to_owned(), "it".to_owned()],
             vad_threshold: 0.5,
             min_speech_ms: 96,
@@ -162,6 +167,7 @@ impl AsrConfig {
             ("max_stream_secs", self.max_stream_secs),
             ("max_utterance_secs", self.max_utterance_secs),
             ("idle_timeout_secs", self.idle_timeout_secs),
+            ("job_deadline_ms", self.job_deadline_ms),
         ] {
             if v == 0 {
                 return Err(problem(key, "is 0; allowed: 1 or more".into()));

@@ -59,6 +59,7 @@ impl AsrEngine {
                 workers: config.workers,
                 threads: config.threads,
                 queue_depth: config.queue_depth,
+                job_deadline_ms: config.job_deadline_ms,
                 languages: config.languages.clone(),
                 no_speech_threshold: config.no_speech_threshold,
                 beam_size_multilingual: config.beam_size_multilingual,
@@ -74,6 +75,12 @@ impl AsrEngine {
             turn,
             config: config.clone(),
         })
+    }
+
+    /// False while the watchdog has stopped a recognition and none has
+    /// finished in time since: health reports NOT_SERVING.
+    pub fn healthy(&self) -> bool {
+        self.pool.healthy()
     }
 
     /// Checks a requested language before any audio is processed.

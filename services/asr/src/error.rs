@@ -40,6 +40,12 @@ pub enum AsrError {
     /// a partial gave the worker up to a final.
     #[error("the recognition was stopped: its result is no longer needed")]
     Aborted,
+    /// The watchdog stopped a recognition that ran past its deadline.
+    #[error("speech recognition stopped a recognition after {ms} ms (`asr.job_deadline_ms`); the engine is overloaded or stuck, retry shortly")]
+    Stalled {
+        /// How long it had run.
+        ms: u64,
+    },
     /// The engine has stopped.
     #[error("speech recognition workers have stopped")]
     Stopped,

@@ -8,11 +8,14 @@
 //! never delays a final and is never lost to one. A job whose caller has
 //! gone (stream closed, partial superseded, pause resumed) is skipped, or
 //! stopped if it is running, so a dropped stream frees its place at once.
+//! A watchdog stops a recognition that runs past `job_deadline_ms` (a
+//! decoder stuck in a repetition loop, a machine far behind) and marks the
+//! pool unhealthy until a recognition finishes in time again.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -32,6 +35,8 @@ pub struct PoolSettings {
     pub threads: u32,
     /// Recognitions that may wait.
     pub queue_depth: u32,
+    /// Longest one recognition may run, in ms (the watchdog).
+    pub job_deadline_ms: u32,
     /// Languages `auto` chooses from.
     pub languages: Vec<String>,
     /// See [`DecodeSettings::no_speech_threshold`].
@@ -76,6 +81,9 @@ struct Queue {
     /// Finals queued and not yet taken by a worker: a running partial
     /// stops while this is above zero.
     finals_waiting: AtomicUsize,
+    /// Set when the watchdog stopped a recognition, cleared when one
+    /// finishes in time.
+    stalled: AtomicBool,
 }
 
 /// A pool of whisper.cpp workers; the real [`Recognizer`].
@@ -134,6 +142,12 @@ impl WhisperPool {
             settings,
             models,
         })
+    }
+
+    /// False from the watchdog stopping a recognition until one finishes
+    /// in time again.
+    pub fn healthy(&self) -> bool {
+        !self.queue.stalled.load(Ordering::SeqCst)
     }
 
     /// Checks that a language can be recognized, before any audio is sent.
@@ -279,10 +293,26 @@ impl Worker {
             let waited_ms = job.enqueued.elapsed().as_millis() as u64;
             let partial = job.request.pass == Pass::Partial;
             let reply = &job.reply;
+            let started = Instant::now();
+            let deadline = Duration::from_millis(u64::from(self.settings.job_deadline_ms));
             let abort = move || {
-                reply.is_closed() || (partial && queue.finals_waiting.load(Ordering::SeqCst) > 0)
+                reply.is_closed()
+                    || (partial && queue.finals_waiting.load(Ordering::SeqCst) > 0)
+                    || started.elapsed() > deadline
             };
-            let result = self.recognize(&job.request, &abort);
+            let mut result = self.recognize(&job.request, &abort);
+            let ran = started.elapsed();
+            if matches!(result, Err(AsrError::Aborted)) && ran > deadline && !job.reply.is_closed()
+            {
+                let ms = ran.as_millis() as u64;
+                if !queue.stalled.swap(true, Ordering::SeqCst) {
+                    tracing::warn!(ms, pass = ?job.request.pass, "watchdog: a recognition ran past asr.job_deadline_ms and was stopped; NOT_SERVING until one finishes in time");
+                }
+                result = Err(AsrError::Stalled { ms });
+            }
+            if result.is_ok() && queue.stalled.swap(false, Ordering::SeqCst) {
+                tracing::info!("watchdog: a recognition finished in time again; SERVING");
+            }
             match &result {
                 Ok(t) => {
                     tracing::debug!(waited_ms, processing_ms = t.processing_ms, audio_ms = t.audio_ms, pass = ?job.request.pass, "recognized")

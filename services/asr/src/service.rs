@@ -55,6 +55,7 @@ impl From<AsrError> for Status {
                 Status::resource_exhausted(e.to_string())
             }
             AsrError::Stopped => Status::unavailable(e.to_string()),
+            AsrError::Stalled { .. } => Status::deadline_exceeded(e.to_string()),
             AsrError::Aborted => Status::cancelled(e.to_string()),
             AsrError::ModelLoad { .. } | AsrError::OnnxLoad { .. } | AsrError::Inference { .. } => {
                 Status::internal(e.to_string())

@@ -236,3 +236,53 @@ async fn unary_errors_and_busy_queue() {
         .await;
     assert!(ok.is_ok(), "{ok:?}");
 }
+
+/// The watchdog, with a deadline no recognition can meet: the recognition
+/// is stopped with DEADLINE_EXCEEDED naming the setting, and the engine
+/// reports itself unhealthy (health then says NOT_SERVING; `parla serve`
+/// polls it, tested in the workspace's `tests/readiness.rs`).
+#[tokio::test]
+async fn a_recognition_past_its_deadline_is_stopped_and_marks_the_engine_unhealthy() {
+    use parla_asr::{LanguageChoice, Pass, RecognitionRequest};
+    let config = AsrConfig {
+        job_deadline_ms: 1,
+        ..AsrConfig::default()
+    };
+    let engine = tokio::task::spawn_blocking(move || {
+        parla_asr::AsrEngine::load(&common::paths(), &config).expect("engine loads")
+    })
+    .await
+    .unwrap();
+    assert!(engine.healthy(), "healthy before any recognition");
+    let started = Instant::now();
+    let result = engine
+        .recognizer
+        .recognize(RecognitionRequest {
+            audio: std::sync::Arc::new(jfk()),
+            language: LanguageChoice::Fixed("en".into()),
+            pass: Pass::Final,
+        })
+        .await;
+    let err = result.expect_err("11 s of speech cannot be recognized in 1 ms");
+    assert!(
+        matches!(err, parla_asr::AsrError::Stalled { .. }),
+        "{err:?}"
+    );
+    let status = tonic::Status::from(err);
+    assert_eq!(status.code(), Code::DeadlineExceeded);
+    assert!(
+        status.message().contains("asr.job_deadline_ms"),
+        "{}",
+        status.message()
+    );
+    assert!(
+        !engine.healthy(),
+        "unhealthy after the watchdog stopped a recognition"
+    );
+    // Stopped at once, not after a whole decode.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
