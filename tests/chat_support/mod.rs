@@ -23,7 +23,34 @@ pub const SHOP_KEY: &str = "test-shop-key-0123456789";
 
 /// A seeded CRM and a server running chat with its peers.
 pub async fn chat_server(extra_toml: &str) -> anyhow::Result<(ParlaServer, tempfile::TempDir)> {
-    let config = format!(
+    SeededCrm::new()?
+        .serve_only(
+            "crm,handoff,dialogue,gateway",
+            &chat_config(extra_toml),
+            &[],
+        )
+        .await
+}
+
+/// [`chat_server`] with extra environment variables and its log written to
+/// [`ParlaServer::log_path`].
+pub async fn chat_server_logged(
+    extra_toml: &str,
+    envs: &[(&str, &str)],
+) -> anyhow::Result<(ParlaServer, tempfile::TempDir)> {
+    SeededCrm::new()?
+        .serve_only_logged(
+            "crm,handoff,dialogue,gateway",
+            &chat_config(extra_toml),
+            envs,
+        )
+        .await
+}
+
+/// The chat servers' `parla.toml`: chat with a shop key, the test agents,
+/// and `extra_toml`.
+fn chat_config(extra_toml: &str) -> String {
+    format!(
         r#"[remote]
 asr = "http://127.0.0.1:9"
 tts = "http://127.0.0.1:9"
@@ -34,10 +61,7 @@ agent_wait_secs = 2
 {extra_toml}
 {agents}"#,
         agents = agents_toml()
-    );
-    SeededCrm::new()?
-        .serve_only("crm,handoff,dialogue,gateway", &config, &[])
-        .await
+    )
 }
 
 pub fn shop_token(customer: &str, ttl: i64, key: &str) -> String {

@@ -129,6 +129,27 @@ impl SeededCrm {
         config: &str,
         envs: &[(&str, &str)],
     ) -> anyhow::Result<(ParlaServer, tempfile::TempDir)> {
+        self.serve_only_with(services, config, envs, false).await
+    }
+
+    /// [`SeededCrm::serve_only`] with the server's log written to
+    /// [`ParlaServer::log_path`].
+    pub async fn serve_only_logged(
+        self,
+        services: &str,
+        config: &str,
+        envs: &[(&str, &str)],
+    ) -> anyhow::Result<(ParlaServer, tempfile::TempDir)> {
+        self.serve_only_with(services, config, envs, true).await
+    }
+
+    async fn serve_only_with(
+        self,
+        services: &str,
+        config: &str,
+        envs: &[(&str, &str)],
+        logged: bool,
+    ) -> anyhow::Result<(ParlaServer, tempfile::TempDir)> {
         let path = self.dir.path().join("parla.toml");
         let path = path.to_string_lossy();
         let mut args = vec!["--only", services];
@@ -136,7 +157,10 @@ impl SeededCrm {
             std::fs::write(path.as_ref(), config)?;
             args.extend(["--config", &path]);
         }
-        let server = self.serve(&args, envs, Duration::from_secs(60)).await?;
+        let mut all = vec![("PARLA_CRM__DATA_DIR", self.data_dir.as_str())];
+        all.extend_from_slice(envs);
+        let server = ParlaServer::start_at("127.0.0.1:0", &args, &all, logged)?;
+        server.wait_ready(Duration::from_secs(60)).await?;
         Ok((server, self.dir))
     }
 }
