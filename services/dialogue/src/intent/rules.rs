@@ -73,7 +73,21 @@ pub fn person_mentions(folded: &str) -> Vec<std::ops::Range<usize>> {
     )
     .find_iter(folded)
     .map(|m| m.range())
+    .filter(|m| !describes_someone(folded, m.start))
     .collect()
+}
+
+/// The word at `at` calls someone a kind of person ("I'm a patient person", "sono una persona
+/// ragionevole"): a description, not someone to talk to. Only a subject with its verb counts:
+/// "is a real person available?" and "c'è una persona" stay requests.
+fn describes_someone(folded: &str, at: usize) -> bool {
+    static DESCRIPTION_RE: OnceLock<Regex> = OnceLock::new();
+    let before = &folded[..at];
+    re(
+        &DESCRIPTION_RE,
+        r"\b(?:i am|i'm|im|you are|you're|youre|he is|he's|she is|she's|sono|sei|siamo|siete)\s+(?:(?:always|really|just|sempre|proprio|davvero)\s+)?(?:a|an|un|una|uno|such a|quite a)\s+(?:[\w']+\s+){0,2}$",
+    )
+    .is_match(before)
 }
 
 /// The customer says an order is late ("it was supposed to be here on the 6th", "doveva
@@ -151,6 +165,21 @@ mod tests {
             "can I talk to someone",
             "posso parlare con qualcuno?",
             "human please",
+        ] {
+            assert!(mentions_person(&fold(t)), "{t}");
+        }
+        // Calling oneself a kind of person names nobody to talk to.
+        for t in [
+            "I'm a reasonable person but this has gone on too long",
+            "ascolti, sono una persona tranquilla, ma adesso basta",
+            "I am always a very patient person, believe me",
+        ] {
+            assert!(!mentions_person(&fold(t)), "{t}");
+        }
+        for t in [
+            "is a real person available tonight",
+            "c'è una persona con cui posso parlare?",
+            "I'm a bit lost, can someone look at this",
         ] {
             assert!(mentions_person(&fold(t)), "{t}");
         }
