@@ -90,7 +90,7 @@ impl DialogueService {
         };
         o.flow_state = Some(state.flow.to_pb());
         if let Some((flow, step)) = waiting_in {
-            answered_in_flow(&flows.runner, state, o, &flow, &step);
+            answered_in_flow(&flows.runner, state, o, text, &flow, &step);
         }
         let Some(reply) = reply else {
             return true;
@@ -128,11 +128,13 @@ impl DialogueService {
 /// A turn the waiting flow kept is part of what the customer is doing in it: "the trail shoes
 /// from order Q24617" or "too narrow" while a return asks "exchange or refund?" is the return,
 /// whatever the words alone suggest. A question the flow keeps (a product's price in the middle
-/// of a return) stays what it is while the flow still waits at the same step.
+/// of a return) stays what it is while the flow still waits at the same step; a statement the
+/// model reads the same way ("the black trail shoes") is an answer to the flow.
 fn answered_in_flow(
     runner: &parla_flows::FlowRunner,
     state: &ConversationState,
     o: &mut TurnOutcome,
+    text: &str,
     flow: &str,
     step: &str,
 ) {
@@ -145,13 +147,19 @@ fn answered_in_flow(
         return;
     }
     let still_waiting = state.flow.waiting && state.flow.step == step;
-    if still_waiting && spec.keeps.iter().any(|k| k == said) {
+    if still_waiting && spec.keeps.iter().any(|k| k == said) && asks_something(text, o.step) {
         return;
     }
     if let Some(intent) = spec.triggers.first().and_then(|t| crate::Intent::parse(t)) {
         o.analysis.runner_up = o.analysis.intent;
         o.analysis.intent = intent;
     }
+}
+
+/// The turn asks something of its own: a price Parla answered, a question mark, or a price
+/// question however it is punctuated (spoken turns have none).
+fn asks_something(text: &str, step: &str) -> bool {
+    step == "product_price" || text.contains('?') || crate::products::asks_price(text)
 }
 
 /// The hand-off a flow asks for. An action that may have been carried out is for a person to
@@ -246,8 +254,26 @@ fn apply(engine: &Engine, state: &mut ConversationState, o: &mut TurnOutcome, re
 mod tests {
     use parla_flows::{CallRecord, FlowReply, ToolCall, ToolOutcome, ToolResult};
 
-    use super::flow_handoff;
+    use super::{asks_something, flow_handoff};
     use crate::HandoffReason;
+
+    #[test]
+    fn a_statement_inside_a_flow_is_an_answer_and_a_question_is_a_question() {
+        assert!(!asks_something(
+            "The grey walking boots, size 42.",
+            "ask_resolution"
+        ));
+        assert!(!asks_something(
+            "gli scarponi grigi quelli alti",
+            "ask_resolution"
+        ));
+        assert!(asks_something("do you have it in blue?", "ask_resolution"));
+        assert!(asks_something(
+            "quanto costa lo zaino grande",
+            "ask_resolution"
+        ));
+        assert!(asks_something("the big rucksack", "product_price"));
+    }
 
     fn handed_off_after(outcome: ToolOutcome) -> FlowReply {
         FlowReply {
