@@ -71,6 +71,17 @@ pub fn order_step(order: &pb::Order, lang: Language, today: i64) -> Option<(&'st
 
 const DAY: i64 = 86_400;
 
+/// The order should have arrived before `today` (Unix seconds) and has not: a question about
+/// where it is, however it is worded, is about a late delivery.
+pub fn overdue(order: &pb::Order, today: i64) -> bool {
+    let settled = order.delivered_at.is_some()
+        || ["delivered", "cancelled", "canceled"]
+            .iter()
+            .any(|s| order.status.eq_ignore_ascii_case(s));
+    let expected = order.expected_delivery.as_ref().map(|t| t.seconds);
+    !settled && expected.is_some_and(|e| today.div_euclid(DAY) > e.div_euclid(DAY))
+}
+
 /// Template variables.
 pub type Vars = BTreeMap<String, String>;
 
@@ -134,6 +145,26 @@ mod tests {
         let (step, _) =
             order_step(&in_transit(expected), Language::It, expected - 2 * DAY).unwrap();
         assert_eq!(step, "order_in_transit");
+    }
+
+    #[test]
+    fn an_order_past_its_date_and_not_delivered_is_overdue() {
+        let expected = 1_793_966_400;
+        assert!(overdue(&in_transit(expected), expected + 2 * DAY));
+        assert!(!overdue(&in_transit(expected), expected + 3600));
+        assert!(!overdue(&in_transit(expected), expected - 5 * DAY));
+        let mut arrived = in_transit(expected);
+        arrived.delivered_at = Some(prost_types::Timestamp {
+            seconds: expected + DAY,
+            nanos: 0,
+        });
+        assert!(!overdue(&arrived, expected + 9 * DAY));
+        let mut cancelled = in_transit(expected);
+        cancelled.status = "cancelled".into();
+        assert!(!overdue(&cancelled, expected + 9 * DAY));
+        let mut no_date = in_transit(expected);
+        no_date.expected_delivery = None;
+        assert!(!overdue(&no_date, expected + 9 * DAY));
     }
 
     #[test]

@@ -163,6 +163,24 @@ pub fn run_turn(
             config.sentiment_context,
         );
     }
+    // The order the turn is about: the one it names, else the one the flow is working on,
+    // else the newest.
+    let named = analysis
+        .slot(SlotKind::OrderId)
+        .map(str::to_owned)
+        .or_else(|| {
+            let flow = &state.flow;
+            flow.slots
+                .get("order_id")
+                .or(flow.facts.get("order_id"))
+                .cloned()
+        });
+    let order = facts::order_for(state.context.as_ref(), named.as_deref());
+    let intent = late_by_the_facts(analysis.intent, order, state.today);
+    if intent != analysis.intent {
+        analysis.runner_up = analysis.intent;
+        analysis.intent = intent;
+    }
     let asr = if asr_confidence > 0.0 {
         asr_confidence.min(1.0)
     } else {
@@ -218,12 +236,11 @@ pub fn run_turn(
             explanation: "the customer record is unavailable".into(),
         };
     }
-    let named = analysis.slot(SlotKind::OrderId).map(str::to_owned);
-    let order = facts::order_for(state.context.as_ref(), named.as_deref());
-    // History facts for the tone; Parla apologises once, then acknowledges feelings.
+    // History facts for the tone; Parla apologises once, then acknowledges feelings. Whether
+    // the company erred is judged on the conversation's day (`flows.today`), like the reply.
     let now = crate::history::now_seconds();
     let company_error =
-        crate::history::company_error(order, state.crm_down, now) && !state.apologised;
+        crate::history::company_error(order, state.crm_down, state.today) && !state.apologised;
     let repeat_contact = !state.apologised
         && crate::history::repeat_contact(
             state.context.as_ref(),
@@ -302,6 +319,16 @@ pub fn run_turn(
         model_phrased: false,
         flow_state: None,
         actions: Vec::new(),
+    }
+}
+
+/// "So when is it actually coming?" about an order already past its date is a late delivery,
+/// by the facts of the order on the conversation's day, whether or not the customer says so.
+fn late_by_the_facts(intent: Intent, order: Option<&pb::Order>, today: i64) -> Intent {
+    if intent == Intent::OrderStatus && order.is_some_and(|o| facts::overdue(o, today)) {
+        Intent::DeliveryProblem
+    } else {
+        intent
     }
 }
 
@@ -403,6 +430,32 @@ pub fn sentences(text: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn asking_when_an_overdue_order_comes_is_a_delivery_problem() {
+        let day = 86_400;
+        let order = pb::Order {
+            id: "B7710".into(),
+            status: "in_transit".into(),
+            expected_delivery: Some(prost_types::Timestamp {
+                seconds: 100 * day,
+                nanos: 0,
+            }),
+            ..Default::default()
+        };
+        let late = late_by_the_facts(Intent::OrderStatus, Some(&order), 104 * day);
+        assert_eq!(late, Intent::DeliveryProblem);
+        // Before its date, or with no order known, a status question stays one.
+        let early = late_by_the_facts(Intent::OrderStatus, Some(&order), 99 * day);
+        assert_eq!(early, Intent::OrderStatus);
+        assert_eq!(
+            late_by_the_facts(Intent::OrderStatus, None, 104 * day),
+            Intent::OrderStatus
+        );
+        // Other intents are left as they are.
+        let ret = late_by_the_facts(Intent::Return, Some(&order), 104 * day);
+        assert_eq!(ret, Intent::Return);
+    }
 
     #[test]
     fn sentences_keep_every_character() {
