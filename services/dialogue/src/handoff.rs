@@ -171,61 +171,18 @@ impl HandoffPolicy {
             );
         }
         let last = s.sentiment.last().copied().unwrap_or(0.0);
-        let low = s
-            .sentiment
-            .iter()
-            .rev()
-            .take_while(|v| **v < self.sentiment_floor)
-            .count();
-        if self.sentiment_floor_turns > 0 && low >= self.sentiment_floor_turns {
-            return HandoffDecision::yes(
-                HandoffReason::Sentiment,
-                format!(
-                    "sentiment below {:.2} for {low} turns (latest {last:.2})",
-                    self.sentiment_floor
-                ),
-            );
+        let vip = self.vip_unhappy(s, last);
+        // A high-tier customer who is let down but not angry is handed off as such, even when
+        // the fall from a happy first turn is steep: the colleague who takes over needs to know
+        // that a loyal customer is disappointed, not that the conversation turned hostile.
+        if let Some(decision) = vip.clone().filter(|_| last >= self.sentiment_floor) {
+            return decision;
         }
-        let negative = s
-            .sentiment
-            .iter()
-            .rev()
-            .take_while(|v| **v < NEGATIVE_TURN)
-            .count();
-        if self.negative_turns > 0 && negative >= self.negative_turns {
-            return HandoffDecision::yes(
-                HandoffReason::Sentiment,
-                format!("negative for {negative} turns in a row (latest {last:.2})"),
-            );
+        if let Some(decision) = self.sentiment_verdict(s, last) {
+            return decision;
         }
-        if s.sentiment.len() >= 2
-            && s.trend.peak - last > self.sentiment_drop
-            && last < NEGATIVE_TURN
-        {
-            return HandoffDecision::yes(
-                HandoffReason::Sentiment,
-                format!("sentiment fell from {:.2} to {last:.2}", s.trend.peak),
-            );
-        }
-        // A high-tier customer let down by what Parla said or did (after the sentiment rules: an
-        // angry one is handed off for the anger): not the problem they came with (the first
-        // turn, which Parla has not answered yet), nor an answer to a flow's question (they are
-        // getting somewhere).
-        if self
-            .vip_tiers
-            .iter()
-            .any(|t| t.eq_ignore_ascii_case(s.tier.trim()))
-            && s.sentiment.len() >= 2
-            && !s.answering
-            && last < self.vip_unhappy_below
-        {
-            return HandoffDecision::yes(
-                HandoffReason::VipUnhappy,
-                format!(
-                    "{} customer is unhappy (sentiment {last:.2})",
-                    s.tier.trim()
-                ),
-            );
+        if let Some(decision) = vip {
+            return decision;
         }
         let unsure = s
             .confidences
@@ -264,6 +221,69 @@ impl HandoffPolicy {
             );
         }
         HandoffDecision::no()
+    }
+
+    /// The sentiment rules: very negative for several turns, negative for several turns in a
+    /// row, or a sharp fall from the conversation's best turn.
+    fn sentiment_verdict(&self, s: &HandoffSignals<'_>, last: f32) -> Option<HandoffDecision> {
+        let low = s
+            .sentiment
+            .iter()
+            .rev()
+            .take_while(|v| **v < self.sentiment_floor)
+            .count();
+        if self.sentiment_floor_turns > 0 && low >= self.sentiment_floor_turns {
+            return Some(HandoffDecision::yes(
+                HandoffReason::Sentiment,
+                format!(
+                    "sentiment below {:.2} for {low} turns (latest {last:.2})",
+                    self.sentiment_floor
+                ),
+            ));
+        }
+        let negative = s
+            .sentiment
+            .iter()
+            .rev()
+            .take_while(|v| **v < NEGATIVE_TURN)
+            .count();
+        if self.negative_turns > 0 && negative >= self.negative_turns {
+            return Some(HandoffDecision::yes(
+                HandoffReason::Sentiment,
+                format!("negative for {negative} turns in a row (latest {last:.2})"),
+            ));
+        }
+        if s.sentiment.len() >= 2
+            && s.trend.peak - last > self.sentiment_drop
+            && last < NEGATIVE_TURN
+        {
+            return Some(HandoffDecision::yes(
+                HandoffReason::Sentiment,
+                format!("sentiment fell from {:.2} to {last:.2}", s.trend.peak),
+            ));
+        }
+        None
+    }
+
+    /// A high-tier customer let down by what Parla said or did: not the problem they came with
+    /// (the first turn, which Parla has not answered yet), nor an answer to a flow's question
+    /// (they are getting somewhere).
+    fn vip_unhappy(&self, s: &HandoffSignals<'_>, last: f32) -> Option<HandoffDecision> {
+        let high_tier = self
+            .vip_tiers
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(s.tier.trim()));
+        (high_tier && s.sentiment.len() >= 2 && !s.answering && last < self.vip_unhappy_below).then(
+            || {
+                HandoffDecision::yes(
+                    HandoffReason::VipUnhappy,
+                    format!(
+                        "{} customer is unhappy (sentiment {last:.2})",
+                        s.tier.trim()
+                    ),
+                )
+            },
+        )
     }
 }
 
@@ -374,5 +394,19 @@ mod tests {
         let mut answering = signals(&[0.9; 2], &[0.3, -0.3], "gold");
         answering.answering = true;
         assert!(!p.decide(&answering).handoff);
+    }
+
+    #[test]
+    fn a_loyal_customer_let_down_after_a_happy_start_is_a_vip_hand_off() {
+        let p = HandoffPolicy::default();
+        // Delighted first, then mildly let down: the fall is steep, the mood is not anger.
+        let let_down = signals(&[0.9; 2], &[0.8, -0.4], "platinum");
+        assert_eq!(p.decide(&let_down).reason, Some(HandoffReason::VipUnhappy));
+        // The same fall for a standard customer is the sentiment rule.
+        let standard = signals(&[0.9; 2], &[0.8, -0.4], "standard");
+        assert_eq!(p.decide(&standard).reason, Some(HandoffReason::Sentiment));
+        // A high-tier customer who is angry is handed off for the anger.
+        let angry = signals(&[0.9; 2], &[-0.7, -0.8], "gold");
+        assert_eq!(p.decide(&angry).reason, Some(HandoffReason::Sentiment));
     }
 }

@@ -223,7 +223,7 @@ pub fn run_turn(
         failed_attempts: state.failed_attempts,
         off_topic: state.off_topic,
         repeats: state.repeats,
-        answering: state.flow.active() && state.flow.waiting,
+        answering: answers_flow(state.flow.active() && state.flow.waiting, analysis.intent),
     };
     let mut decision =
         config
@@ -320,6 +320,13 @@ pub fn run_turn(
         flow_state: None,
         actions: Vec::new(),
     }
+}
+
+/// The turn answers the question a waiting flow asked: not when it is a complaint or a request
+/// for a person ("one thing, though: the engraving you advertise was never done" is no answer to
+/// "exchange or refund?", whatever the flow waits for).
+fn answers_flow(waiting: bool, intent: Intent) -> bool {
+    waiting && !matches!(intent, Intent::Complaint | Intent::Human)
 }
 
 /// "So when is it actually coming?" about an order already past its date is a late delivery,
@@ -455,6 +462,15 @@ mod tests {
         // Other intents are left as they are.
         let ret = late_by_the_facts(Intent::Return, Some(&order), 104 * day);
         assert_eq!(ret, Intent::Return);
+    }
+
+    #[test]
+    fn a_complaint_while_a_flow_waits_is_not_an_answer_to_it() {
+        assert!(answers_flow(true, Intent::Return));
+        assert!(answers_flow(true, Intent::ProductAdvice));
+        assert!(!answers_flow(true, Intent::Complaint));
+        assert!(!answers_flow(true, Intent::Human));
+        assert!(!answers_flow(false, Intent::Return));
     }
 
     #[test]
