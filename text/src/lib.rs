@@ -1,12 +1,13 @@
 //! Language-aware text shared by the services: numbers, money, codes and dates as people read
 //! and write them in English and Italian, and the words that answer a question. Speech
 //! synthesis reads with it, replies write dates with it, the speech-recognition tests normalise
-//! with it, and the recognizer and the call gateway hear answers with it, so all agree on one
-//! wording.
+//! with it, and the recognizer and the call gateway hear answers with it (the recognizer also hears with
+//! it whether a caller has finished speaking), so all agree on one wording.
 
 pub mod answers;
 pub mod dates;
 pub mod numbers;
+pub mod turn_words;
 
 /// A language whose reading rules Parla knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -8,6 +8,9 @@
 //! that a sentence is over.
 
 use parla_text::answers::ANSWER_WORDS;
+use parla_text::turn_words::{
+    CONTINUATION_WORDS, DIGIT_WORDS, NUMBER_CUES, OPENERS, OPEN_UNLESS_CLOSED,
+};
 
 /// The transcript's verdict on a pause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,129 +27,8 @@ pub enum TextCue {
     Neutral,
 }
 
-/// Words after which an English or Italian sentence cannot end.
-const DANGLING: &[&str] = &[
-    // English
-    "and", "or", "but", "so", "because", "the", "a", "an", "my", "your", "our", "to", "of", "for",
-    "with", "in", "on", "at", "from", "um", "uh", "erm", "er", "uhm", "umm", "like", "which", "if",
-    "then", "than", "i", "i'm", "about", "when", "where", "since", "until", "also", "plus",
-    // Italian
-    "e", "o", "ma", "perché", "perchè", "il", "lo", "la", "gli", "le", "un", "uno", "una", "mio",
-    "mia", "di", "da", "per", "con", "su", "del", "della", "al", "alla", "ehm", "ehh", "mmm",
-    "cioè", "tipo", "quindi", "però", "anche", "quando", "dove", "se", "poi", "che", "nel",
-    "nella", "dal", "dalla", "sul", "sulla", "degli", "dei", "delle",
-];
-
-/// Words that open a turn without saying what it is about: greetings,
-/// acknowledgements, discourse openers and hesitations. A turn made only
-/// of these ("Hi,", "Okay, thank you, um", "Sì, allora") is the start of a
-/// thought.
-const OPENERS: &[&str] = &[
-    // English
-    "hi",
-    "hello",
-    "hey",
-    "good",
-    "morning",
-    "afternoon",
-    "evening",
-    "yes",
-    "yeah",
-    "yep",
-    "no",
-    "okay",
-    "ok",
-    "so",
-    "well",
-    "um",
-    "uh",
-    "erm",
-    "er",
-    "hmm",
-    "mm",
-    "oh",
-    "ah",
-    "right",
-    "thanks",
-    "thank",
-    "you",
-    "sorry",
-    "excuse",
-    "me",
-    "alright",
-    "sure",
-    "now",
-    "look",
-    "listen",
-    "actually",
-    "anyway",
-    "basically",
-    "see",
-    // Italian
-    "ciao",
-    "salve",
-    "buongiorno",
-    "buonasera",
-    "pronto",
-    "sì",
-    "si",
-    "allora",
-    "dunque",
-    "senta",
-    "senti",
-    "guardi",
-    "guarda",
-    "ecco",
-    "cioè",
-    "ehm",
-    "eh",
-    "mah",
-    "beh",
-    "bene",
-    "grazie",
-    "scusi",
-    "scusa",
-    "mi",
-    "certo",
-    "va",
-    "niente",
-    "insomma",
-    "comunque",
-    "sa",
-];
-
-/// Words that usually leave a sentence open ("my order is …") but close a
-/// question or statement that Whisper punctuated ("where my order is?",
-/// "can you do that?").
-const OPEN_UNLESS_CLOSED: &[&str] = &["is", "are", "was", "that", "che", "è", "sono"];
-
-/// Words that announce a number being dictated.
-const NUMBER_WORDS: &[&str] = &[
-    "number",
-    "code",
-    "phone",
-    "zip",
-    "postcode",
-    "account",
-    "card",
-    "order",
-    "tracking",
-    "reference",
-    "numero",
-    "codice",
-    "ordine",
-    "telefono",
-    "carta",
-    "conto",
-];
-
-const DIGITS: &[&str] = &[
-    "zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "uno",
-    "due", "tre", "quattro", "cinque", "sei", "sette", "otto", "nove",
-];
-
 fn is_number(word: &str) -> bool {
-    word.chars().all(|c| c.is_ascii_digit()) || DIGITS.contains(&word)
+    word.chars().all(|c| c.is_ascii_digit()) || DIGIT_WORDS.contains(&word)
 }
 
 /// Judges `text`, the transcript of a turn up to a pause, with no
@@ -176,7 +58,7 @@ pub fn text_cue_in(text: &str, answering: bool) -> TextCue {
     if words.len() <= 5 && only(OPENERS) {
         return TextCue::Opener;
     }
-    if DANGLING.contains(&last.as_str())
+    if CONTINUATION_WORDS.contains(&last.as_str())
         || (OPEN_UNLESS_CLOSED.contains(&last.as_str()) && !closed)
         || trimmed.ends_with(',')
         || trimmed.ends_with("...")
@@ -191,7 +73,7 @@ pub fn text_cue_in(text: &str, answering: bool) -> TextCue {
             .skip_while(|w| is_number(w))
             .take(4)
             .collect();
-        if before.iter().any(|w| NUMBER_WORDS.contains(&w.as_str())) {
+        if before.iter().any(|w| NUMBER_CUES.contains(&w.as_str())) {
             return TextCue::Incomplete;
         }
     }
