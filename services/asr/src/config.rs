@@ -52,6 +52,18 @@ pub struct AsrConfig {
     /// dangling word or dictated number) ends the turn whatever Smart Turn
     /// says, in ms.
     pub complete_silence_ms: u32,
+    /// Silence after which a clause Whisper left without final
+    /// punctuation, but that ends on a content word ("because I'm moving on
+    /// Friday"), ends the turn whatever Smart Turn says, in ms.
+    pub unpunctuated_silence_ms: u32,
+    /// Silence after which a lone word ("Yes," after a question, a
+    /// greeting Whisper misheard) ends the turn, in ms: callers go on
+    /// after one.
+    pub fragment_silence_ms: u32,
+    /// Silence after which a number or a name being dictated ("the number
+    /// is four five", "T H O M") ends the turn, in ms: callers breathe
+    /// between the groups.
+    pub dictation_silence_ms: u32,
     /// Silence after which the turn ends whatever the model says, in ms.
     pub max_silence_ms: u32,
     /// Smart Turn probability at or above which the turn is complete.
@@ -111,6 +123,9 @@ impl Default for AsrConfig {
             min_silence_ms: 200,
             min_endpoint_ms: 500,
             complete_silence_ms: 600,
+            unpunctuated_silence_ms: 700,
+            fragment_silence_ms: 1000,
+            dictation_silence_ms: 900,
             max_silence_ms: 1500,
             turn_threshold: 0.5,
             turn_threshold_punctuated: 0.3,
@@ -173,14 +188,21 @@ impl AsrConfig {
                 return Err(problem(key, "is 0; allowed: 1 or more".into()));
             }
         }
-        if self.complete_silence_ms > self.max_silence_ms {
-            return Err(problem(
-                "complete_silence_ms",
-                format!(
-                    "is {} but `asr.max_silence_ms` is {}; allowed: at most max_silence_ms",
-                    self.complete_silence_ms, self.max_silence_ms
-                ),
-            ));
+        for (key, v) in [
+            ("complete_silence_ms", self.complete_silence_ms),
+            ("unpunctuated_silence_ms", self.unpunctuated_silence_ms),
+            ("fragment_silence_ms", self.fragment_silence_ms),
+            ("dictation_silence_ms", self.dictation_silence_ms),
+        ] {
+            if v > self.max_silence_ms {
+                return Err(problem(
+                    key,
+                    format!(
+                        "is {v} but `asr.max_silence_ms` is {}; allowed: at most max_silence_ms",
+                        self.max_silence_ms
+                    ),
+                ));
+            }
         }
         if self.min_endpoint_ms > self.max_silence_ms {
             return Err(problem(

@@ -13,6 +13,7 @@ mod audio;
 mod config;
 mod cue;
 mod decoded_text;
+mod endpoint;
 mod engine;
 mod error;
 mod mel;
@@ -26,8 +27,9 @@ mod whisper;
 
 pub use audio::{decode_utterance, decode_wav, AudioSpec, Encoding, StreamDecoder};
 pub use config::{AsrConfig, ConfigProblem};
-pub use cue::{text_cue, TextCue};
+pub use cue::{text_cue, text_cue_in, TextCue, MIN_CLAUSE_WORDS};
 pub use decoded_text::strip_non_speech;
+pub use endpoint::JudgedPause;
 pub use engine::{AsrEngine, AsrPaths};
 pub use error::AsrError;
 pub use mel::LogMel;

@@ -1,20 +1,20 @@
 //! End-of-turn detection in stream time. Frames of 32 ms go through Silero
 //! VAD; after `speculate_ms` of silence following speech the turn's audio
 //! goes to Whisper (the pass runs while the pause goes on); after
-//! `min_silence_ms` Smart Turn and that transcript judge the pause. A pause
-//! they find complete ends the turn once the silence reaches
-//! `min_endpoint_ms` (people pause 250–700 ms inside one thought, after
-//! "Hi," or between two sentences of one request); a closed sentence ends
-//! it after `complete_silence_ms` whatever Smart Turn says; words that
-//! cannot end a turn (a dangling "and", a bare greeting or "yes, so"
-//! unless it answers the agent's question) hold it until `max_silence_ms`. Every decision counts samples, never
-//! the wall clock, and the transcript always covers the same audio (up to
+//! `min_silence_ms` Smart Turn and that transcript judge the pause, and
+//! [`JudgedPause`] says how long it must last to end the turn: from
+//! `min_endpoint_ms` when both find it complete (people pause 250–700 ms
+//! inside one thought, after "Hi," or between two sentences of one
+//! request) to `max_silence_ms` when the words cannot end a turn (a
+//! dangling "and", a bare greeting or "yes, so" unless it answers the
+//! agent's question). Every decision counts samples, never the wall clock, and the transcript always covers the same audio (up to
 //! the speculation point), so the same audio always cuts at the same place
 //! however fast Whisper answers.
 
 use std::sync::Arc;
 
 use crate::cue::{text_cue_in, TextCue};
+use crate::endpoint::JudgedPause;
 use crate::onnx::{SileroVad, SmartTurn, VadState, VAD_FRAME};
 use crate::recognizer::{Transcript, SAMPLE_RATE};
 use crate::{AsrConfig, AsrError};
@@ -44,6 +44,14 @@ pub struct TurnSettings {
     /// `!` (and no dangling word or number) ends the turn, whatever Smart
     /// Turn says, in ms.
     pub complete_silence_ms: u32,
+    /// Silence after which an unpunctuated clause that ends on a content
+    /// word ends the turn, whatever Smart Turn says, in ms.
+    pub unpunctuated_silence_ms: u32,
+    /// Silence after which a lone word ends the turn, in ms.
+    pub fragment_silence_ms: u32,
+    /// Silence after which a number or a name being dictated ends the
+    /// turn, in ms.
+    pub dictation_silence_ms: u32,
     /// Silence that ends the turn regardless, in ms.
     pub max_silence_ms: u32,
     /// Smart Turn probability that ends the turn.
@@ -66,6 +74,9 @@ impl From<&AsrConfig> for TurnSettings {
             min_silence_ms: c.min_silence_ms,
             min_endpoint_ms: c.min_endpoint_ms.max(c.min_silence_ms),
             complete_silence_ms: c.complete_silence_ms,
+            unpunctuated_silence_ms: c.unpunctuated_silence_ms,
+            fragment_silence_ms: c.fragment_silence_ms,
+            dictation_silence_ms: c.dictation_silence_ms,
             max_silence_ms: c.max_silence_ms,
             turn_threshold: c.turn_threshold,
             turn_threshold_punctuated: c.turn_threshold_punctuated,
@@ -152,10 +163,8 @@ pub struct TurnDetector {
     /// The pass started at the current pause, for the `last_speech_end`
     /// it covers.
     speculation: Option<(usize, PendingTranscript)>,
-    /// The text's verdict on the current pause.
-    cue: TextCue,
-    /// Smart Turn and the words found the current pause complete.
-    complete: bool,
+    /// The current pause, once Smart Turn and the words have judged it.
+    pause: Option<JudgedPause>,
     /// The agent's last words asked the caller something.
     answering: bool,
     /// The latest final-quality transcript of this turn and the
@@ -200,8 +209,7 @@ impl TurnDetector {
             settings,
             transcriber: None,
             speculation: None,
-            cue: TextCue::Neutral,
-            complete: false,
+            pause: None,
             answering: false,
             decoded: None,
             pause_passes: 0,
@@ -299,8 +307,7 @@ impl TurnDetector {
     /// New speech: a pass started for the previous pause no longer covers
     /// the turn; dropping it cancels it.
     fn speech_resumed(&mut self) {
-        self.cue = TextCue::Neutral;
-        self.complete = false;
+        self.pause = None;
         if self
             .speculation
             .as_ref()
@@ -404,19 +411,20 @@ impl TurnDetector {
                     let cue = self
                         .transcript_at_pause()
                         .map_or(TextCue::Neutral, |t| text_cue_in(&t.text, answering));
-                    self.cue = cue;
                     events.push(TurnEvent::SpeechEnded {
                         offset_ms: ms(self.last_speech_end),
                         probability: self.probability,
                     });
-                    self.complete = match cue {
-                        TextCue::Incomplete | TextCue::Opener => false,
-                        TextCue::Punctuated => self.probability >= s.turn_threshold_punctuated,
-                        TextCue::Neutral => self.probability >= s.turn_threshold,
-                    };
-                    tracing::debug!(probability = self.probability, cue = ?cue, complete = self.complete, "pause judged");
-                    if self.complete && self.silence >= samples(s.min_endpoint_ms) {
-                        events.push(self.end_turn(TurnEnd::Complete));
+                    let pause = JudgedPause::new(&s, cue, self.probability);
+                    tracing::debug!(
+                        probability = self.probability,
+                        cue = ?cue,
+                        ends_after_ms = pause.ends_after_ms(),
+                        "pause judged"
+                    );
+                    self.pause = Some(pause);
+                    if let Some(end) = pause.decide(ms(self.silence)) {
+                        events.push(self.end_turn(end));
                         return Ok(());
                     }
                 }
@@ -432,22 +440,12 @@ impl TurnDetector {
             });
         } else {
             self.silence += frame.len();
-            // A sentence Whisper closed ends the turn after a longer pause
-            // even when Smart Turn doubts it (synthetic and telephone
-            // voices fool it; the words do not).
-            let closed = self.cue == TextCue::Punctuated
-                && self.silence >= samples(s.complete_silence_ms.max(s.min_endpoint_ms));
-            let judged = self.complete && self.silence >= samples(s.min_endpoint_ms);
-            if closed || judged {
-                tracing::debug!(
-                    probability = self.probability,
-                    "closed sentence ended the turn"
-                );
-                events.push(self.end_turn(TurnEnd::Complete));
-                return Ok(());
-            }
-            if self.silence >= samples(s.max_silence_ms) {
-                events.push(self.end_turn(TurnEnd::Timeout));
+            let end = match self.pause {
+                Some(pause) => pause.decide(ms(self.silence)),
+                None => (self.silence >= samples(s.max_silence_ms)).then_some(TurnEnd::Timeout),
+            };
+            if let Some(end) = end {
+                events.push(self.end_turn(end));
                 return Ok(());
             }
         }
@@ -489,8 +487,7 @@ impl TurnDetector {
         };
         self.decoded = None;
         self.speculation = None;
-        self.cue = TextCue::Neutral;
-        self.complete = false;
+        self.pause = None;
         self.in_turn = false;
         self.speaking = false;
         self.silence = 0;
