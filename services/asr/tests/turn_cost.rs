@@ -74,9 +74,11 @@ fn the_pass_at_the_final_pause_is_the_final() {
 #[test]
 fn the_pass_of_the_last_pause_is_the_final_of_a_silence_end() {
     // Smart Turn scores the pause after "four five," high (0.93) and the
-    // one after "seven two nine." low (0.01); the transcript's dangling
-    // number keeps the turn open at both, the turn ends by silence, and
-    // its final is the pass started at the last pause.
+    // one after "seven two nine." low (0.01); the transcript's number
+    // being dictated holds the turn at both for `dictation_silence_ms`
+    // (longer than the 700 ms breath, whatever Smart Turn says), the turn
+    // ends by that silence, and its final is the pass started at the last
+    // pause.
     let first = trim(&espeak("My order number is four five,", "en-us"));
     let second = trim(&espeak("seven two nine.", "en-us"));
     let audio = [silence(300), first, silence(700), second, silence(2500)].concat();
@@ -94,7 +96,21 @@ fn the_pass_of_the_last_pause_is_the_final_of_a_silence_end() {
     );
     assert_eq!(pauses.len(), 2, "{pauses:?}");
     assert!(passes >= 2, "a pass at each pause: {passes}");
-    assert_eq!(ended(&events), vec![(TurnEnd::Timeout, true)]);
+    assert_eq!(ended(&events), vec![(TurnEnd::Complete, true)]);
+    let waited: Vec<u32> = events
+        .iter()
+        .filter_map(|e| match e {
+            TurnEvent::Ended {
+                end_ms, decided_ms, ..
+            } => Some(decided_ms - end_ms),
+            _ => None,
+        })
+        .collect();
+    let wait = AsrConfig::default().dictation_silence_ms;
+    assert!(
+        waited.iter().all(|&w| (wait..wait + 32).contains(&w)),
+        "ended {waited:?} ms after speech, not after {wait} ms"
+    );
 }
 
 #[test]
