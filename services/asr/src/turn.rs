@@ -7,8 +7,9 @@
 //! inside one thought, after "Hi," or between two sentences of one
 //! request) to `max_silence_ms` when the words cannot end a turn (a
 //! dangling "and", a bare greeting or "yes, so" unless it answers the
-//! agent's question). Every decision counts samples, never the wall clock, and the transcript always covers the same audio (up to
-//! the speculation point), so the same audio always cuts at the same place
+//! agent's question). Every decision counts samples, never the wall
+//! clock, and the transcript always covers the same audio (up to the
+//! speculation point), so the same audio always cuts at the same place
 //! however fast Whisper answers.
 
 use std::sync::Arc;
