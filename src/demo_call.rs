@@ -18,12 +18,32 @@ use parla_proto::PeerChannel;
 /// The caller's number: Giulia Rossi in `parla crm seed`'s demo data.
 const CALLER_ID: &str = "+390255512345";
 
-/// What the caller says, in order.
-const SCRIPT: [&str; 3] = [
-    "Hi, I bought a jacket last week and I would like to return it.",
-    "The order number is A 1 0 4 2.",
-    "Thank you, that's all. Goodbye.",
+/// What the caller says, in order, as a person says it: phrases with the
+/// pause after each (ms), so a thought has commas and short silences in it
+/// and Parla must wait for the whole of it.
+const SCRIPT: [&[(&str, u64)]; 3] = [
+    &[
+        ("Hi,", 400),
+        ("I bought a jacket last week", 350),
+        ("and I would like to return it.", 0),
+    ],
+    &[("The order number is", 450), ("A 1 0 4 2.", 0)],
+    &[("Thank you,", 400), ("that's all.", 300), ("Goodbye.", 0)],
 ];
+
+/// A line as printed: its phrases with their pauses, `Hi, ⟨400 ms⟩ I…`.
+fn spoken_text(line: &[(&str, u64)]) -> String {
+    line.iter()
+        .map(|(phrase, pause)| {
+            if *pause > 0 {
+                format!("{phrase} ⟨{pause} ms⟩")
+            } else {
+                (*phrase).to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
 
 /// The caller's voice (Piper's: the clearest to Whisper of the voices here).
 const CALLER_VOICE: &str = "joe";
@@ -40,8 +60,15 @@ pub async fn run(channel: PeerChannel, wav: &Path) -> anyhow::Result<()> {
     }))?;
     println!("scripted call: Giulia Rossi ({CALLER_ID}) returns a jacket");
     let mut lines = Vec::new();
-    for text in SCRIPT {
-        lines.push(client::synthesize(channel.clone(), text, CALLER_VOICE, format, 200).await?);
+    for line in SCRIPT {
+        let mut audio = Vec::new();
+        for (phrase, pause_ms) in line {
+            let pad = if *pause_ms > 0 { *pause_ms } else { 200 };
+            audio.extend(
+                client::synthesize(channel.clone(), phrase, CALLER_VOICE, format, pad).await?,
+            );
+        }
+        lines.push(audio);
     }
     let start = pb::CallStart {
         caller_id: CALLER_ID.into(),
@@ -58,10 +85,11 @@ pub async fn run(channel: PeerChannel, wav: &Path) -> anyhow::Result<()> {
     );
     printed = print_new(&caller.history, printed);
     let mut spoken = Vec::new();
-    for (line, text) in lines.into_iter().zip(SCRIPT) {
+    for (line, script) in lines.into_iter().zip(SCRIPT) {
         if ended(&caller.history) {
             break;
         }
+        let text = spoken_text(script);
         spoken.push((caller.position_ms(), line.clone()));
         println!("  [caller speaks at {:>6} ms] {text}", caller.position_ms());
         caller.say(line).await;
