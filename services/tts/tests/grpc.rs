@@ -3,28 +3,9 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use parla_proto::v1 as pb;
 use parla_proto::v1::synthesize_stream_request::Request as Req;
 use parla_proto::v1::synthesize_stream_response::Event;
-use parla_proto::v1::tts_client::TtsClient;
-use parla_tts::TtsService;
-use tonic::transport::Channel;
-
-async fn client() -> TtsClient<Channel> {
-    let cell = Arc::new(tokio::sync::OnceCell::new());
-    let bank = tokio::task::spawn_blocking(common::bank).await.unwrap();
-    cell.set(bank).ok();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(TtsService::new(cell).into_server())
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
-    TtsClient::connect(format!("http://{addr}")).await.unwrap()
-}
 
 fn config(
     language: &str,
@@ -46,7 +27,7 @@ fn config(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn voices_and_unary_synthesis() {
-    let mut c = client().await;
+    let mut c = common::client().await;
     let voices = c
         .list_voices(pb::ListVoicesRequest::default())
         .await
@@ -97,7 +78,7 @@ async fn voices_and_unary_synthesis() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_speaks_each_sentence_as_it_completes() {
-    let mut c = client().await;
+    let mut c = common::client().await;
     let (tx, rx) = tokio::sync::mpsc::channel(8);
     let msg = |r| pb::SynthesizeStreamRequest { request: Some(r) };
     tx.send(msg(Req::Config(config(
@@ -155,7 +136,7 @@ async fn stream_speaks_each_sentence_as_it_completes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_clear_statuses() {
-    let mut c = client().await;
+    let mut c = common::client().await;
     let req = |text: &str, cfg: pb::SynthesisConfig| pb::SynthesizeRequest {
         text: text.into(),
         config: Some(cfg),

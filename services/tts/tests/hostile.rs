@@ -7,31 +7,13 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use parla_proto::v1 as pb;
-use parla_proto::v1::tts_client::TtsClient;
-use parla_tts::TtsService;
-use tonic::transport::Channel;
 
 /// Most the process's resident memory may grow while serving one hostile
 /// request (one run of 4,900 phonemes used to take gigabytes).
 const RSS_GROWTH_BOUND_MIB: u64 = 600;
-
-async fn client() -> TtsClient<Channel> {
-    let cell = Arc::new(tokio::sync::OnceCell::new());
-    let bank = tokio::task::spawn_blocking(common::bank).await.unwrap();
-    cell.set(bank).ok();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(TtsService::new(cell).into_server())
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
-    TtsClient::connect(format!("http://{addr}")).await.unwrap()
-}
 
 /// This process's resident set (VmRSS), in MiB.
 fn rss_mib() -> u64 {
@@ -63,7 +45,7 @@ fn request(text: String, ssml: bool) -> pb::SynthesizeRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_synthesis_requests_are_bounded() {
-    let mut c = client().await;
+    let mut c = common::client().await;
     // Warm up: the voice's first run allocates its buffers.
     c.synthesize(request("Hello there.".into(), false))
         .await

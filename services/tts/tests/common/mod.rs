@@ -112,3 +112,20 @@ pub fn wer(reference: &str, hyp: &str) -> f64 {
     }
     d[r.len()][h.len()] as f64 / r.len().max(1) as f64
 }
+
+/// The gRPC service on 127.0.0.1:0 with [`bank`]'s voices, and a client.
+pub async fn client() -> parla_proto::v1::tts_client::TtsClient<tonic::transport::Channel> {
+    let cell = Arc::new(tokio::sync::OnceCell::new());
+    let bank = tokio::task::spawn_blocking(bank).await.unwrap();
+    cell.set(bank).ok();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(parla_tts::TtsService::new(cell).into_server())
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    parla_proto::v1::tts_client::TtsClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap()
+}
