@@ -27,6 +27,30 @@ async fn status(
         .status)
 }
 
+/// A server on 127.0.0.1:0 running `kind` with these startups: its health
+/// client, the sender that stops it, and its task.
+async fn serve(
+    kind: ServiceKind,
+    startups: Vec<Startup>,
+) -> anyhow::Result<(
+    HealthClient<tonic::transport::Channel>,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+)> {
+    let config = Config {
+        services: vec![kind],
+        ..Config::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(parla::serve::run_with(config, startups, listener, async {
+        let _ = stopped.await;
+    }));
+    let health = HealthClient::new(parla::demo::connect(&url, Duration::from_secs(10)).await?);
+    Ok((health, stop, server))
+}
+
 #[tokio::test]
 async fn not_serving_until_the_models_have_loaded() -> anyhow::Result<()> {
     let (release, wait) = mpsc::channel::<()>();
@@ -39,18 +63,7 @@ async fn not_serving_until_the_models_have_loaded() -> anyhow::Result<()> {
         register: Box::new(|_| {}),
         probe: None,
     }];
-    let config = Config {
-        services: vec![ServiceKind::Tts],
-        ..Config::default()
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(parla::serve::run_with(config, startups, listener, async {
-        let _ = stopped.await;
-    }));
-
-    let mut health = HealthClient::new(parla::demo::connect(&url, Duration::from_secs(10)).await?);
+    let (mut health, stop, server) = serve(ServiceKind::Tts, startups).await?;
     assert_eq!(
         status(&mut health, "parla.v1.Tts").await?,
         ServingStatus::NotServing as i32
@@ -109,17 +122,7 @@ async fn a_loaded_service_that_cannot_serve_is_not_serving_until_it_recovers() -
         register: Box::new(|_| {}),
         probe: Some(Arc::new(move || probe_flag.load(Ordering::SeqCst))),
     }];
-    let config = Config {
-        services: vec![ServiceKind::Asr],
-        ..Config::default()
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(parla::serve::run_with(config, startups, listener, async {
-        let _ = stopped.await;
-    }));
-    let mut health = HealthClient::new(parla::demo::connect(&url, Duration::from_secs(10)).await?);
+    let (mut health, stop, server) = serve(ServiceKind::Asr, startups).await?;
     assert!(until(&mut health, "", ServingStatus::Serving).await?);
 
     healthy.store(false, Ordering::SeqCst);
