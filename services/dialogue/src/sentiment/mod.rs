@@ -67,12 +67,6 @@ pub struct SentimentBlend {
     pub threshold: f32,
 }
 
-/// Lexicon score above which a turn holds praise words (a polite "thanks" scores below it).
-const SARCASM_PRAISE: f32 = 0.35;
-/// Model score at or below which the model reads the turn as unhappy whatever its words.
-/// Both chosen on `tests/eval-dev2` and checked on `tests/eval-dev` (services/dialogue/README.md).
-const SARCASM_MODEL: f32 = 0.3;
-
 impl Default for SentimentBlend {
     fn default() -> Self {
         SentimentBlend {
@@ -107,17 +101,9 @@ impl SentimentBlend {
         }
     }
 
-    /// Combines both scores into a [`Sentiment`]. Praise words in a line the model reads as
-    /// clearly unhappy are sarcasm ("Lovely, a week in the depot", "Bella qualità"): the
-    /// lexicon's praise then counts against the turn.
+    /// Combines both scores into a [`Sentiment`].
     pub fn combine(&self, lexicon_score: f32, model_score: f32) -> Sentiment {
         let w = self.lexicon_weight.clamp(0.0, 1.0);
-        let sarcastic = lexicon_score > SARCASM_PRAISE && model_score <= -SARCASM_MODEL;
-        let lexicon_score = if sarcastic {
-            -lexicon_score
-        } else {
-            lexicon_score
-        };
         let score = (w * lexicon_score + (1.0 - w) * model_score).clamp(-1.0, 1.0);
         let label = self.label(score);
         Sentiment {
@@ -152,20 +138,5 @@ mod tests {
         );
         // Weight 0 reads the turn alone.
         assert_eq!(blend.in_context(fine, -0.6, 0.0), fine);
-    }
-
-    #[test]
-    fn praise_in_a_line_the_model_reads_as_unhappy_is_sarcasm() {
-        let blend = SentimentBlend::default();
-        // "Wonderful, the parcel toured three depots": praise words, an unhappy model.
-        let sarcasm = blend.combine(0.5, -0.5);
-        assert_eq!(sarcasm.label, SentimentLabel::Negative, "{sarcasm:?}");
-        assert_eq!(sarcasm.lexicon_score, -0.5);
-        // Real praise, with a model that agrees or is unsure, stays positive.
-        assert_eq!(blend.combine(0.6, 0.4).label, SentimentLabel::Positive);
-        assert_eq!(blend.combine(0.6, -0.1).label, SentimentLabel::Positive);
-        // A polite word alone does not flip a factual problem report.
-        let polite = blend.combine(0.2, -0.4);
-        assert_eq!(polite.lexicon_score, 0.2);
     }
 }
