@@ -19,14 +19,6 @@ pub struct Lexicon {
 const PATTERN_SCALE: f32 = 3.0;
 
 impl Lexicon {
-    /// A lexicon of the given words and valences (for tests of the rules around it).
-    #[cfg(test)]
-    pub(crate) fn from_words(words: &[(&str, f32)]) -> Self {
-        Lexicon {
-            words: words.iter().map(|(w, v)| ((*w).to_owned(), *v)).collect(),
-        }
-    }
-
     /// Parses VADER's tab-separated lexicon (`token<TAB>mean<TAB>sd<TAB>ratings`).
     pub fn parse_vader(text: &str) -> Result<Self, String> {
         let mut words = HashMap::new();

@@ -129,9 +129,6 @@ const NEUTRAL_EN: &[&str] = &[
     "kind",
     "like",
     "likes",
-    // Product attributes: a low boot or a loose fit is a description, not a feeling.
-    "low",
-    "loose",
 ];
 const NEUTRAL_IT: &[&str] = &[
     "grazie",
@@ -186,30 +183,6 @@ const NEUTRAL_IT: &[&str] = &[
     "stare",
     "stanno",
     "sta",
-    // Product attributes ("scarponi bassi", "uno zaino pesante") and "prendo atto".
-    "basso",
-    "bassa",
-    "bassi",
-    "basse",
-    "alti",
-    "alte",
-    "pesante",
-    "pesanti",
-    "lungo",
-    "lunga",
-    "lunghi",
-    "corto",
-    "corta",
-    "corti",
-    "piccoli",
-    "scuro",
-    "scura",
-    "duro",
-    "dura",
-    "caro",
-    "cara",
-    "economico",
-    "atto",
 ];
 
 /// Greetings and thanks: neutral alone, warm when exclaimed ("Thanks!", "Ciao!").
@@ -435,48 +408,4 @@ fn is_sarcastic(folded: &str) -> bool {
             .unwrap_or_else(|e| panic!("bad sarcasm pattern: {e}"))
     })
     .is_match(folded)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn scorer(lang: Language, words: &[(&str, f32)]) -> LexiconScorer {
-        LexiconScorer::new(lang, Lexicon::from_words(words))
-    }
-
-    #[test]
-    fn impatience_and_repetition_read_as_unhappy_without_emotion_words() {
-        let en = scorer(Language::En, &[]);
-        for text in [
-            "How many times do I need to ask for the tracking link",
-            "yet again the parcel went to the depot",
-            "I already explained this to your colleague",
-            "not impressed, the box was half empty",
-            "forget it, I'll order from someone else",
-        ] {
-            assert!(en.score(text) < -0.2, "{text}: {}", en.score(text));
-        }
-        let it = scorer(Language::It, &[]);
-        for text in [
-            "quante volte devo mandarvi la foto dello scontrino",
-            "come al solito il corriere non suona",
-            "l'ho già spiegato alla sua collega",
-            "vabbè, la compro in negozio",
-            "uffa, il codice sconto non va",
-        ] {
-            assert!(it.score(text) < -0.2, "{text}: {}", it.score(text));
-        }
-        // A calm question keeps its zero.
-        assert_eq!(en.score("When does the Turin shop open on Sunday?"), 0.0);
-        assert_eq!(it.score("A che ora apre il negozio di Torino?"), 0.0);
-    }
-
-    #[test]
-    fn product_attributes_are_not_sentiment() {
-        let it = scorer(Language::It, &[("bassi", -3.0), ("pesante", -2.25)]);
-        assert_eq!(it.score("meglio scarponi bassi o uno zaino pesante?"), 0.0);
-        let en = scorer(Language::En, &[("low", -1.1), ("loose", -1.3)]);
-        assert_eq!(en.score("a low boot with a loose fit"), 0.0);
-    }
 }
