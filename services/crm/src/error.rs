@@ -45,6 +45,18 @@ pub enum CrmError {
     },
 }
 
+impl From<parla_seal::SealError> for CrmError {
+    fn from(e: parla_seal::SealError) -> Self {
+        match e {
+            parla_seal::SealError::Key { setting, problem } => Self::Config {
+                key: setting,
+                problem,
+            },
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
 impl CrmError {
     /// A malformed field.
     pub fn invalid(field: &'static str, problem: impl Into<String>) -> Self {

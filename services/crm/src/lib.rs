@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize, Serializer};
 
-pub use crate::crypto::FieldCipher;
+pub use crate::crypto::{FieldCipher, SealKey};
 pub use crate::error::{CrmError, Result};
 pub use crate::service::CrmService;
 pub use crate::sql_store::SqlStore;
@@ -127,26 +127,39 @@ impl CrmConfig {
         Err(bad_url("has an unknown scheme"))
     }
 
-    /// The field cipher the configuration asks for.
-    pub fn cipher(&self) -> Result<FieldCipher> {
+    /// The master key of at-rest encryption, if one is configured. The one
+    /// key protects the customer record, the chat store and the hand-off
+    /// queue, each under subkeys of its own.
+    pub fn seal_key(&self) -> Result<Option<SealKey>> {
         if let Some(file) = &self.encryption_key_file {
             let key = std::fs::read_to_string(file).map_err(|e| CrmError::Config {
                 key: "crm.encryption_key_file",
                 problem: format!("cannot be read ({}: {e})", file.display()),
             })?;
-            return FieldCipher::from_hex(&key, "crm.encryption_key_file");
+            return Ok(Some(SealKey::from_hex(&key, "crm.encryption_key_file")?));
         }
         if self.encryption_key.is_empty() {
-            return Ok(FieldCipher::plain());
+            return Ok(None);
         }
-        FieldCipher::from_hex(&self.encryption_key, "crm.encryption_key")
+        Ok(Some(SealKey::from_hex(
+            &self.encryption_key,
+            "crm.encryption_key",
+        )?))
+    }
+
+    /// The customer record's field cipher.
+    pub fn cipher(&self) -> Result<FieldCipher> {
+        Ok(FieldCipher::for_store(
+            self.seal_key()?.as_ref(),
+            crypto::DOMAIN,
+        ))
     }
 
     /// Checks what types alone cannot (without touching the database).
     pub fn validate(&self) -> Result<()> {
         self.location()?;
         if !self.encryption_key.is_empty() {
-            FieldCipher::from_hex(&self.encryption_key, "crm.encryption_key")?;
+            SealKey::from_hex(&self.encryption_key, "crm.encryption_key")?;
         }
         let code = &self.default_calling_code;
         if !code.is_empty()

@@ -4,7 +4,7 @@ use crate::common::{self, TestStore, KEY};
 use crate::{phone, seeded, turn};
 use parla_crm::error::CrmError;
 use parla_crm::model::*;
-use parla_crm::FieldCipher;
+use parla_crm::SealKey;
 
 pub fn export_erase_export(t: &TestStore) {
     let s = seeded(t);
@@ -83,7 +83,9 @@ pub fn export_erase_export(t: &TestStore) {
 }
 
 pub fn encrypts_personal_fields(_plain: &TestStore) {
-    let key = FieldCipher::from_hex(KEY, "test").unwrap();
+    let key = SealKey::from_hex(KEY, "test")
+        .unwrap()
+        .cipher(parla_crm::crypto::DOMAIN);
     let t = match _plain.store.backend() {
         "sqlite" => common::sqlite(key),
         _ => match common::postgres(key) {
