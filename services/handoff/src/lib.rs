@@ -24,11 +24,13 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use agents::{AgentAccount, AgentDirectory, AgentError};
+pub use parla_seal::FieldCipher;
 pub use priority::{complete_context, priority};
 pub use queue::{HandoffQueue, QueueChange, QueueError};
 pub use service::HandoffService;
 pub use store::{
     SqliteTicketStore, StoreError, Ticket, TicketFilter, TicketMessage, TicketState, TicketStore,
+    SEAL_DOMAIN,
 };
 
 /// Settings of the hand-off queue (`[handoff]` in `parla.toml`).

@@ -1,14 +1,25 @@
 //! Where tickets live: the [`TicketStore`] trait and its SQLite
 //! implementation (one file, WAL mode, versioned schema). Store calls are
 //! blocking; the queue runs them off the async runtime.
+//!
+//! With an encryption key, what holds the customer's and the agents' words
+//! (the context package, message texts, agent display names) is sealed by
+//! [`FieldCipher`] under the queue's own subkeys ([`SEAL_DOMAIN`]); ids, states,
+//! languages, skills and times stay in clear because the queue selects by
+//! them. Rows written before the key was set still read.
 
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use parla_proto::v1::ContextPackage;
+use parla_seal::FieldCipher;
 use prost::Message;
 use rusqlite::{params, Connection, OptionalExtension};
+
+/// The name the hand-off queue's subkeys are derived under. Changing it
+/// would make every sealed ticket unreadable.
+pub const SEAL_DOMAIN: &str = "parla-handoff";
 
 /// Where a ticket stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +115,9 @@ pub enum StoreError {
     /// A stored row cannot be read back.
     #[error("hand-off database holds an unreadable row: {0}")]
     Corrupt(String),
+    /// A sealed field cannot be opened (missing or wrong key) or sealed.
+    #[error("hand-off database: {0}")]
+    Sealed(#[from] parla_seal::SealError),
 }
 
 /// Durable storage of tickets and agent messages.
@@ -151,7 +165,7 @@ pub trait TicketStore: Send + Sync + 'static {
 /// Schema versions, applied in order; the `user_version` pragma records
 /// how many have run. A version may end with a step in code, for what SQL
 /// cannot do (reading the context packages).
-const MIGRATIONS: [(&str, Option<Backfill>); 3] = [
+const MIGRATIONS: [(&str, Option<Backfill>); 4] = [
     (
         "CREATE TABLE tickets (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -189,6 +203,12 @@ const MIGRATIONS: [(&str, Option<Backfill>); 3] = [
      CREATE INDEX tickets_customer ON tickets(customer_id);",
         Some(fill_customer_ids),
     ),
+    // The encryption key's check (see `FieldCipher::check_key`): one row
+    // once a key has been used.
+    (
+        "CREATE TABLE key_check (id INTEGER PRIMARY KEY CHECK (id = 1), value TEXT NOT NULL);",
+        None,
+    ),
 ];
 
 /// A migration's step in code, run in its transaction.
@@ -216,14 +236,24 @@ fn fill_customer_ids(conn: &Connection) -> Result<(), StoreError> {
 /// Tickets in a SQLite file.
 pub struct SqliteTicketStore {
     conn: Mutex<Connection>,
+    cipher: FieldCipher,
     /// Held across an escalation's look-up and insert, so two escalations
     /// of one conversation cannot both insert.
     escalating: Mutex<()>,
 }
 
 impl SqliteTicketStore {
-    /// Opens (creating if needed) the file and brings its schema up to date.
+    /// Opens (creating if needed) the file and brings its schema up to
+    /// date; new rows are stored unencrypted.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_sealed(path, FieldCipher::plain())
+    }
+
+    /// Opens the file as [`SqliteTicketStore::open`] does, sealing new rows
+    /// with `cipher` (a cipher for [`SEAL_DOMAIN`]). Fails, naming the key
+    /// setting, when the file was sealed with another key or holds sealed
+    /// rows and no key is given.
+    pub fn open_sealed(path: &Path, cipher: FieldCipher) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
                 StoreError::Corrupt(format!("cannot create {}: {e}", dir.display()))
@@ -246,8 +276,15 @@ impl SqliteTicketStore {
             tx.commit()?;
             tracing::info!(version = i + 1, "hand-off schema migrated");
         }
+        let check: Option<String> = conn
+            .query_row("SELECT value FROM key_check WHERE id = 1", [], |r| r.get(0))
+            .optional()?;
+        if let Some(new) = cipher.check_key(check.as_deref())? {
+            conn.execute("INSERT INTO key_check (id, value) VALUES (1, ?1)", [new])?;
+        }
         Ok(Self {
             conn: Mutex::new(conn),
+            cipher,
             escalating: Mutex::new(()),
         })
     }
@@ -275,11 +312,11 @@ fn row_to_ticket(row: &rusqlite::Row<'_>) -> rusqlite::Result<TicketRow> {
     ))
 }
 
-fn ticket(row: TicketRow) -> Result<Ticket, StoreError> {
+fn ticket(cipher: &FieldCipher, row: TicketRow) -> Result<Ticket, StoreError> {
     let (id, state, agent_id, skill, context, created_at_ms) = row;
     Ok(Ticket {
         state: TicketState::parse(&state)?,
-        context: decode_context(&id, &context)?,
+        context: decode_context(&id, &cipher.open_bytes(context)?)?,
         id,
         agent_id,
         skill,
@@ -342,7 +379,7 @@ impl TicketStore for SqliteTicketStore {
                 context.conversation_id,
                 context.language,
                 skill,
-                context.encode_to_vec(),
+                self.cipher.seal_bytes(&context.encode_to_vec())?,
                 created_at_ms,
                 context.customer_id
             ],
@@ -367,7 +404,7 @@ impl TicketStore for SqliteTicketStore {
                 row_to_ticket,
             )
             .optional()?;
-        row.map(ticket).transpose()
+        row.map(|r| ticket(&self.cipher, r)).transpose()
     }
 
     fn list(&self, filter: &TicketFilter) -> Result<Vec<Ticket>, StoreError> {
@@ -386,7 +423,7 @@ impl TicketStore for SqliteTicketStore {
             ],
             row_to_ticket,
         )?;
-        rows.map(|r| ticket(r?)).collect()
+        rows.map(|r| ticket(&self.cipher, r?)).collect()
     }
 
     fn transition(
@@ -419,7 +456,7 @@ impl TicketStore for SqliteTicketStore {
             row_to_ticket,
         )?;
         tx.commit()?;
-        ticket(row).map(Some)
+        ticket(&self.cipher, row).map(Some)
     }
 
     fn add_message(
@@ -434,7 +471,14 @@ impl TicketStore for SqliteTicketStore {
         conn.execute(
             "INSERT INTO agent_messages (ticket_id, agent_id, text, at_ms, speaker, agent_name)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![ticket_id, agent.0, text, at_ms, speaker, agent.1],
+            params![
+                ticket_id,
+                agent.0,
+                self.cipher.seal(text)?,
+                at_ms,
+                speaker,
+                self.cipher.seal(agent.1)?
+            ],
         )?;
         Ok(TicketMessage {
             id: format!("M{:06}", conn.last_insert_rowid()),
@@ -464,7 +508,13 @@ impl TicketStore for SqliteTicketStore {
                 at_ms: r.get(5)?,
             })
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        rows.map(|m| {
+            let mut m = m?;
+            m.agent_name = self.cipher.open(&m.agent_name)?;
+            m.text = self.cipher.open(&m.text)?;
+            Ok(m)
+        })
+        .collect()
     }
 
     fn held_count(&self, agent_id: &str) -> Result<u32, StoreError> {

@@ -161,3 +161,103 @@ fn escalating_a_conversation_twice_gives_its_open_ticket() -> anyhow::Result<()>
     assert_eq!(distinct.len(), 4);
     Ok(())
 }
+
+/// Words that must never reach the disk in clear once a key is set.
+const SECRETS: [&str; 4] = [
+    "4111 1111 1111 1111",
+    "giulia.rossi@example.com",
+    "Giulia Rossi",
+    "my jacket never arrived",
+];
+
+/// Which of `markers` the database file or its write-ahead log holds.
+fn in_files(db: &std::path::Path, markers: &[&str]) -> Vec<String> {
+    let wal = db.with_extension("db-wal");
+    let bytes: Vec<u8> = [db, wal.as_path()]
+        .iter()
+        .flat_map(|p| std::fs::read(p).unwrap_or_default())
+        .collect();
+    markers
+        .iter()
+        .filter(|m| bytes.windows(m.len()).any(|w| w == m.as_bytes()))
+        .map(|m| m.to_string())
+        .collect()
+}
+
+fn sealing(key: &str) -> parla_handoff::FieldCipher {
+    parla_seal::SealKey::from_hex(key, "crm.encryption_key")
+        .unwrap()
+        .cipher(parla_handoff::SEAL_DOMAIN)
+}
+
+const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+#[test]
+fn a_key_seals_context_and_thread_on_disk_and_old_rows_still_read() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("handoff.db");
+    // Written before the key was configured.
+    let old = {
+        let store = SqliteTicketStore::open(&path)?;
+        let t = store.insert(&context("before", "C100"), "")?;
+        store.add_message(&t.id, "customer", ("", ""), "written in clear")?;
+        t
+    };
+    let store = SqliteTicketStore::open_sealed(&path, sealing(KEY))?;
+    let mut ctx = context("c1", "C100");
+    ctx.customer_name = SECRETS[2].into();
+    ctx.summary = format!("card {} e-mail {}", SECRETS[0], SECRETS[1]);
+    ctx.transcript = vec![format!("customer: {}", SECRETS[3])];
+    let t = store.insert(&ctx, "")?;
+    store.add_message(&t.id, "customer", ("", ""), SECRETS[3])?;
+    store.add_message(&t.id, "agent", ("anna", SECRETS[2]), SECRETS[0])?;
+
+    assert_eq!(in_files(&path, &SECRETS), Vec::<String>::new());
+    assert_eq!(
+        in_files(&path, &["written in clear"]),
+        ["written in clear"],
+        "the search sees clear text (else it proves nothing)"
+    );
+    assert_eq!(store.get(&t.id)?.unwrap().context, ctx);
+    let thread = store.messages(&t.id)?;
+    assert_eq!(thread[0].text, SECRETS[3]);
+    assert_eq!(
+        (thread[1].agent_name.as_str(), thread[1].text.as_str()),
+        (SECRETS[2], SECRETS[0])
+    );
+    assert_eq!(
+        store.get(&old.id)?.unwrap().context,
+        context("before", "C100")
+    );
+    assert_eq!(store.messages(&old.id)?[0].text, "written in clear");
+    assert_eq!(
+        store.forget_customer("C100")?,
+        2,
+        "erasure still finds sealed tickets"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_wrong_or_missing_key_is_refused_naming_the_setting() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("handoff.db");
+    SqliteTicketStore::open_sealed(&path, sealing(KEY))?.insert(&context("c1", "C1"), "")?;
+    let wrong = SqliteTicketStore::open_sealed(&path, sealing(&KEY.replace("00", "ff")))
+        .err()
+        .expect("a wrong key is refused")
+        .to_string();
+    assert!(
+        wrong.contains("`crm.encryption_key`") && wrong.contains("not the key"),
+        "{wrong}"
+    );
+    let missing = SqliteTicketStore::open(&path)
+        .err()
+        .expect("no key is refused")
+        .to_string();
+    assert!(
+        missing.contains("`crm.encryption_key` is not set"),
+        "{missing}"
+    );
+    Ok(())
+}
