@@ -259,14 +259,28 @@ fn crm_startup(config: &Config) -> anyhow::Result<Startup> {
     })
 }
 
+/// The field cipher of one store (`domain`), from the one key setting
+/// (`crm.encryption_key` or `crm.encryption_key_file`) that protects the
+/// customer record, the chat store and the hand-off queue, each under
+/// subkeys of its own. Reads the key file: call from a load thread.
+fn store_cipher(
+    crm: &parla_crm::CrmConfig,
+    domain: &str,
+) -> anyhow::Result<parla_seal::FieldCipher> {
+    let key = crm.seal_key().map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(parla_seal::FieldCipher::for_store(key.as_ref(), domain))
+}
+
 /// The hand-off queue: the load opens its SQLite file (beside the CRM's
-/// default database unless `handoff.database_path` says otherwise).
+/// default database unless `handoff.database_path` says otherwise), sealed
+/// with the configured encryption key.
 fn handoff_startup(config: &Config) -> Startup {
     let path = if config.handoff.database_path.as_os_str().is_empty() {
         config.crm.data_dir.join("handoff.db")
     } else {
         config.handoff.database_path.clone()
     };
+    let crm = config.crm.clone();
     let queue = Arc::new(std::sync::OnceLock::new());
     let slot = Arc::clone(&queue);
     let agents = Arc::new(parla_handoff::AgentDirectory::new(
@@ -280,7 +294,8 @@ fn handoff_startup(config: &Config) -> Startup {
         kind: ServiceKind::Handoff,
         probe: None,
         load: Box::new(move || {
-            let store = parla_handoff::SqliteTicketStore::open(&path)
+            let cipher = store_cipher(&crm, parla_handoff::SEAL_DOMAIN)?;
+            let store = parla_handoff::SqliteTicketStore::open_sealed(&path, cipher)
                 .map_err(|e| anyhow::anyhow!("`handoff.database_path` {}: {e}", path.display()))?;
             let _ = slot.set(parla_handoff::HandoffQueue::new(Arc::new(store)));
             Ok(())
@@ -393,7 +408,8 @@ pub fn service_token(config: &Config) -> anyhow::Result<Option<ServiceToken>> {
 
 /// Web chats (`parla.v1.Chat`): the load opens `chat.db` (beside the CRM's
 /// default database unless `gateway.chat.database_path` says otherwise)
-/// and starts following the hand-off queue.
+/// sealed with the configured encryption key, and starts following the
+/// hand-off queue.
 fn chat_parts(config: &Config) -> anyhow::Result<(Load, Register)> {
     let chat = &config.gateway.chat;
     let path = if chat.database_path.as_os_str().is_empty() {
@@ -412,9 +428,11 @@ fn chat_parts(config: &Config) -> anyhow::Result<(Load, Register)> {
         peers,
     );
     let opened = service.clone();
+    let crm = config.crm.clone();
     Ok((
         Box::new(move || {
-            opened.open(&path).map_err(|e| {
+            let cipher = store_cipher(&crm, parla_gateway::chat::SEAL_DOMAIN)?;
+            opened.open(&path, cipher).map_err(|e| {
                 anyhow::anyhow!("`gateway.chat.database_path` {}: {e}", path.display())
             })?;
             opened.follow_handoff();

@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 
 pub use auth::{now_secs, Claims, TokenError, TokenKeys, ANONYMOUS_PREFIX, PARLA_ISSUER};
 pub use limits::RateLimiter;
-pub use store::{ChatStore, ChatStoreError, Conversation};
+pub use parla_seal::FieldCipher;
+pub use store::{ChatStore, ChatStoreError, Conversation, SEAL_DOMAIN};
 
 /// The longest chat message, in characters: a dialogue turn's limit (`parla_dialogue::MAX_CHARS`),
 /// refused at `Send` so a longer message is never stored and then left unanswered.
@@ -125,9 +126,10 @@ impl ChatService {
         }
     }
 
-    /// Opens the database (blocking: call from a load thread).
-    pub fn open(&self, path: &std::path::Path) -> Result<(), ChatStoreError> {
-        let store = ChatStore::open(path)?;
+    /// Opens the database, sealing new events with `cipher` (a cipher for
+    /// [`SEAL_DOMAIN`], or a plain one). Blocking: call from a load thread.
+    pub fn open(&self, path: &std::path::Path, cipher: FieldCipher) -> Result<(), ChatStoreError> {
+        let store = ChatStore::open(path, cipher)?;
         let _ = self.hub.store.set(Arc::new(store));
         Ok(())
     }

@@ -3,15 +3,27 @@
 //! resumes after the last id it saw. SQLite, WAL; every append commits and
 //! is then announced to live streams under the same lock, so live order is
 //! id order.
+//!
+//! With an encryption key, every event body (the customer's and agents'
+//! words, replies, notices) is sealed by [`FieldCipher`] under the chat
+//! store's own subkeys ([`SEAL_DOMAIN`]), and client message ids are kept
+//! as keyed hashes. Ids, owners, modes, languages and times stay in clear:
+//! the store selects by them. Rows written before the key was set still
+//! read.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 
 use parla_proto::v1::ChatEvent;
+use parla_seal::FieldCipher;
 use prost::Message;
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::broadcast;
+
+/// The name the chat store's subkeys are derived under. Changing it would
+/// make every sealed event unreadable.
+pub const SEAL_DOMAIN: &str = "parla-chat";
 
 /// What can go wrong in the chat store.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +37,9 @@ pub enum ChatStoreError {
     /// The directory cannot be created.
     #[error("cannot create {0}")]
     Io(String),
+    /// A sealed event cannot be opened (missing or wrong key) or sealed.
+    #[error("chat database: {0}")]
+    Sealed(#[from] parla_seal::SealError),
 }
 
 /// A chat conversation.
@@ -54,17 +69,22 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS conversations (
         PRIMARY KEY (conversation_id, id)) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS client_messages (
         conversation_id TEXT NOT NULL, client_message_id TEXT NOT NULL,
-        event_id INTEGER NOT NULL, PRIMARY KEY (conversation_id, client_message_id)) WITHOUT ROWID;";
+        event_id INTEGER NOT NULL, PRIMARY KEY (conversation_id, client_message_id)) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS key_check (id INTEGER PRIMARY KEY CHECK (id = 1), value TEXT NOT NULL);";
 
 /// Conversations and their events in a SQLite file, with live fan-out.
 pub struct ChatStore {
     conn: Mutex<Connection>,
+    cipher: FieldCipher,
     live: Mutex<HashMap<String, broadcast::Sender<ChatEvent>>>,
 }
 
 impl ChatStore {
-    /// Opens (creating if needed) the file.
-    pub fn open(path: &Path) -> Result<Self, ChatStoreError> {
+    /// Opens (creating if needed) the file; new events are sealed with
+    /// `cipher` (a cipher for [`SEAL_DOMAIN`], or a plain one). Fails,
+    /// naming the key setting, when the file was sealed with another key or
+    /// holds sealed events and no key is given.
+    pub fn open(path: &Path, cipher: FieldCipher) -> Result<Self, ChatStoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| ChatStoreError::Io(format!("{}: {e}", dir.display())))?;
@@ -76,10 +96,23 @@ impl ChatStore {
         conn.pragma_update(None, "secure_delete", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        let check: Option<String> = conn
+            .query_row("SELECT value FROM key_check WHERE id = 1", [], |r| r.get(0))
+            .optional()?;
+        if let Some(new) = cipher.check_key(check.as_deref())? {
+            conn.execute("INSERT INTO key_check (id, value) VALUES (1, ?1)", [new])?;
+        }
         Ok(Self {
             conn: Mutex::new(conn),
+            cipher,
             live: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// An event as stored (sealed or, from before a key, plain).
+    fn decode(&self, body: Vec<u8>) -> Result<ChatEvent, ChatStoreError> {
+        ChatEvent::decode(self.cipher.open_bytes(body)?.as_slice())
+            .map_err(|e| ChatStoreError::Corrupt(e.to_string()))
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -137,7 +170,8 @@ impl ChatStore {
         Ok(())
     }
 
-    /// The event id already stored for a client message id.
+    /// The event id already stored for a client message id (kept as its
+    /// keyed hash with a key, as itself in rows from before one).
     pub fn client_message(
         &self,
         cid: &str,
@@ -146,8 +180,9 @@ impl ChatStore {
         Ok(self
             .conn()
             .query_row(
-                "SELECT event_id FROM client_messages WHERE conversation_id = ?1 AND client_message_id = ?2",
-                [cid, client_id],
+                "SELECT event_id FROM client_messages WHERE conversation_id = ?1
+                 AND client_message_id IN (?2, ?3) LIMIT 1",
+                [cid, &self.cipher.index(client_id), client_id],
                 |r| r.get::<_, i64>(0),
             )
             .optional()?
@@ -177,12 +212,16 @@ impl ChatStore {
         });
         tx.execute(
             "INSERT INTO events (conversation_id, id, body) VALUES (?1, ?2, ?3)",
-            params![conversation_id, id, event.encode_to_vec()],
+            params![
+                conversation_id,
+                id,
+                self.cipher.seal_bytes(&event.encode_to_vec())?
+            ],
         )?;
         if let Some(client_id) = client_message_id.filter(|c| !c.is_empty()) {
             tx.execute(
                 "INSERT INTO client_messages (conversation_id, client_message_id, event_id) VALUES (?1, ?2, ?3)",
-                params![conversation_id, client_id, id],
+                params![conversation_id, self.cipher.index(client_id), id],
             )?;
         }
         tx.commit()?;
@@ -208,10 +247,7 @@ impl ChatStore {
         let rows = stmt.query_map(params![conversation_id, after as i64, limit as i64], |r| {
             r.get::<_, Vec<u8>>(0)
         })?;
-        rows.map(|b| {
-            ChatEvent::decode(b?.as_slice()).map_err(|e| ChatStoreError::Corrupt(e.to_string()))
-        })
-        .collect()
+        rows.map(|b| self.decode(b?)).collect()
     }
 
     /// Deletes every conversation of `customer_id` (theirs by token or by
@@ -269,8 +305,7 @@ impl ChatStore {
                 .query_map([&c.id], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
             for body in bodies {
-                let e = ChatEvent::decode(body.as_slice())
-                    .map_err(|e| ChatStoreError::Corrupt(e.to_string()))?;
+                let e = self.decode(body)?;
                 match e.event {
                     Some(Event::CustomerMessage(text)) => {
                         let at = e.at.map_or(0, |t| t.seconds * 1000);
@@ -300,8 +335,7 @@ impl ChatStore {
         let mut rows = stmt.query([conversation_id])?;
         while let Some(row) = rows.next()? {
             let body: Vec<u8> = row.get(0)?;
-            let e = ChatEvent::decode(body.as_slice())
-                .map_err(|e| ChatStoreError::Corrupt(e.to_string()))?;
+            let e = self.decode(body)?;
             if let Some(Event::Reply(r)) = e.event {
                 if let Some(Reply::Final(f)) = r.event {
                     return Ok(Some(f.turn_index));
@@ -368,7 +402,7 @@ mod tests {
             std::process::id(),
             now_ms()
         ));
-        let store = ChatStore::open(&dir.join("chat.db")).unwrap();
+        let store = ChatStore::open(&dir.join("chat.db"), FieldCipher::plain()).unwrap();
         let said = |id: &str, text: &str| {
             store
                 .append(id, ev(Event::CustomerMessage(text.into())), None)
