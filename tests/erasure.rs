@@ -53,7 +53,7 @@ async fn erasing_a_customer_deletes_their_tickets_and_chats() -> anyhow::Result<
         Some("C100".to_owned())
     );
 
-    let before = files_holding(data.path(), MARKER.as_bytes());
+    let before = common::files_holding(data.path(), MARKER.as_bytes());
     assert!(
         !before.is_empty(),
         "the customer's words are stored before erasure (else this check proves nothing)"
@@ -121,7 +121,7 @@ async fn erasing_a_customer_deletes_their_tickets_and_chats() -> anyhow::Result<
         .into_inner();
     assert_eq!(again.removed, 0);
     // Nothing left on disk either: not in free pages, not in a WAL.
-    let after = files_holding(data.path(), MARKER.as_bytes());
+    let after = common::files_holding(data.path(), MARKER.as_bytes());
     println!("files holding the customer's words: before erasure {before:?}, after {after:?}");
     assert!(after.is_empty(), "still on disk after erasure: {after:?}");
     Ok(())
@@ -130,31 +130,40 @@ async fn erasing_a_customer_deletes_their_tickets_and_chats() -> anyhow::Result<
 /// A word only this customer said.
 const MARKER: &str = "QUOKKA-7731-ZEBRA";
 
-/// Files under `dir` (databases, write-ahead logs, anything) whose bytes
-/// contain `needle`.
-fn files_holding(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let path = e.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if let Ok(bytes) = std::fs::read(&path) {
-                if bytes.windows(needle.len()).any(|w| w == needle) {
-                    found.push(
-                        path.file_name()
-                            .unwrap_or_default()
-                            .to_string_lossy()
-                            .into_owned(),
-                    );
-                }
-            }
-        }
-    }
-    found.sort();
-    found
+#[tokio::test]
+async fn with_an_encryption_key_no_store_holds_a_customers_words_in_clear() -> anyhow::Result<()> {
+    let key = "5f".repeat(32);
+    let (server, data) = chat_server(&format!("[crm]\nencryption_key = \"{key}\"")).await?;
+    let mut chat = ChatClient::new(server.channel().await?);
+    let token = shop_token("C100", 300, SHOP_KEY);
+    let card = "4111 1111 1111 1111";
+    let first = send(
+        &mut chat,
+        "",
+        &token,
+        &format!("My card {card} was charged twice, reference {MARKER}. I want a person."),
+    )
+    .await?;
+    let seen = read_until(&mut chat, &first.conversation_id, &token, 0, turn_done).await?;
+    handoff_ticket(&seen)?;
+    // The conversation reads back whole through the API...
+    assert!(format!("{seen:?}").contains(MARKER));
+    // ...and no file of the data directory holds it in clear.
+    let clear = common::files_holding(data.path(), MARKER.as_bytes());
+    let card_files = common::files_holding(data.path(), card.as_bytes());
+    let stores: Vec<String> = std::fs::read_dir(data.path())?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".db") || n.ends_with(".db-wal"))
+        .collect();
+    println!("stores {stores:?}; holding the marker in clear: {clear:?}, the card: {card_files:?}");
+    assert!(
+        stores.iter().any(|n| n.starts_with("chat.db"))
+            && stores.iter().any(|n| n.starts_with("handoff.db"))
+    );
+    assert!(
+        clear.is_empty() && card_files.is_empty(),
+        "in clear: {clear:?} {card_files:?}"
+    );
+    Ok(())
 }
