@@ -81,7 +81,10 @@ pub struct SecurityConfig {
     /// Shared secret Parla's services present to each other in the
     /// `x-parla-service-token` header; when set, internal RPCs without it
     /// are refused. Empty: no check. Prefer `service_token_file`.
-    #[serde(serialize_with = "redact", deserialize_with = "token_text")]
+    #[serde(
+        serialize_with = "parla_seal::redacted",
+        deserialize_with = "token_text"
+    )]
     pub service_token: String,
     /// A file holding the service token (surrounding whitespace ignored).
     pub service_token_file: Option<PathBuf>,
@@ -101,11 +104,6 @@ impl SecurityConfig {
             },
         )
     }
-}
-
-/// Secrets show as `<redacted>` in `parla config`.
-fn redact<S: serde::Serializer>(secret: &str, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(if secret.is_empty() { "" } else { "<redacted>" })
 }
 
 /// A token that the environment layer read as a number is refused without

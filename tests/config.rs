@@ -106,3 +106,41 @@ fn an_explicit_config_file_must_exist() -> anyhow::Result<()> {
     assert!(stderr(&output).contains("nowhere.toml"));
     Ok(())
 }
+
+#[test]
+fn parla_config_shows_no_secret() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    // Each secret a deployment can set, as a marker that must not be printed.
+    let secrets = [
+        ("security", "service_token", "svc-token-MARKER-1a2b3c"),
+        (
+            "crm",
+            "encryption_key",
+            "ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12",
+        ),
+        ("gateway.chat", "token_key", "shop-key-MARKER-4d5e6f"),
+        ("dialogue.openai", "api_key", "sk-MARKER-7a8b9c"),
+    ];
+    let mut toml = String::new();
+    for (table, key, value) in secrets {
+        toml.push_str(&format!("[{table}]\n{key} = \"{value}\"\n"));
+    }
+    let hash = "$argon2id$v=19$m=19456,t=2,p=1$MARKERc2FsdHNhbHQ$MARKERaGFzaGhhc2hoYXNo";
+    toml.push_str(&format!(
+        "[[handoff.agents]]\nid = \"anna\"\nname = \"Anna\"\nrole = \"agent\"\npassword_hash = \"{hash}\"\n"
+    ));
+    std::fs::write(dir.path().join("parla.toml"), toml)?;
+    let output = config_output(dir.path(), &[], &[])?;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = String::from_utf8(output.stdout)?;
+    for (table, key, value) in secrets {
+        assert!(!text.contains(value), "[{table}] {key} printed:\n{text}");
+    }
+    assert!(!text.contains("MARKER"), "a secret printed:\n{text}");
+    // Each is shown as set, not dropped.
+    assert!(
+        text.matches("\"<redacted>\"").count() > secrets.len(),
+        "{text}"
+    );
+    Ok(())
+}

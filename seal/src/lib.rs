@@ -16,6 +16,10 @@
 //! buffer, whose first byte is a field tag). So rows written before a key
 //! was configured still read, and a missing or wrong key is reported naming
 //! the setting.
+//!
+//! Secrets in the configuration (this key, the service token, the shop's
+//! token key, a language model's API key, agents' password hashes) are
+//! written as `<redacted>` by `parla config` through [`redacted`].
 
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
@@ -284,3 +288,10 @@ impl Keys {
 
 #[cfg(test)]
 mod tests;
+
+/// Serializes a secret setting as `<redacted>` (empty stays empty, so
+/// `parla config` still shows whether it is set). For
+/// `#[serde(serialize_with = "parla_seal::redacted")]`.
+pub fn redacted<S: serde::Serializer>(secret: &str, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(if secret.is_empty() { "" } else { "<redacted>" })
+}

@@ -28,7 +28,7 @@ mod convert;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 pub use crate::crypto::{FieldCipher, SealKey};
 pub use crate::error::{CrmError, Result};
@@ -54,7 +54,7 @@ pub struct CrmConfig {
     pub data_dir: PathBuf,
     /// 64 hex digits (256 bits) that turn on at-rest encryption of personal
     /// fields; empty for none. Prefer `encryption_key_file`.
-    #[serde(serialize_with = "redact")]
+    #[serde(serialize_with = "parla_seal::redacted")]
     pub encryption_key: String,
     /// A file holding the encryption key (64 hex digits).
     pub encryption_key_file: Option<PathBuf>,
@@ -79,10 +79,6 @@ impl Default for CrmConfig {
             recent_interactions: 5,
         }
     }
-}
-
-fn redact<S: Serializer>(key: &str, s: S) -> std::result::Result<S::Ok, S::Error> {
-    s.serialize_str(if key.is_empty() { "" } else { "<redacted>" })
 }
 
 /// `$XDG_DATA_HOME/parla`, else `~/.local/share/parla`, else `./parla-data`.

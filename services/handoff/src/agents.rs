@@ -23,6 +23,7 @@ pub struct AgentAccount {
     pub role: String,
     /// Argon2 hash in PHC format (`$argon2id$v=19$...`); make one with
     /// `cargo run -p parla-handoff --bin hash-password`.
+    #[serde(serialize_with = "parla_seal::redacted")]
     pub password_hash: String,
     /// Languages spoken (BCP-47 prefixes, "en", "it"); empty for all.
     pub languages: Vec<String>,

@@ -90,6 +90,7 @@ pub struct OpenAiConfig {
     /// The model name the endpoint serves.
     pub model: String,
     /// Bearer token; empty for none.
+    #[serde(serialize_with = "parla_seal::redacted")]
     pub api_key: String,
     /// Milliseconds allowed to connect.
     pub connect_timeout_ms: u64,

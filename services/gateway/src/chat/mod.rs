@@ -37,6 +37,7 @@ pub const MAX_MESSAGE_CHARS: usize = 2000;
 pub struct ChatConfig {
     /// HS256 key the shop's backend signs customer tokens with. Empty: only
     /// anonymous chats (and their conversation tokens last until restart).
+    #[serde(serialize_with = "parla_seal::redacted")]
     pub token_key: String,
     /// Longest lifetime accepted for a shop token, in seconds.
     pub max_token_ttl_secs: i64,
