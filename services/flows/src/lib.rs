@@ -13,6 +13,7 @@
 //! ```
 
 pub mod cases;
+mod check;
 pub mod cond;
 mod config;
 mod engine;
@@ -27,10 +28,11 @@ mod state;
 pub mod tools;
 pub mod weather;
 
+pub use check::{Flow, BUILTIN_ACTIONS, BUILTIN_TOOLS};
 pub use config::{FlowsConfig, WeatherConfig, WeatherProviderKind};
 pub use engine::{weather_provider, ActionGate, FlowEngine, Gated, Open, Who};
 pub use events::{EventBus, EventsService};
-pub use loader::{Flow, FlowSet, BUILTIN_ACTIONS, BUILTIN_TOOLS, SHIPPED};
+pub use loader::{FlowSet, SHIPPED};
 pub use runner::{
     CallRecord, Directive, FlowReply, FlowRunner, FlowState, Said, ToolCall, ToolOutcome,
     ToolResult, TurnInput,

@@ -10,8 +10,9 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::check::{Flow, BUILTIN_ACTIONS};
 use crate::facts::{self, Facts};
-use crate::loader::{Flow, FlowSet, BUILTIN_ACTIONS};
+use crate::loader::FlowSet;
 use crate::spec::{StepSpec, ToolErrorPolicy};
 pub use crate::state::{
     CallRecord, Directive, FlowReply, FlowState, Said, ToolCall, ToolOutcome, ToolResult, TurnInput,
