@@ -236,17 +236,15 @@ impl Handoff for HandoffService {
     ) -> Result<Response<Self::WatchQueueStream>, Status> {
         // Without a service-token check the feed stays open to Parla's
         // services as before; a session sent must be valid either way.
+        let token = self.callers.session_token(&request);
         if ServiceTokenCheck::of(&request).is_some() {
             self.callers.viewer(&request)?;
-        } else if self.callers.session_token(&request).is_some() {
+        } else if token.is_some() {
             self.callers.caller(&request)?;
         }
         // A feed opened with an agent session lives as long as the session:
         // each change re-checks it, and an expired one ends the stream.
-        let session = self
-            .callers
-            .session_token(&request)
-            .zip(self.callers.agents());
+        let session = token.zip(self.callers.agents());
         let skill = non_empty(&request.into_inner().skill);
         let me = self.clone();
         let mut changes = self.queue()?.subscribe();
