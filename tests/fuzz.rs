@@ -298,7 +298,8 @@ fn ssml() {
 fn shop_tokens() {
     let key = "fuzz-shop-key-0123456789abcdef";
     let keys = parla_gateway::chat::TokenKeys::new(key, 86_400);
-    // Valid tokens in the corpus too, so mutations start from the real path.
+    // The key works: a token it signs verifies, so every refusal below is
+    // a forgery's own (the corpus holds unsigned and zero-signed tokens).
     let now = parla_gateway::chat::now_secs();
     let valid = parla_gateway::chat::TokenKeys::sign_with(
         key.as_bytes(),
